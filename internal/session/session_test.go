@@ -1,0 +1,58 @@
+package session
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sessionguard/sessionguard/internal/policy"
+)
+
+func TestStateMachine(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	p := policy.Policy{Idle: 10 * time.Minute, Absolute: time.Hour}
+	r := New("h", t0, t0, p)
+	if st := r.Touch(t0.Add(9*time.Minute), p, false); st != Active {
+		t.Fatalf("got %s", st)
+	}
+	if st := r.Touch(t0.Add(18*time.Minute), p, true); st != Active || !r.LastSeen.Equal(t0.Add(9*time.Minute)) {
+		t.Fatalf("passive moved last seen: %s %s", st, r.LastSeen)
+	}
+	if st := r.Touch(t0.Add(19*time.Minute), p, false); st != ExpiredIdle {
+		t.Fatalf("got %s, want idle", st)
+	}
+	if st := r.State(t0.Add(19*time.Minute), policy.Policy{Idle: time.Hour, Absolute: 2 * time.Hour}); st != ExpiredIdle {
+		t.Fatalf("ended state not final: %s", st)
+	}
+	r2 := New("h", t0, t0, p)
+	for m := 5; m < 60; m += 5 {
+		r2.Touch(t0.Add(time.Duration(m)*time.Minute), p, false)
+	}
+	if st := r2.Touch(t0.Add(time.Hour), p, false); st != ExpiredAbsolute {
+		t.Fatalf("got %s, want absolute", st)
+	}
+	if r3 := New("h", t0.Add(time.Hour), t0, p); !r3.LoginAt.Equal(t0) {
+		t.Fatal("future login not clamped to now")
+	}
+}
+
+func TestStatusNames(t *testing.T) {
+	for _, s := range []Status{Active, ExpiredIdle, ExpiredAbsolute, Revoked} {
+		if ParseStatus(s.String()) != s {
+			t.Fatalf("round trip of %s", s)
+		}
+	}
+	if ParseStatus("garbage") != Revoked {
+		t.Fatal("unknown state must read as revoked")
+	}
+}
+
+func TestHashAndCutoff(t *testing.T) {
+	h := HashID("session-1")
+	if !LooksLikeHash(h) || h == HashID("session-2") || LooksLikeHash("session-1") || LooksLikeHash(h[:21]+"!") {
+		t.Fatalf("hash %q", h)
+	}
+	c := time.Unix(100, 500e6)
+	if Before(time.Unix(100, 0), c) || !Before(time.Unix(99, 0), c) || Before(time.Unix(1, 0), time.Time{}) {
+		t.Fatal("cutoff comparison")
+	}
+}

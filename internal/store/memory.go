@@ -1,0 +1,350 @@
+package store
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sessionguard/sessionguard/internal/policy"
+	"github.com/sessionguard/sessionguard/internal/session"
+)
+
+// Memory is the embedded in-memory store, for a single gateway instance.
+// Its state lives as long as the value; the Caddy app keeps one across
+// config reloads.
+type Memory struct {
+	now func() time.Time
+
+	mu       sync.Mutex
+	accounts map[string]*memAccount
+	seq      uint64
+}
+
+type memAccount struct {
+	sessions   map[string]*memSession
+	override   policy.Override
+	cutoff     time.Time
+	userCutoff map[string]memCutoff
+	audit      []Event // ring, oldest first once full
+	auditNext  int
+}
+
+type memSession struct {
+	rec     session.Record
+	retain  time.Time
+	revoked bool
+}
+
+type memCutoff struct {
+	at, until time.Time
+}
+
+// NewMemory returns an empty memory store whose clock is now (time.Now
+// when nil).
+func NewMemory(now func() time.Time) *Memory {
+	if now == nil {
+		now = time.Now
+	}
+	return &Memory{now: now, accounts: make(map[string]*memAccount)}
+}
+
+func (m *Memory) clock(t time.Time) time.Time {
+	if t.IsZero() {
+		return m.now()
+	}
+	return t
+}
+
+func (m *Memory) account(name string) *memAccount {
+	a := m.accounts[name]
+	if a == nil {
+		a = &memAccount{sessions: make(map[string]*memSession), userCutoff: make(map[string]memCutoff)}
+		m.accounts[name] = a
+	}
+	return a
+}
+
+// Touch implements Store.
+func (m *Memory) Touch(ctx context.Context, req *TouchRequest) (TouchResult, error) {
+	if err := ctx.Err(); err != nil {
+		return TouchResult{}, err
+	}
+	now := m.clock(req.Now)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.account(req.Account)
+	s := a.sessions[req.SessionHash]
+	if s != nil && !now.Before(s.retain) {
+		delete(a.sessions, req.SessionHash)
+		s = nil
+	}
+	created := false
+	if s == nil {
+		p := req.Policy.Effective(a.override, req.Claimed)
+		rec := session.New(req.SessionHash, req.LoginAt, now, p)
+		if session.Before(rec.LoginAt, a.cutoff) || session.Before(rec.LoginAt, a.userCutoffAt(req.User, now)) {
+			res := Deadlines(rec, p, session.Revoked, now, false)
+			return res, nil
+		}
+		rec.Account, rec.User, rec.Role, rec.Name, rec.Email = req.Account, req.User, req.Role, req.Name, req.Email
+		rec.IP, rec.UserAgent, rec.Claimed = req.IP, req.UserAgent, req.Claimed
+		s = &memSession{rec: *rec}
+		a.sessions[req.SessionHash] = s
+		created = true
+	}
+	p := PolicyInForce(req.Policy, &s.rec, a.override)
+	st := s.rec.Touch(now, p, req.Passive)
+	s.retain = Retention(s.rec.AbsoluteExpiresAt(p), req.NotAfter)
+	return Deadlines(&s.rec, p, st, now, created), nil
+}
+
+func (a *memAccount) userCutoffAt(user string, now time.Time) time.Time {
+	c, ok := a.userCutoff[user]
+	if !ok {
+		return time.Time{}
+	}
+	if !now.Before(c.until) {
+		delete(a.userCutoff, user)
+		return time.Time{}
+	}
+	return c.at
+}
+
+// Sessions implements Store.
+func (m *Memory) Sessions(ctx context.Context, account string, cfg *policy.Config, now time.Time) ([]SessionInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	now = m.clock(now)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []SessionInfo{}
+	a := m.accounts[account]
+	if a == nil {
+		return out, nil
+	}
+	for _, s := range a.sessions {
+		p := PolicyInForce(cfg, &s.rec, a.override)
+		if s.rec.State(now, p) != session.Active {
+			continue
+		}
+		out = append(out, Info(&s.rec, p))
+	}
+	SortSessions(out)
+	return out, nil
+}
+
+// Revoke implements Store.
+func (m *Memory) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	now := m.clock(req.Now)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.account(req.Account)
+	pick := func() string {
+		for _, h := range req.Sessions {
+			if _, ok := a.sessions[h]; ok {
+				return h
+			}
+		}
+		return ""
+	}
+	var target, keep string
+	switch req.Scope {
+	case ScopeSession:
+		if target = pick(); target == "" {
+			return 0, nil
+		}
+	case ScopeOthers:
+		keep = pick()
+	}
+	n := 0
+	for h, s := range a.sessions {
+		switch req.Scope {
+		case ScopeSession:
+			if h != target {
+				continue
+			}
+		case ScopeUser:
+			if s.rec.User != req.User {
+				continue
+			}
+		case ScopeOthers:
+			if h == keep {
+				continue
+			}
+		}
+		p := PolicyInForce(req.Policy, &s.rec, a.override)
+		if s.rec.State(now, p) == session.Active {
+			n++
+		}
+		if s.rec.Ended == session.Active {
+			s.rec.Ended = session.Revoked
+		}
+	}
+	until := now.Add(req.Policy.Bounds.Absolute.Max)
+	switch req.Scope {
+	case ScopeAll, ScopeOthers:
+		if now.After(a.cutoff) {
+			a.cutoff = now
+		}
+	case ScopeUser:
+		a.userCutoff[req.User] = memCutoff{at: now, until: until}
+	}
+	return n, nil
+}
+
+// Override implements Store.
+func (m *Memory) Override(ctx context.Context, account string) (policy.Override, error) {
+	if err := ctx.Err(); err != nil {
+		return policy.Override{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if a := m.accounts[account]; a != nil {
+		return copyOverride(a.override), nil
+	}
+	return policy.Override{}, nil
+}
+
+// SetOverride implements Store.
+func (m *Memory) SetOverride(ctx context.Context, account string, ov policy.Override) (policy.Override, error) {
+	if err := ctx.Err(); err != nil {
+		return policy.Override{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.account(account)
+	old := a.override
+	a.override = copyOverride(ov)
+	return old, nil
+}
+
+func copyOverride(ov policy.Override) policy.Override {
+	var out policy.Override
+	if ov.Idle != nil {
+		d := *ov.Idle
+		out.Idle = &d
+	}
+	if ov.Absolute != nil {
+		d := *ov.Absolute
+		out.Absolute = &d
+	}
+	return out
+}
+
+// AppendAudit implements Store.
+func (m *Memory) AppendAudit(ctx context.Context, account string, ev Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.account(account)
+	m.seq++
+	if ev.Time.IsZero() {
+		ev.Time = m.now()
+	}
+	ev.Account = account
+	ev.ID = strconv.FormatInt(ev.Time.UnixMilli(), 10) + "-" + strconv.FormatUint(m.seq, 10)
+	if len(a.audit) < AuditCap {
+		a.audit = append(a.audit, ev)
+		return nil
+	}
+	a.audit[a.auditNext] = ev
+	a.auditNext = (a.auditNext + 1) % AuditCap
+	return nil
+}
+
+// Audit implements Store.
+func (m *Memory) Audit(ctx context.Context, account string, limit int) ([]Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []Event{}
+	a := m.accounts[account]
+	if a == nil {
+		return out, nil
+	}
+	n := len(a.audit)
+	for i := 0; i < n && (limit <= 0 || len(out) < limit); i++ {
+		// newest is just before auditNext (or at the end while filling)
+		idx := (a.auditNext - 1 - i + 2*n) % n
+		if n < AuditCap {
+			idx = n - 1 - i
+		}
+		out = append(out, a.audit[idx])
+	}
+	return out, nil
+}
+
+// Ping implements Store; the memory store is always reachable.
+func (m *Memory) Ping(ctx context.Context) error { return ctx.Err() }
+
+// Prune drops every record whose retention has passed and every
+// expired cutoff, so that memory does not grow without bound. The Caddy
+// app runs it periodically.
+func (m *Memory) Prune(now time.Time) (removed int) {
+	now = m.clock(now)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name, a := range m.accounts {
+		for h, s := range a.sessions {
+			if !now.Before(s.retain) {
+				delete(a.sessions, h)
+				removed++
+			}
+		}
+		for u, c := range a.userCutoff {
+			if !now.Before(c.until) {
+				delete(a.userCutoff, u)
+			}
+		}
+		if len(a.sessions) == 0 && len(a.userCutoff) == 0 && a.override.IsZero() && len(a.audit) == 0 && a.cutoff.IsZero() {
+			delete(m.accounts, name)
+		}
+	}
+	return removed
+}
+
+// Run prunes every interval until ctx is done.
+func (m *Memory) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.Prune(time.Time{})
+		}
+	}
+}
+
+// Info turns a record into a listing entry under policy p.
+func Info(rec *session.Record, p policy.Policy) SessionInfo {
+	return SessionInfo{
+		Hash: rec.Hash, User: rec.User, Name: rec.Name, Email: rec.Email, Role: rec.Role,
+		CreatedAt: rec.LoginAt, LastSeenAt: rec.LastSeen,
+		IdleExpiresAt: rec.IdleExpiresAt(p), AbsoluteExpiresAt: rec.AbsoluteExpiresAt(p),
+		IP: rec.IP, UserAgent: rec.UserAgent,
+	}
+}
+
+// SortSessions orders sessions by login time, oldest first, then hash.
+func SortSessions(s []SessionInfo) {
+	sort.Slice(s, func(i, j int) bool {
+		if !s[i].CreatedAt.Equal(s[j].CreatedAt) {
+			return s[i].CreatedAt.Before(s[j].CreatedAt)
+		}
+		return s[i].Hash < s[j].Hash
+	})
+}
+
+var _ Store = (*Memory)(nil)

@@ -1,0 +1,179 @@
+// Package store defines where sessionguard keeps session state and the
+// contract every store implements. Two implementations live here: an
+// in-memory store for a single gateway and a Redis store for many. Both
+// pass the conformance suite in package storetest.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/sessionguard/sessionguard/internal/policy"
+	"github.com/sessionguard/sessionguard/internal/session"
+)
+
+// ErrUnavailable wraps every error that means the store could not be
+// reached or did not answer in time. The gateway answers 503 to it.
+var ErrUnavailable = errors.New("session store unavailable")
+
+// Store keeps sessions, account overrides, revocation cutoffs and audit
+// events. All methods are safe for concurrent use. Times passed in as
+// zero mean "now by the store's clock".
+type Store interface {
+	// Touch looks a session up, creates it when first seen, checks it and
+	// records the activity, as one atomic operation.
+	Touch(ctx context.Context, req *TouchRequest) (TouchResult, error)
+	// Sessions lists the live (active) sessions of an account under the
+	// policy configuration cfg, oldest login first.
+	Sessions(ctx context.Context, account string, cfg *policy.Config, now time.Time) ([]SessionInfo, error)
+	// Revoke ends sessions of an account and returns how many live
+	// sessions it ended.
+	Revoke(ctx context.Context, req RevokeRequest) (int, error)
+	// Override returns an account's policy override.
+	Override(ctx context.Context, account string) (policy.Override, error)
+	// SetOverride replaces an account's override and returns the old one.
+	SetOverride(ctx context.Context, account string, ov policy.Override) (policy.Override, error)
+	// AppendAudit stores an audit event of an account; the store keeps a
+	// bounded number of the newest events per account.
+	AppendAudit(ctx context.Context, account string, ev Event) error
+	// Audit returns up to limit events of an account, newest first.
+	Audit(ctx context.Context, account string, limit int) ([]Event, error)
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+}
+
+// TouchRequest is one request of one session.
+type TouchRequest struct {
+	// Account and SessionHash identify the session.
+	Account, SessionHash string
+	// User, Role, Name and Email describe the session's user; they are
+	// recorded when the session is created.
+	User, Role, Name, Email string
+	// IP and UserAgent of the request, recorded at creation.
+	IP, UserAgent string
+	// LoginAt is the token's login time.
+	LoginAt time.Time
+	// NotAfter is the token's expiry; the ended state of a session is kept
+	// at least until then, so the token cannot start a new session.
+	NotAfter time.Time
+	// Claimed is the policy the token carried.
+	Claimed policy.Claimed
+	// Passive requests are checked but do not count as activity.
+	Passive bool
+	// Policy is the gateway's policy configuration.
+	Policy *policy.Config
+	// Now is the request time; zero means the store's clock.
+	Now time.Time
+}
+
+// TouchResult is the outcome of a Touch.
+type TouchResult struct {
+	// Status is the session's state after the request.
+	Status session.Status
+	// Created is true when the session was first seen by this request.
+	Created bool
+	// Now is the time the decision was taken at.
+	Now time.Time
+	// Policy is the policy in force for the session.
+	Policy policy.Policy
+	// IdleExpiresAt and AbsoluteExpiresAt are the session's deadlines.
+	IdleExpiresAt, AbsoluteExpiresAt time.Time
+}
+
+// SessionInfo describes a live session for listings.
+type SessionInfo struct {
+	Hash              string    `json:"session_id_hash"`
+	User              string    `json:"user_id"`
+	Name              string    `json:"name"`
+	Email             string    `json:"email"`
+	Role              string    `json:"role"`
+	CreatedAt         time.Time `json:"created_at"`
+	LastSeenAt        time.Time `json:"last_seen_at"`
+	IdleExpiresAt     time.Time `json:"idle_expires_at"`
+	AbsoluteExpiresAt time.Time `json:"absolute_expires_at"`
+	IP                string    `json:"ip"`
+	UserAgent         string    `json:"user_agent"`
+}
+
+// Scope says which sessions a revocation ends.
+type Scope string
+
+// Revocation scopes.
+const (
+	ScopeSession Scope = "session"
+	ScopeUser    Scope = "user"
+	ScopeAll     Scope = "all"
+	ScopeOthers  Scope = "others"
+)
+
+// RevokeRequest describes a revocation.
+type RevokeRequest struct {
+	Account string
+	Scope   Scope
+	// Sessions are the candidate hashes of the session to end (scope
+	// session) or to keep (scope others); the first that exists is used.
+	Sessions []string
+	// User is the user whose sessions end (scope user).
+	User string
+	// Policy is the gateway's policy configuration; it decides deadlines
+	// and how long a cutoff must be kept.
+	Policy *policy.Config
+	// Now is the revocation time; zero means the store's clock. Scopes
+	// all, others and user also record it as a cutoff: tokens that logged
+	// in before it and were not seen yet are rejected.
+	Now time.Time
+}
+
+// Event is an audit event.
+type Event struct {
+	// ID is assigned by the store.
+	ID string `json:"id"`
+	// Time of the event.
+	Time time.Time `json:"time"`
+	// Type is e.g. "policy.update" or "sessions.revoke".
+	Type string `json:"type"`
+	// Actor is who did it.
+	Actor string `json:"actor"`
+	// Account is the account the event belongs to.
+	Account string `json:"account"`
+	// Data holds the event's details.
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// AuditCap is how many events a store keeps per account.
+const AuditCap = 1000
+
+// Deadlines computes the deadlines of rec under the policy in force and
+// fills a TouchResult.
+func Deadlines(rec *session.Record, p policy.Policy, st session.Status, now time.Time, created bool) TouchResult {
+	return TouchResult{
+		Status:            st,
+		Created:           created,
+		Now:               now,
+		Policy:            p,
+		IdleExpiresAt:     rec.IdleExpiresAt(p),
+		AbsoluteExpiresAt: rec.AbsoluteExpiresAt(p),
+	}
+}
+
+// PolicyInForce is the policy a session follows: its snapshot, or with
+// apply mode immediately the account's current effective policy.
+func PolicyInForce(cfg *policy.Config, rec *session.Record, ov policy.Override) policy.Policy {
+	if cfg.Apply == policy.ApplyImmediately {
+		return cfg.Effective(ov, rec.Claimed)
+	}
+	return rec.Policy
+}
+
+// Retention is how long the record of a session must be kept: until its
+// absolute deadline or its token's expiry, whichever is later, plus a
+// minute of slack for clock skew.
+func Retention(absoluteAt, notAfter time.Time) time.Time {
+	t := absoluteAt
+	if notAfter.After(t) {
+		t = notAfter
+	}
+	return t.Add(time.Minute)
+}

@@ -1,0 +1,557 @@
+// Package storetest is the conformance suite every store.Store passes.
+// Each implementation's tests call Run with a constructor of fresh,
+// empty stores.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sessionguard/sessionguard/internal/policy"
+	"github.com/sessionguard/sessionguard/internal/session"
+	"github.com/sessionguard/sessionguard/internal/store"
+)
+
+// Open returns a fresh, empty store for one subtest.
+type Open func(t *testing.T) store.Store
+
+// Run runs the whole suite against stores made by open.
+func Run(t *testing.T, open Open) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"CreateAndTouch", testCreateAndTouch},
+		{"IdleExpiryIsFinal", testIdleExpiry},
+		{"AbsoluteNeverExtended", testAbsolute},
+		{"PassiveDoesNotExtend", testPassive},
+		{"LoginInFutureCountsAsNow", testFutureLogin},
+		{"PolicyPrecedence", testPolicyPrecedence},
+		{"ApplyNextLogin", testApplyNextLogin},
+		{"ApplyImmediately", testApplyImmediately},
+		{"OverrideRoundTrip", testOverride},
+		{"RevokeSession", testRevokeSession},
+		{"RevokeUser", testRevokeUser},
+		{"RevokeAllAndCutoff", testRevokeAll},
+		{"RevokeOthers", testRevokeOthers},
+		{"SessionsListing", testSessions},
+		{"AccountIsolation", testIsolation},
+		{"Audit", testAudit},
+		{"RetentionPassedStartsOver", testRetention},
+		{"ConcurrentTouches", testConcurrent},
+		{"Ping", func(t *testing.T, s store.Store) {
+			if err := s.Ping(context.Background()); err != nil {
+				t.Fatalf("ping: %v", err)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+	}
+}
+
+var t0 = time.Now().Truncate(time.Second)
+
+func cfg() *policy.Config {
+	c := policy.NewConfig()
+	c.Presets["tiny"] = policy.Policy{Idle: 5 * time.Minute, Absolute: 20 * time.Minute}
+	return &c
+}
+
+func req(c *policy.Config, acct, sid, user string, login, now time.Time) *store.TouchRequest {
+	return &store.TouchRequest{
+		Account: acct, SessionHash: session.HashID(sid), User: user, Role: "member",
+		Name: "N " + user, Email: user + "@example.com", IP: "192.0.2.1", UserAgent: "test-agent",
+		LoginAt: login, NotAfter: now.Add(time.Hour), Policy: c, Now: now,
+	}
+}
+
+func touch(t *testing.T, s store.Store, r *store.TouchRequest) store.TouchResult {
+	t.Helper()
+	res, err := s.Touch(context.Background(), r)
+	if err != nil {
+		t.Fatalf("touch: %v", err)
+	}
+	return res
+}
+
+func at(r *store.TouchRequest, now time.Time) *store.TouchRequest {
+	c := *r
+	c.Now = now
+	return &c
+}
+
+func wantStatus(t *testing.T, res store.TouchResult, want session.Status) {
+	t.Helper()
+	if res.Status != want {
+		t.Fatalf("status = %s, want %s (result %+v)", res.Status, want, res)
+	}
+}
+
+func wantTime(t *testing.T, what string, got, want time.Time) {
+	t.Helper()
+	if !got.Equal(want) {
+		t.Fatalf("%s = %s, want %s", what, got.Format(time.RFC3339Nano), want.Format(time.RFC3339Nano))
+	}
+}
+
+func testCreateAndTouch(t *testing.T, s store.Store) {
+	c := cfg() // strict: 15m / 12h
+	login := t0.Add(-time.Minute)
+	r := req(c, "acme", "s1", "alice", login, t0)
+	res := touch(t, s, r)
+	wantStatus(t, res, session.Active)
+	if !res.Created {
+		t.Fatal("first touch did not report creation")
+	}
+	wantTime(t, "now", res.Now, t0)
+	wantTime(t, "idle deadline", res.IdleExpiresAt, t0.Add(15*time.Minute))
+	wantTime(t, "absolute deadline", res.AbsoluteExpiresAt, login.Add(12*time.Hour))
+	if res.Policy != (policy.Policy{Idle: 15 * time.Minute, Absolute: 12 * time.Hour}) {
+		t.Fatalf("policy = %+v", res.Policy)
+	}
+	res = touch(t, s, at(r, t0.Add(10*time.Minute)))
+	wantStatus(t, res, session.Active)
+	if res.Created {
+		t.Fatal("second touch reported creation")
+	}
+	wantTime(t, "idle deadline", res.IdleExpiresAt, t0.Add(25*time.Minute))
+	// A touch from the past (a retry, a skewed instance) never moves
+	// last-seen backwards.
+	res = touch(t, s, at(r, t0.Add(5*time.Minute)))
+	wantTime(t, "idle deadline after old touch", res.IdleExpiresAt, t0.Add(25*time.Minute))
+}
+
+func testIdleExpiry(t *testing.T, s store.Store) {
+	c := cfg()
+	r := req(c, "acme", "s1", "alice", t0, t0)
+	touch(t, s, r)
+	wantStatus(t, touch(t, s, at(r, t0.Add(15*time.Minute-time.Millisecond))), session.Active)
+	deadline := t0.Add(15*time.Minute - time.Millisecond).Add(15 * time.Minute)
+	wantStatus(t, touch(t, s, at(r, deadline)), session.ExpiredIdle)
+	// Final: a later policy raise or request never revives it.
+	wantStatus(t, touch(t, s, at(r, deadline.Add(time.Second))), session.ExpiredIdle)
+	if _, err := s.SetOverride(context.Background(), "acme", ov(60, 600)); err != nil {
+		t.Fatal(err)
+	}
+	c.Apply = policy.ApplyImmediately
+	wantStatus(t, touch(t, s, at(r, deadline.Add(2*time.Second))), session.ExpiredIdle)
+}
+
+func testAbsolute(t *testing.T, s store.Store) {
+	c := cfg()
+	c.Default = "tiny" // 5m / 20m
+	r := req(c, "acme", "s1", "alice", t0, t0)
+	now := t0
+	for i := 0; i < 9; i++ { // a request every 2m keeps idle alive
+		wantStatus(t, touch(t, s, at(r, now)), session.Active)
+		now = now.Add(2 * time.Minute)
+	}
+	res := touch(t, s, at(r, t0.Add(20*time.Minute-time.Millisecond)))
+	wantStatus(t, res, session.Active)
+	wantTime(t, "absolute deadline", res.AbsoluteExpiresAt, t0.Add(20*time.Minute))
+	wantStatus(t, touch(t, s, at(r, t0.Add(20*time.Minute))), session.ExpiredAbsolute)
+	wantStatus(t, touch(t, s, at(r, t0.Add(21*time.Minute))), session.ExpiredAbsolute)
+}
+
+func testPassive(t *testing.T, s store.Store) {
+	c := cfg()
+	r := req(c, "acme", "s1", "alice", t0, t0)
+	touch(t, s, r)
+	p := at(r, t0.Add(10*time.Minute))
+	p.Passive = true
+	res := touch(t, s, p)
+	wantStatus(t, res, session.Active)
+	wantTime(t, "idle deadline after passive", res.IdleExpiresAt, t0.Add(15*time.Minute))
+	wantStatus(t, touch(t, s, at(p, t0.Add(15*time.Minute))), session.ExpiredIdle)
+	// A passive first request still creates the session.
+	q := req(c, "acme", "s2", "alice", t0, t0)
+	q.Passive = true
+	res = touch(t, s, q)
+	if !res.Created || res.Status != session.Active {
+		t.Fatalf("passive first touch: %+v", res)
+	}
+}
+
+func testFutureLogin(t *testing.T, s store.Store) {
+	c := cfg()
+	r := req(c, "acme", "s1", "alice", t0.Add(time.Hour), t0)
+	res := touch(t, s, r)
+	wantTime(t, "absolute deadline", res.AbsoluteExpiresAt, t0.Add(12*time.Hour))
+}
+
+func ov(idleMin, absMin int) policy.Override {
+	var o policy.Override
+	if idleMin > 0 {
+		d := time.Duration(idleMin) * time.Minute
+		o.Idle = &d
+	}
+	if absMin > 0 {
+		d := time.Duration(absMin) * time.Minute
+		o.Absolute = &d
+	}
+	return o
+}
+
+func testPolicyPrecedence(t *testing.T, s store.Store) {
+	c := cfg()
+	ctx := context.Background()
+	// Claims win over the default, within bounds.
+	r := req(c, "acme", "s1", "alice", t0, t0)
+	r.Claimed = policy.Claimed{Idle: 30 * time.Minute, Absolute: 10000 * time.Hour}
+	res := touch(t, s, r)
+	if res.Policy != (policy.Policy{Idle: 30 * time.Minute, Absolute: 2160 * time.Hour}) {
+		t.Fatalf("claimed policy: %+v", res.Policy)
+	}
+	// The account override wins over claims, per field.
+	if _, err := s.SetOverride(ctx, "acme", ov(20, 0)); err != nil {
+		t.Fatal(err)
+	}
+	r2 := req(c, "acme", "s2", "alice", t0, t0)
+	r2.Claimed = policy.Claimed{Idle: 30 * time.Minute, Absolute: 2 * time.Hour}
+	res = touch(t, s, r2)
+	if res.Policy != (policy.Policy{Idle: 20 * time.Minute, Absolute: 2 * time.Hour}) {
+		t.Fatalf("override+claim policy: %+v", res.Policy)
+	}
+	// Idle is capped at absolute.
+	r3 := req(c, "other", "s3", "bob", t0, t0)
+	r3.Claimed = policy.Claimed{Idle: 10 * time.Hour, Absolute: time.Hour}
+	res = touch(t, s, r3)
+	if res.Policy != (policy.Policy{Idle: time.Hour, Absolute: time.Hour}) {
+		t.Fatalf("capped policy: %+v", res.Policy)
+	}
+	// Too small values are clamped up to the bounds.
+	r4 := req(c, "other", "s4", "bob", t0, t0)
+	r4.Claimed = policy.Claimed{Idle: time.Second, Absolute: time.Second}
+	res = touch(t, s, r4)
+	if res.Policy != (policy.Policy{Idle: 5 * time.Minute, Absolute: 15 * time.Minute}) {
+		t.Fatalf("clamped policy: %+v", res.Policy)
+	}
+}
+
+func testApplyNextLogin(t *testing.T, s store.Store) {
+	c := cfg()
+	r := req(c, "acme", "s1", "alice", t0, t0)
+	touch(t, s, r)
+	if _, err := s.SetOverride(context.Background(), "acme", ov(5, 15)); err != nil {
+		t.Fatal(err)
+	}
+	res := touch(t, s, at(r, t0.Add(10*time.Minute)))
+	wantStatus(t, res, session.Active)
+	if res.Policy.Idle != 15*time.Minute {
+		t.Fatalf("live session left its snapshot: %+v", res.Policy)
+	}
+	res = touch(t, s, req(c, "acme", "s2", "alice", t0, t0))
+	if res.Policy != (policy.Policy{Idle: 5 * time.Minute, Absolute: 15 * time.Minute}) {
+		t.Fatalf("new session policy: %+v", res.Policy)
+	}
+}
+
+func testApplyImmediately(t *testing.T, s store.Store) {
+	c := cfg()
+	c.Apply = policy.ApplyImmediately
+	r := req(c, "acme", "s1", "alice", t0, t0)
+	touch(t, s, r)
+	if _, err := s.SetOverride(context.Background(), "acme", ov(5, 15)); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, touch(t, s, at(r, t0.Add(6*time.Minute))), session.ExpiredIdle)
+	r2 := req(c, "acme", "s2", "alice", t0, t0)
+	touch(t, s, r2)
+	wantStatus(t, touch(t, s, at(r2, t0.Add(4*time.Minute))), session.Active)
+	wantStatus(t, touch(t, s, at(r2, t0.Add(8*time.Minute))), session.Active)
+	wantStatus(t, touch(t, s, at(r2, t0.Add(15*time.Minute))), session.ExpiredAbsolute)
+}
+
+func testOverride(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	got, err := s.Override(ctx, "acme")
+	if err != nil || !got.IsZero() {
+		t.Fatalf("fresh override = %+v, %v", got, err)
+	}
+	old, err := s.SetOverride(ctx, "acme", ov(20, 0))
+	if err != nil || !old.IsZero() {
+		t.Fatalf("set: old=%+v err=%v", old, err)
+	}
+	got, _ = s.Override(ctx, "acme")
+	if got.Idle == nil || *got.Idle != 20*time.Minute || got.Absolute != nil {
+		t.Fatalf("override = %+v", got)
+	}
+	old, _ = s.SetOverride(ctx, "acme", ov(0, 600))
+	if old.Idle == nil || *old.Idle != 20*time.Minute || old.Absolute != nil {
+		t.Fatalf("old = %+v", old)
+	}
+	got, _ = s.Override(ctx, "acme")
+	if got.Idle != nil || got.Absolute == nil || *got.Absolute != 600*time.Minute {
+		t.Fatalf("override = %+v", got)
+	}
+	if _, err := s.SetOverride(ctx, "acme", policy.Override{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = s.Override(ctx, "acme"); !got.IsZero() {
+		t.Fatalf("cleared override = %+v", got)
+	}
+}
+
+func revoke(t *testing.T, s store.Store, rr store.RevokeRequest) int {
+	t.Helper()
+	n, err := s.Revoke(context.Background(), rr)
+	if err != nil {
+		t.Fatalf("revoke %s: %v", rr.Scope, err)
+	}
+	return n
+}
+
+func testRevokeSession(t *testing.T, s store.Store) {
+	c := cfg()
+	a := req(c, "acme", "s1", "alice", t0, t0)
+	b := req(c, "acme", "s2", "alice", t0, t0)
+	touch(t, s, a)
+	touch(t, s, b)
+	now := t0.Add(time.Minute)
+	// By raw id the caller hashes first; candidates are tried in order.
+	if n := revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{"nope", session.HashID("s1")}, Policy: c, Now: now}); n != 1 {
+		t.Fatalf("revoked %d, want 1", n)
+	}
+	if n := revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{session.HashID("s1")}, Policy: c, Now: now}); n != 0 {
+		t.Fatalf("second revoke counted %d, want 0", n)
+	}
+	if n := revoke(t, s, store.RevokeRequest{Account: "other", Scope: store.ScopeSession, Sessions: []string{session.HashID("s2")}, Policy: c, Now: now}); n != 0 {
+		t.Fatalf("revoke in another account counted %d", n)
+	}
+	wantStatus(t, touch(t, s, at(a, now.Add(time.Second))), session.Revoked)
+	wantStatus(t, touch(t, s, at(b, now.Add(time.Second))), session.Active)
+	// No cutoff for a single session: a new session of the same user works.
+	wantStatus(t, touch(t, s, req(c, "acme", "s3", "alice", t0, now.Add(time.Second))), session.Active)
+}
+
+func testRevokeUser(t *testing.T, s store.Store) {
+	c := cfg()
+	touch(t, s, req(c, "acme", "a1", "alice", t0, t0))
+	touch(t, s, req(c, "acme", "a2", "alice", t0, t0))
+	touch(t, s, req(c, "acme", "b1", "bob", t0, t0))
+	expired := req(c, "acme", "a3", "alice", t0, t0)
+	touch(t, s, expired)
+	touch(t, s, at(expired, t0.Add(time.Hour))) // idle-expired: not live
+	now := t0.Add(10 * time.Minute)
+	touch(t, s, at(req(c, "acme", "a1", "alice", t0, t0), now.Add(-time.Minute)))
+	touch(t, s, at(req(c, "acme", "a2", "alice", t0, t0), now.Add(-time.Minute)))
+	touch(t, s, at(req(c, "acme", "b1", "bob", t0, t0), now.Add(-time.Minute)))
+	if n := revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeUser, User: "alice", Policy: c, Now: now}); n != 2 {
+		t.Fatalf("revoked %d, want 2", n)
+	}
+	wantStatus(t, touch(t, s, at(req(c, "acme", "a1", "alice", t0, t0), now.Add(time.Second))), session.Revoked)
+	wantStatus(t, touch(t, s, at(req(c, "acme", "b1", "bob", t0, t0), now.Add(time.Second))), session.Active)
+	// A token of alice's from before the revocation, never seen: rejected.
+	wantStatus(t, touch(t, s, req(c, "acme", "a9", "alice", now.Add(-time.Second), now.Add(time.Second))), session.Revoked)
+	// Bob's unseen older token is fine, so is alice's new login.
+	wantStatus(t, touch(t, s, req(c, "acme", "b9", "bob", now.Add(-time.Second), now.Add(time.Second))), session.Active)
+	wantStatus(t, touch(t, s, req(c, "acme", "a10", "alice", now.Add(time.Second), now.Add(time.Second))), session.Active)
+}
+
+func testRevokeAll(t *testing.T, s store.Store) {
+	c := cfg()
+	for i := 0; i < 5; i++ {
+		touch(t, s, req(c, "acme", fmt.Sprint("s", i), fmt.Sprint("u", i%2), t0, t0))
+	}
+	touch(t, s, req(c, "other", "x", "u0", t0, t0))
+	now := t0.Add(time.Minute)
+	if n := revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeAll, Policy: c, Now: now}); n != 5 {
+		t.Fatalf("revoked %d, want 5", n)
+	}
+	if n := revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeAll, Policy: c, Now: now}); n != 0 {
+		t.Fatalf("second revoke-all counted %d, want 0", n)
+	}
+	for i := 0; i < 5; i++ {
+		wantStatus(t, touch(t, s, req(c, "acme", fmt.Sprint("s", i), "u", t0, now.Add(time.Second))), session.Revoked)
+	}
+	wantStatus(t, touch(t, s, req(c, "other", "x", "u0", t0, now.Add(time.Second))), session.Active)
+	// Cutoff: unseen tokens that logged in before the revocation are
+	// rejected; logins after it are not.
+	wantStatus(t, touch(t, s, req(c, "acme", "old", "u0", now.Add(-2*time.Second), now.Add(time.Second))), session.Revoked)
+	wantStatus(t, touch(t, s, req(c, "acme", "new", "u0", now.Add(time.Second), now.Add(2*time.Second))), session.Active)
+	list, err := s.Sessions(context.Background(), "acme", c, now.Add(3*time.Second))
+	if err != nil || len(list) != 1 || list[0].Hash != session.HashID("new") {
+		t.Fatalf("sessions after revoke-all: %+v %v", list, err)
+	}
+}
+
+func testRevokeOthers(t *testing.T, s store.Store) {
+	c := cfg()
+	for i := 0; i < 3; i++ {
+		touch(t, s, req(c, "acme", fmt.Sprint("s", i), "alice", t0, t0))
+	}
+	now := t0.Add(time.Minute)
+	n := revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeOthers, Sessions: []string{session.HashID("s1")}, Policy: c, Now: now})
+	if n != 2 {
+		t.Fatalf("revoked %d, want 2", n)
+	}
+	wantStatus(t, touch(t, s, req(c, "acme", "s1", "alice", t0, now.Add(time.Second))), session.Active)
+	wantStatus(t, touch(t, s, req(c, "acme", "s0", "alice", t0, now.Add(time.Second))), session.Revoked)
+	wantStatus(t, touch(t, s, req(c, "acme", "unseen", "alice", t0, now.Add(time.Second))), session.Revoked)
+}
+
+func testSessions(t *testing.T, s store.Store) {
+	c := cfg()
+	ctx := context.Background()
+	list, err := s.Sessions(ctx, "acme", c, t0)
+	if err != nil || len(list) != 0 || list == nil {
+		t.Fatalf("empty listing: %#v %v", list, err)
+	}
+	touch(t, s, req(c, "acme", "s1", "alice", t0.Add(-2*time.Minute), t0))
+	touch(t, s, req(c, "acme", "s2", "bob", t0.Add(-time.Minute), t0))
+	gone := req(c, "acme", "s3", "carol", t0, t0)
+	touch(t, s, gone)
+	revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{session.HashID("s3")}, Policy: c, Now: t0})
+	idle := req(c, "acme", "s4", "dave", t0.Add(-time.Hour), t0.Add(-time.Hour))
+	touch(t, s, idle) // idle-expired by t0
+	list, err = s.Sessions(ctx, "acme", c, t0.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 {
+		t.Fatalf("listing: %+v", list)
+	}
+	a := list[0]
+	if a.Hash != session.HashID("s1") || a.User != "alice" || a.Name != "N alice" || a.Email != "alice@example.com" ||
+		a.IP != "192.0.2.1" || a.UserAgent != "test-agent" || a.Role != "member" {
+		t.Fatalf("entry: %+v", a)
+	}
+	wantTime(t, "created_at", a.CreatedAt, t0.Add(-2*time.Minute))
+	wantTime(t, "last_seen_at", a.LastSeenAt, t0)
+	wantTime(t, "idle_expires_at", a.IdleExpiresAt, t0.Add(15*time.Minute))
+	wantTime(t, "absolute_expires_at", a.AbsoluteExpiresAt, t0.Add(-2*time.Minute).Add(12*time.Hour))
+	if list[1].User != "bob" {
+		t.Fatalf("order: %+v", list)
+	}
+	// Idle expiry takes sessions off the listing without a request.
+	list, _ = s.Sessions(ctx, "acme", c, t0.Add(15*time.Minute))
+	if len(list) != 0 {
+		t.Fatalf("listing after idle: %+v", list)
+	}
+}
+
+func testIsolation(t *testing.T, s store.Store) {
+	c := cfg()
+	accts := []string{"a:b", "a", "b", "a}b", "{a}", "a*", "*", "a%3Ab", "a%b", "ａ", "a b", "a\u200bb", "x:s:y"}
+	for _, acct := range accts {
+		touch(t, s, req(c, acct, "same-sid", "u", t0, t0))
+	}
+	for _, acct := range accts {
+		list, err := s.Sessions(context.Background(), acct, c, t0)
+		if err != nil || len(list) != 1 {
+			t.Fatalf("account %q: %d sessions, %v", acct, len(list), err)
+		}
+	}
+	if n := revoke(t, s, store.RevokeRequest{Account: "*", Scope: store.ScopeAll, Policy: c, Now: t0.Add(time.Minute)}); n != 1 {
+		t.Fatalf("revoke-all of %q ended %d sessions", "*", n)
+	}
+	if n := revoke(t, s, store.RevokeRequest{Account: "a:b", Scope: store.ScopeUser, User: "u", Policy: c, Now: t0.Add(time.Minute)}); n != 1 {
+		t.Fatalf("revoke-user in %q ended %d sessions", "a:b", n)
+	}
+	for _, acct := range accts {
+		want := session.Active
+		if acct == "*" || acct == "a:b" {
+			want = session.Revoked
+		}
+		wantStatus(t, touch(t, s, req(c, acct, "same-sid", "u", t0, t0.Add(2*time.Minute))), want)
+	}
+	if _, err := s.SetOverride(context.Background(), "a*", ov(30, 0)); err != nil {
+		t.Fatal(err)
+	}
+	for _, acct := range accts {
+		o, _ := s.Override(context.Background(), acct)
+		if (acct == "a*") == o.IsZero() {
+			t.Fatalf("override of %q = %+v", acct, o)
+		}
+	}
+}
+
+func testAudit(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	evs, err := s.Audit(ctx, "acme", 10)
+	if err != nil || len(evs) != 0 || evs == nil {
+		t.Fatalf("empty audit: %#v %v", evs, err)
+	}
+	for i := 0; i < 5; i++ {
+		data, _ := json.Marshal(map[string]int{"n": i})
+		if err := s.AppendAudit(ctx, "acme", store.Event{Type: "policy.update", Actor: "ops", Time: t0.Add(time.Duration(i) * time.Second), Data: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AppendAudit(ctx, "other", store.Event{Type: "sessions.revoke", Actor: "x", Time: t0}); err != nil {
+		t.Fatal(err)
+	}
+	evs, err = s.Audit(ctx, "acme", 3)
+	if err != nil || len(evs) != 3 {
+		t.Fatalf("audit: %+v %v", evs, err)
+	}
+	for i, ev := range evs {
+		var d map[string]int
+		if err := json.Unmarshal(ev.Data, &d); err != nil || d["n"] != 4-i {
+			t.Fatalf("event %d: %+v (%v)", i, ev, err)
+		}
+		if ev.ID == "" || ev.Actor != "ops" || ev.Type != "policy.update" || ev.Account != "acme" {
+			t.Fatalf("event %d: %+v", i, ev)
+		}
+		wantTime(t, "event time", ev.Time, t0.Add(time.Duration(4-i)*time.Second))
+	}
+	all, _ := s.Audit(ctx, "acme", 0)
+	if len(all) != 5 {
+		t.Fatalf("audit without limit: %d events", len(all))
+	}
+}
+
+func testRetention(t *testing.T, s store.Store) {
+	c := cfg()
+	c.Default = "tiny"
+	r := req(c, "acme", "s1", "alice", t0, t0)
+	r.NotAfter = t0.Add(10 * time.Minute)
+	touch(t, s, r)
+	revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{r.SessionHash}, Policy: c, Now: t0})
+	// Until retention passes the record keeps the session revoked ...
+	wantStatus(t, touch(t, s, at(r, t0.Add(19*time.Minute))), session.Revoked)
+	// ... and after it, the same token starts over from its login time,
+	// which is absolute-expired by then: nothing is revived.
+	wantStatus(t, touch(t, s, at(r, t0.Add(22*time.Minute))), session.ExpiredAbsolute)
+}
+
+func testConcurrent(t *testing.T, s store.Store) {
+	c := cfg()
+	c.Default = "tiny"
+	r := req(c, "acme", "s1", "alice", t0, t0)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 25; i++ {
+				now := t0.Add(time.Duration(i*g) * 10 * time.Second)
+				res, err := s.Touch(context.Background(), at(r, now))
+				if err != nil {
+					errs <- err
+					return
+				}
+				if res.AbsoluteExpiresAt.After(t0.Add(20 * time.Minute)) {
+					errs <- errors.New("absolute deadline moved")
+					return
+				}
+				if res.Status == session.Active && !now.Before(t0.Add(20*time.Minute)) {
+					errs <- fmt.Errorf("active at %s, past absolute", now.Sub(t0))
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}

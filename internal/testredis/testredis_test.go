@@ -3,6 +3,7 @@ package testredis
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -167,6 +168,41 @@ func TestParallel(t *testing.T) {
 				t.Fatalf("SET: %v", err)
 			}
 		})
+	}
+}
+
+func TestRestartWaitsForPort(t *testing.T) {
+	s := Start(t)
+	s.Stop(t)
+	ln, err := net.Listen("tcp", s.Addr())
+	if err != nil {
+		t.Fatalf("holding the port: %v", err)
+	}
+	go func() {
+		time.Sleep(time.Second)
+		ln.Close()
+	}()
+	s.Restart(t)
+	if got := s.CLI(t, "PING"); got != "PONG" {
+		t.Errorf("CLI PING after Restart = %q, want PONG", got)
+	}
+	log, err := s.readLog(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log, "Address already in use") {
+		t.Errorf("Restart did not go through a busy port; log:\n%s", log)
+	}
+}
+
+func TestProbeChecksPid(t *testing.T) {
+	s := Start(t)
+	pid := s.proc.cmd.Process.Pid
+	if err := probe(s.Addr(), "", pid); err != nil {
+		t.Fatalf("probe with the right pid: %v", err)
+	}
+	if err := probe(s.Addr(), "", pid+1); err == nil || !strings.Contains(err.Error(), "another process") {
+		t.Fatalf("probe with a wrong pid: err = %v, want another process", err)
 	}
 }
 

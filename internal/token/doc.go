@@ -3,9 +3,12 @@
 //
 // Extraction ([Extract]) and verification ([Verifier.Verify]) are separate so
 // that a gateway can answer a missing or ambiguous credential differently
-// from an invalid one. Every error returned by this package wraps one of the
-// sentinel errors [ErrNoToken], [ErrInvalidRequest], [ErrMalformed],
-// [ErrInvalid] or [ErrKeyUnavailable]; test for them with [errors.Is].
+// from an invalid one. Every error that Extract and Verify return about a
+// request wraps one of the sentinel errors [ErrNoToken], [ErrInvalidRequest],
+// [ErrMalformed], [ErrInvalid] or [ErrKeyUnavailable]; test for them with
+// [errors.Is]. Configuration errors (from [New], [LoadPublicKeys],
+// [ValidateSources], or an unknown [Source] kind given to Extract) wrap none
+// of them.
 //
 // Error messages are short and safe to log: they never contain the raw token
 // nor values taken from it.

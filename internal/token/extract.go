@@ -58,20 +58,20 @@ func (s Source) Validate() error {
 	switch s.Kind {
 	case SourceHeader:
 		if !isToken(s.Name) {
-			return fmt.Errorf("token source: invalid header name %q", s.Name)
+			return fmt.Errorf("invalid header name %q", s.Name)
 		}
 		if s.Scheme != "" && !isToken(s.Scheme) {
-			return fmt.Errorf("token source: invalid scheme %q for header %s", s.Scheme, s.Name)
+			return fmt.Errorf("invalid scheme %q for header %s", s.Scheme, s.Name)
 		}
 	case SourceCookie:
 		if !isToken(s.Name) {
-			return fmt.Errorf("token source: invalid cookie name %q", s.Name)
+			return fmt.Errorf("invalid cookie name %q", s.Name)
 		}
 		if s.Scheme != "" {
-			return fmt.Errorf("token source: cookie %s cannot have a scheme", s.Name)
+			return fmt.Errorf("cookie %s cannot have a scheme", s.Name)
 		}
 	default:
-		return fmt.Errorf("token source: unknown kind %q (want %q or %q)", s.Kind, SourceHeader, SourceCookie)
+		return fmt.Errorf("unknown token source kind %q (want %q or %q)", s.Kind, SourceHeader, SourceCookie)
 	}
 	return nil
 }
@@ -80,7 +80,7 @@ func (s Source) Validate() error {
 // same header or cookie twice, which would make every request ambiguous.
 func ValidateSources(sources []Source) error {
 	if len(sources) == 0 {
-		return errors.New("token source: none configured")
+		return errors.New("no token sources configured")
 	}
 	seen := make(map[string]bool, len(sources))
 	for _, s := range sources {
@@ -92,7 +92,7 @@ func ValidateSources(sources []Source) error {
 			key = s.Kind + ":" + http.CanonicalHeaderKey(s.Name)
 		}
 		if seen[key] {
-			return fmt.Errorf("token source: %s %s configured more than once", s.Kind, s.Name)
+			return fmt.Errorf("token source %s %s configured more than once", s.Kind, s.Name)
 		}
 		seen[key] = true
 	}
@@ -149,7 +149,7 @@ func (s Source) extract(r *http.Request) (string, bool, error) {
 	case SourceCookie:
 		return s.fromCookie(r.Header)
 	}
-	return "", false, fmt.Errorf("token source: unknown kind %q", s.Kind)
+	return "", false, fmt.Errorf("unknown token source kind %q", s.Kind)
 }
 
 func (s Source) fromHeader(h http.Header) (string, bool, error) {

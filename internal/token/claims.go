@@ -1,0 +1,357 @@
+package token
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Default claim names used by [ClaimMap.WithDefaults].
+const (
+	DefaultSessionClaim = "sid"
+	DefaultUserClaim    = "sub"
+	DefaultAccountClaim = "acct"
+	DefaultRoleClaim    = "role"
+	DefaultLoginClaim   = "auth_time"
+	DefaultNameClaim    = "name"
+	DefaultEmailClaim   = "email"
+)
+
+// DefaultAccount is the account id given to a token without an account
+// claim or with an empty one.
+const DefaultAccount = "default"
+
+const (
+	// maxClaimLength is the maximum length in bytes of a string claim.
+	maxClaimLength = 256
+
+	// maxTimeout bounds the idle and absolute timeout claims.
+	maxTimeout = 10 * 365 * 24 * time.Hour
+
+	// maxUnixSeconds is 9999-12-31T23:59:59Z, the latest NumericDate
+	// accepted in any time claim.
+	maxUnixSeconds = 253402300799
+
+	// iatClaim is the fallback for the login time claim.
+	iatClaim = "iat"
+)
+
+// ClaimMap names the JWT claims sessionguard reads. Zero fields take the
+// defaults shown.
+type ClaimMap struct {
+	// Session is the session id claim. Default: "sid".
+	Session string `json:"session,omitempty"`
+
+	// User is the user id claim. Default: "sub".
+	User string `json:"user,omitempty"`
+
+	// Account is the account (tenant) id claim. Default: "acct".
+	Account string `json:"account,omitempty"`
+
+	// Role is the role claim. Default: "role".
+	Role string `json:"role,omitempty"`
+
+	// Login is the login time claim, in seconds since the epoch; when it
+	// is absent, "iat" is used instead. Default: "auth_time".
+	Login string `json:"login,omitempty"`
+
+	// Name is the display name claim. Default: "name".
+	Name string `json:"name,omitempty"`
+
+	// Email is the email address claim. Default: "email".
+	Email string `json:"email,omitempty"`
+
+	// Idle is the claim holding a per-session idle timeout in seconds.
+	// Default: empty (not mapped).
+	Idle string `json:"idle,omitempty"`
+
+	// Absolute is the claim holding a per-session absolute timeout in
+	// seconds. Default: empty (not mapped).
+	Absolute string `json:"absolute,omitempty"`
+}
+
+// WithDefaults returns a copy of m with every empty field except Idle and
+// Absolute set to its default claim name.
+func (m ClaimMap) WithDefaults() ClaimMap {
+	def := func(s *string, d string) {
+		if *s == "" {
+			*s = d
+		}
+	}
+	def(&m.Session, DefaultSessionClaim)
+	def(&m.User, DefaultUserClaim)
+	def(&m.Account, DefaultAccountClaim)
+	def(&m.Role, DefaultRoleClaim)
+	def(&m.Login, DefaultLoginClaim)
+	def(&m.Name, DefaultNameClaim)
+	def(&m.Email, DefaultEmailClaim)
+	return m
+}
+
+// Identity is what a verified token says.
+type Identity struct {
+	// SessionID is the session claim; never empty.
+	SessionID string
+	// UserID is the user claim; never empty.
+	UserID string
+	// AccountID is the account claim, or [DefaultAccount] ("default")
+	// when the claim is absent or empty. It is opaque and may contain any
+	// character except NUL, CR and LF.
+	AccountID string
+	// Role is the role claim, or empty when it is absent or not a string.
+	Role string
+	// Name is the display name claim, or empty.
+	Name string
+	// Email is the email claim, or empty.
+	Email string
+	// LoginAt is the login time (auth_time, else iat), truncated to the
+	// second.
+	LoginAt time.Time
+	// ExpiresAt is the token's expiration time (exp).
+	ExpiresAt time.Time
+	// Idle is the idle timeout carried by the token, or 0 when the claim
+	// is not mapped or absent.
+	Idle time.Duration
+	// Absolute is the absolute timeout carried by the token, or 0 when the
+	// claim is not mapped or absent.
+	Absolute time.Duration
+}
+
+// claimSet is the decoded payload of a token. It implements [jwt.Claims]
+// with stricter rules than [jwt.MapClaims]: time claims must be finite,
+// non-negative numbers no later than year 9999, so that no value can
+// overflow a time conversion.
+type claimSet map[string]any
+
+// identity builds the Identity from a verified claim set. It must only be
+// called after the token signature has been verified.
+func (m ClaimMap) identity(c claimSet) (*Identity, error) {
+	var (
+		id  Identity
+		err error
+	)
+	if id.SessionID, err = c.requiredString("session", m.Session); err != nil {
+		return nil, err
+	}
+	if id.UserID, err = c.requiredString("user", m.User); err != nil {
+		return nil, err
+	}
+
+	acct, isString, err := c.optionalString("account", m.Account)
+	if err != nil {
+		return nil, err
+	}
+	if !isString {
+		if v, ok := c[m.Account]; ok && v != nil {
+			return nil, fmt.Errorf("%w: account claim %q is not a string", ErrInvalid, m.Account)
+		}
+	}
+	if acct == "" {
+		acct = DefaultAccount
+	}
+	id.AccountID = acct
+
+	// Role, name and email that are not strings are treated as absent,
+	// never coerced: an array role must not turn into a privilege.
+	if id.Role, _, err = c.optionalString("role", m.Role); err != nil {
+		return nil, err
+	}
+	if id.Name, _, err = c.optionalString("name", m.Name); err != nil {
+		return nil, err
+	}
+	if id.Email, _, err = c.optionalString("email", m.Email); err != nil {
+		return nil, err
+	}
+
+	login, ok, err := c.date(m.Login)
+	if err != nil {
+		return nil, err
+	}
+	if !ok && m.Login != iatClaim {
+		if login, ok, err = c.date(iatClaim); err != nil {
+			return nil, err
+		}
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: token has no login time claim %q or %q", ErrInvalid, m.Login, iatClaim)
+	}
+	id.LoginAt = login.Truncate(time.Second)
+
+	exp, ok, err := c.date("exp")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: token has no exp claim", ErrInvalid)
+	}
+	id.ExpiresAt = exp
+
+	if id.Idle, err = c.timeout("idle", m.Idle); err != nil {
+		return nil, err
+	}
+	if id.Absolute, err = c.timeout("absolute", m.Absolute); err != nil {
+		return nil, err
+	}
+	return &id, nil
+}
+
+// requiredString returns the non-empty string claim name.
+func (c claimSet) requiredString(what, name string) (string, error) {
+	s, isString, err := c.optionalString(what, name)
+	if err != nil {
+		return "", err
+	}
+	if !isString {
+		if v, ok := c[name]; ok && v != nil {
+			return "", fmt.Errorf("%w: %s claim %q is not a string", ErrInvalid, what, name)
+		}
+	}
+	if s == "" {
+		return "", fmt.Errorf("%w: token has no %s claim %q", ErrInvalid, what, name)
+	}
+	return s, nil
+}
+
+// optionalString returns the claim name when it is a string, and whether
+// it is one. A string with a forbidden character or longer than 256 bytes
+// is an error.
+func (c claimSet) optionalString(what, name string) (string, bool, error) {
+	s, ok := c[name].(string)
+	if !ok {
+		return "", false, nil
+	}
+	if len(s) > maxClaimLength {
+		return "", true, fmt.Errorf("%w: %s claim %q is longer than %d bytes", ErrInvalid, what, name, maxClaimLength)
+	}
+	if strings.ContainsAny(s, "\x00\r\n") {
+		return "", true, fmt.Errorf("%w: %s claim %q contains a forbidden character", ErrInvalid, what, name)
+	}
+	return s, true, nil
+}
+
+// timeout returns the mapped timeout claim name, in whole seconds. It
+// returns 0 when name is empty or the claim is absent or null.
+func (c claimSet) timeout(what, name string) (time.Duration, error) {
+	if name == "" {
+		return 0, nil
+	}
+	v, ok := c[name]
+	if !ok || v == nil {
+		return 0, nil
+	}
+	f, ok := number(v)
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("%w: %s claim %q is not a number", ErrInvalid, what, name)
+	case f != math.Trunc(f):
+		return 0, fmt.Errorf("%w: %s claim %q is not a whole number of seconds", ErrInvalid, what, name)
+	case f <= 0:
+		return 0, fmt.Errorf("%w: %s claim %q is not positive", ErrInvalid, what, name)
+	case f > maxTimeout.Seconds():
+		return 0, fmt.Errorf("%w: %s claim %q is too large", ErrInvalid, what, name)
+	}
+	return time.Duration(f) * time.Second, nil
+}
+
+// date returns the time claim name and whether it is present. A present
+// claim must be a finite number of seconds between 0 and year 9999.
+func (c claimSet) date(name string) (time.Time, bool, error) {
+	v, ok := c[name]
+	if !ok {
+		return time.Time{}, false, nil
+	}
+	f, ok := number(v)
+	if !ok {
+		return time.Time{}, true, fmt.Errorf("%w: %s claim is not a number", ErrInvalid, name)
+	}
+	if math.IsNaN(f) || f < 0 || f > maxUnixSeconds {
+		return time.Time{}, true, fmt.Errorf("%w: %s claim is out of range", ErrInvalid, name)
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), true, nil
+}
+
+// number returns v as a float64 if it is a finite JSON number.
+func number(v any) (float64, bool) {
+	var f float64
+	switch n := v.(type) {
+	case json.Number:
+		var err error
+		if f, err = n.Float64(); err != nil {
+			return 0, false
+		}
+	case float64:
+		f = n
+	default:
+		return 0, false
+	}
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, false
+	}
+	return f, true
+}
+
+// numericDate implements the jwt.Claims time getters.
+func (c claimSet) numericDate(name string) (*jwt.NumericDate, error) {
+	t, ok, err := c.date(name)
+	if err != nil {
+		return nil, &verifyError{err}
+	}
+	if !ok {
+		return nil, nil
+	}
+	return &jwt.NumericDate{Time: t}, nil
+}
+
+// GetExpirationTime implements [jwt.Claims].
+func (c claimSet) GetExpirationTime() (*jwt.NumericDate, error) { return c.numericDate("exp") }
+
+// GetNotBefore implements [jwt.Claims].
+func (c claimSet) GetNotBefore() (*jwt.NumericDate, error) { return c.numericDate("nbf") }
+
+// GetIssuedAt implements [jwt.Claims].
+func (c claimSet) GetIssuedAt() (*jwt.NumericDate, error) { return c.numericDate(iatClaim) }
+
+// GetIssuer implements [jwt.Claims].
+func (c claimSet) GetIssuer() (string, error) { return c.registeredString("iss") }
+
+// GetSubject implements [jwt.Claims].
+func (c claimSet) GetSubject() (string, error) { return c.registeredString("sub") }
+
+// GetAudience implements [jwt.Claims]. The aud claim must be a string or
+// an array of strings.
+func (c claimSet) GetAudience() (jwt.ClaimStrings, error) {
+	switch v := c["aud"].(type) {
+	case nil:
+		return nil, nil
+	case string:
+		return jwt.ClaimStrings{v}, nil
+	case []any:
+		aud := make(jwt.ClaimStrings, 0, len(v))
+		for _, a := range v {
+			s, ok := a.(string)
+			if !ok {
+				return nil, &verifyError{fmt.Errorf("%w: aud claim is not a string or an array of strings", ErrInvalid)}
+			}
+			aud = append(aud, s)
+		}
+		return aud, nil
+	}
+	return nil, &verifyError{fmt.Errorf("%w: aud claim is not a string or an array of strings", ErrInvalid)}
+}
+
+func (c claimSet) registeredString(name string) (string, error) {
+	v, ok := c[name]
+	if !ok || v == nil {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", &verifyError{fmt.Errorf("%w: %s claim is not a string", ErrInvalid, name)}
+	}
+	return s, nil
+}

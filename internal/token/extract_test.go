@@ -1,0 +1,125 @@
+package token
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestExtract(t *testing.T) {
+	bearer := Source{Kind: SourceHeader, Name: "Authorization", Scheme: "Bearer"}
+	cookie := Source{Kind: SourceCookie, Name: "sg"}
+	rawHeader := Source{Kind: SourceHeader, Name: "X-Token"}
+	both := []Source{bearer, cookie}
+	const tok = "aaaa.bbbb.cccc"
+
+	tests := []struct {
+		name    string
+		sources []Source
+		headers [][2]string
+		maxLen  int
+		want    string
+		wantErr error
+	}{
+		{"bearer", both, [][2]string{{"Authorization", "Bearer " + tok}}, 0, tok, nil},
+		{"bearer lower case", both, [][2]string{{"authorization", "bearer " + tok}}, 0, tok, nil},
+		{"bearer upper case", both, [][2]string{{"Authorization", "BEARER " + tok}}, 0, tok, nil},
+		{"surrounding whitespace", both, [][2]string{{"Authorization", " Bearer " + tok + "\t"}}, 0, tok, nil},
+		{"wrong scheme", both, [][2]string{{"Authorization", "Basic dXNlcjpwYXNz"}}, 0, "", ErrInvalidRequest},
+		{"scheme prefix only", both, [][2]string{{"Authorization", "Bearerx " + tok}}, 0, "", ErrInvalidRequest},
+		{"scheme without space", both, [][2]string{{"Authorization", "Bearer" + tok}}, 0, "", ErrInvalidRequest},
+		{"two spaces", both, [][2]string{{"Authorization", "Bearer  " + tok}}, 0, "", ErrInvalidRequest},
+		{"tab instead of space", both, [][2]string{{"Authorization", "Bearer\t" + tok}}, 0, "", ErrInvalidRequest},
+		{"scheme only", both, [][2]string{{"Authorization", "Bearer"}}, 0, "", ErrInvalidRequest},
+		{"scheme and space", both, [][2]string{{"Authorization", "Bearer "}}, 0, "", ErrInvalidRequest},
+		{"empty header", both, [][2]string{{"Authorization", ""}}, 0, "", ErrInvalidRequest},
+		{"two credentials", both, [][2]string{{"Authorization", "Bearer a.b.c, Bearer d.e.f"}}, 0, "", ErrInvalidRequest},
+		{"two Authorization headers", both, [][2]string{{"Authorization", "Bearer " + tok}, {"Authorization", "Bearer " + tok}}, 0, "", ErrInvalidRequest},
+		{"header and cookie", both, [][2]string{{"Authorization", "Bearer " + tok}, {"Cookie", "sg=" + tok}}, 0, "", ErrInvalidRequest},
+		{"cookie with header source not configured", []Source{cookie}, [][2]string{{"Authorization", "Bearer " + tok}, {"Cookie", "sg=" + tok}}, 0, tok, nil},
+		{"cookie only", both, [][2]string{{"Cookie", "a=1; sg=" + tok + "; b=2"}}, 0, tok, nil},
+		{"quoted cookie", both, [][2]string{{"Cookie", `sg="` + tok + `"`}}, 0, tok, nil},
+		{"other cookies", both, [][2]string{{"Cookie", "sgx=1; xsg=2"}}, 0, "", ErrNoToken},
+		{"empty cookie", both, [][2]string{{"Cookie", "sg="}}, 0, "", ErrNoToken},
+		{"duplicated cookie", both, [][2]string{{"Cookie", "sg=" + tok + "; sg=" + tok}}, 0, "", ErrInvalidRequest},
+		{"duplicated cookie, one empty", both, [][2]string{{"Cookie", "sg=; sg=" + tok}}, 0, "", ErrInvalidRequest},
+		{"duplicated cookie, one invalid", both, [][2]string{{"Cookie", "sg=" + tok + "; sg=a\"b"}}, 0, "", ErrInvalidRequest},
+		{"duplicated cookie across headers", both, [][2]string{{"Cookie", "sg=" + tok}, {"Cookie", "a=1; sg=x.y.z"}}, 0, "", ErrInvalidRequest},
+		{"cookie with space", both, [][2]string{{"Cookie", "sg=a b"}}, 0, "", ErrInvalidRequest},
+		{"cookie name is case-sensitive", both, [][2]string{{"Cookie", "SG=" + tok}}, 0, "", ErrNoToken},
+		{"none", both, nil, 0, "", ErrNoToken},
+		{"no sources", nil, [][2]string{{"Authorization", "Bearer " + tok}}, 0, "", ErrNoToken},
+		{"raw header", []Source{rawHeader}, [][2]string{{"X-Token", tok}}, 0, tok, nil},
+		{"raw header empty", []Source{rawHeader}, [][2]string{{"X-Token", ""}}, 0, "", ErrInvalidRequest},
+		{"raw header twice", []Source{rawHeader}, [][2]string{{"X-Token", tok}, {"X-Token", tok}}, 0, "", ErrInvalidRequest},
+		{"too long", both, [][2]string{{"Authorization", "Bearer " + strings.Repeat("a", 8193)}}, 0, "", ErrMalformed},
+		{"exactly max length", both, [][2]string{{"Authorization", "Bearer " + strings.Repeat("a", 8192)}}, 0, strings.Repeat("a", 8192), nil},
+		{"custom max length", both, [][2]string{{"Authorization", "Bearer " + tok}}, 5, "", ErrMalformed},
+		{"too long cookie", both, [][2]string{{"Cookie", "sg=" + strings.Repeat("a", 9000)}}, 0, "", ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			for _, h := range tt.headers {
+				r.Header.Add(h[0], h[1])
+			}
+			got, err := Extract(r, tt.sources, tt.maxLen)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Extract error = %v, want %v", err, tt.wantErr)
+				}
+				if got != "" {
+					t.Errorf("Extract returned %q with an error", got)
+				}
+				if strings.Contains(err.Error(), tok) || strings.Contains(err.Error(), "aaaaaaaa") {
+					t.Errorf("error message contains the token: %q", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Extract: %v", err)
+			}
+			if got != tt.want {
+				t.Fatalf("Extract = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestExtractUnknownKind(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	_, err := Extract(r, []Source{{Kind: "query", Name: "token"}}, 0)
+	if err == nil || errors.Is(err, ErrNoToken) || errors.Is(err, ErrInvalidRequest) {
+		t.Fatalf("Extract error = %v, want a configuration error", err)
+	}
+}
+
+func TestValidateSources(t *testing.T) {
+	tests := []struct {
+		name    string
+		sources []Source
+		ok      bool
+	}{
+		{"bearer and cookie", []Source{{Kind: "header", Name: "Authorization", Scheme: "Bearer"}, {Kind: "cookie", Name: "__Host-sg"}}, true},
+		{"raw header", []Source{{Kind: "header", Name: "X-Token"}}, true},
+		{"none", nil, false},
+		{"unknown kind", []Source{{Kind: "query", Name: "t"}}, false},
+		{"empty name", []Source{{Kind: "header"}}, false},
+		{"bad header name", []Source{{Kind: "header", Name: "X Token"}}, false},
+		{"bad cookie name", []Source{{Kind: "cookie", Name: "a=b"}}, false},
+		{"bad scheme", []Source{{Kind: "header", Name: "Authorization", Scheme: "Bearer "}}, false},
+		{"cookie with scheme", []Source{{Kind: "cookie", Name: "sg", Scheme: "Bearer"}}, false},
+		{"duplicate header", []Source{{Kind: "header", Name: "Authorization"}, {Kind: "header", Name: "authorization", Scheme: "Bearer"}}, false},
+		{"duplicate cookie", []Source{{Kind: "cookie", Name: "sg"}, {Kind: "cookie", Name: "sg"}}, false},
+		{"cookie and header of the same name", []Source{{Kind: "cookie", Name: "sg"}, {Kind: "header", Name: "sg"}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := ValidateSources(tt.sources); (err == nil) != tt.ok {
+				t.Fatalf("ValidateSources = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}

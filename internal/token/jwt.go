@@ -1,0 +1,511 @@
+package token
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+var (
+	// ErrInvalid is returned by [Verifier.Verify] for a token that is not
+	// acceptable: bad signature, disallowed algorithm, expired, wrong
+	// issuer or audience, missing or bad claims. It is always wrapped with
+	// a short description that is safe to log. A gateway answers it with
+	// 401 invalid_token.
+	ErrInvalid = errors.New("invalid token")
+
+	// ErrKeyUnavailable is returned, together with [ErrInvalid], when the
+	// key needed to verify a token is not known and the JWKS could not be
+	// fetched. It lets a caller tell an identity provider outage from a
+	// bad token.
+	ErrKeyUnavailable = errors.New("signing key unavailable")
+)
+
+const (
+	// MinSecretLength is the minimum length in bytes of an HMAC secret.
+	MinSecretLength = 32
+
+	// DefaultJWKSRefresh is the default value of Config.JWKSRefresh.
+	DefaultJWKSRefresh = 5 * time.Minute
+
+	// DefaultJWKSTimeout is the timeout of the default JWKS HTTP client.
+	DefaultJWKSTimeout = 5 * time.Second
+
+	// maxKIDLength bounds the kid header; longer ones are rejected.
+	maxKIDLength = 256
+)
+
+// Config configures a [Verifier].
+type Config struct {
+	// Algorithms is the allowlist of JWS algorithms, for example
+	// ["RS256"]. Required. Supported: HS256 HS384 HS512 RS256 RS384 RS512
+	// PS256 PS384 PS512 ES256 ES384 ES512 EdDSA. "none" is never allowed.
+	Algorithms []string
+
+	// Secret is the HMAC key for HS256, HS384 and HS512. When set it must
+	// be at least 32 bytes. Only HS* tokens are ever verified with it.
+	Secret []byte
+
+	// PublicKeys are the static verification keys for RS*, PS*, ES* and
+	// EdDSA: *rsa.PublicKey (at least 2048 bits), *ecdsa.PublicKey (P-256,
+	// P-384 or P-521) or ed25519.PublicKey. See [LoadPublicKeys].
+	PublicKeys []crypto.PublicKey
+
+	// JWKSURL is the http or https URL of a JSON Web Key Set. Optional.
+	// Keys are fetched lazily when first needed and cached by kid.
+	JWKSURL string
+
+	// JWKSRefresh is how long fetched keys are used before the JWKS is
+	// fetched again, which is also the minimum interval between fetches.
+	// A token with an unknown kid, or a failed fetch, triggers a new fetch
+	// at most once per 30s (or per JWKSRefresh if shorter). Default: 5m.
+	JWKSRefresh time.Duration
+
+	// HTTPClient fetches the JWKS. Default: a client with a 5s timeout.
+	HTTPClient *http.Client
+
+	// Issuer, when set, must equal the token's iss claim.
+	Issuer string
+
+	// Audience, when set, must be one of the token's aud values.
+	Audience string
+
+	// Leeway is the clock skew tolerated when checking exp and nbf.
+	// Default: 0.
+	Leeway time.Duration
+
+	// Claims names the claims read from the token. See [ClaimMap].
+	Claims ClaimMap
+
+	// MaxLength is the maximum token length in bytes.
+	// Default: [DefaultMaxTokenLength] (8192).
+	MaxLength int
+
+	// Now returns the current time. Default: time.Now.
+	Now func() time.Time
+}
+
+// Verifier verifies JWTs. It is safe for concurrent use.
+type Verifier struct {
+	algs      map[string]algorithm
+	secret    []byte
+	keys      []crypto.PublicKey
+	jwks      *jwksCache
+	parser    *jwt.Parser
+	claims    ClaimMap
+	issuer    string
+	audience  string
+	maxLength int
+}
+
+// New validates cfg and returns a Verifier. Every allowed algorithm must
+// have a key source of the matching type: HS* need Secret; RS* and PS* an
+// RSA key or a JWKS URL; ES* an ECDSA key on the algorithm's curve or a
+// JWKS URL; EdDSA an Ed25519 key or a JWKS URL. New never touches the
+// network.
+func New(cfg Config) (*Verifier, error) {
+	if len(cfg.Algorithms) == 0 {
+		return nil, errors.New("no algorithms configured")
+	}
+	v := &Verifier{
+		algs:      make(map[string]algorithm, len(cfg.Algorithms)),
+		claims:    cfg.Claims.WithDefaults(),
+		issuer:    cfg.Issuer,
+		audience:  cfg.Audience,
+		maxLength: cfg.MaxLength,
+	}
+	var names []string
+	for _, name := range cfg.Algorithms {
+		if strings.EqualFold(strings.TrimSpace(name), "none") {
+			return nil, fmt.Errorf("algorithm %q is not allowed", name)
+		}
+		a, ok := algorithms[name]
+		if !ok {
+			return nil, fmt.Errorf("unsupported algorithm %q", name)
+		}
+		if _, dup := v.algs[name]; !dup {
+			v.algs[name] = a
+			names = append(names, name)
+		}
+	}
+
+	if len(cfg.Secret) > 0 {
+		if len(cfg.Secret) < MinSecretLength {
+			return nil, fmt.Errorf("secret is %d bytes, want at least %d", len(cfg.Secret), MinSecretLength)
+		}
+		v.secret = append([]byte(nil), cfg.Secret...)
+	}
+
+	for i, k := range cfg.PublicKeys {
+		key, err := checkPublicKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("public key %d: %w", i, err)
+		}
+		usable := false
+		for _, a := range v.algs {
+			usable = usable || a.accepts(key)
+		}
+		if !usable {
+			return nil, fmt.Errorf("public key %d (%T) cannot verify any of the allowed algorithms", i, key)
+		}
+		v.keys = append(v.keys, key)
+	}
+
+	if cfg.MaxLength < 0 {
+		return nil, fmt.Errorf("negative max length %d", cfg.MaxLength)
+	}
+	if v.maxLength == 0 {
+		v.maxLength = DefaultMaxTokenLength
+	}
+	if cfg.Leeway < 0 {
+		return nil, fmt.Errorf("negative leeway %s", cfg.Leeway)
+	}
+	if cfg.JWKSRefresh < 0 {
+		return nil, fmt.Errorf("negative JWKS refresh interval %s", cfg.JWKSRefresh)
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+
+	if cfg.JWKSURL != "" {
+		u, err := url.Parse(cfg.JWKSURL)
+		if err != nil {
+			return nil, fmt.Errorf("parsing JWKS URL: %w", err)
+		}
+		if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, fmt.Errorf("JWKS URL must be an absolute http or https URL")
+		}
+		v.jwks = newJWKSCache(cfg.JWKSURL, cfg.HTTPClient, cfg.JWKSRefresh, now)
+	}
+
+	for _, name := range names {
+		a := v.algs[name]
+		ok := false
+		switch {
+		case a.kind == kindHMAC:
+			ok = v.secret != nil
+		case v.jwks != nil:
+			ok = true
+		default:
+			for _, k := range v.keys {
+				ok = ok || a.accepts(k)
+			}
+		}
+		if !ok {
+			if a.kind == kindHMAC {
+				return nil, fmt.Errorf("algorithm %s needs a secret", name)
+			}
+			return nil, fmt.Errorf("algorithm %s needs %s or a JWKS URL", name, keyDescription(a))
+		}
+	}
+
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods(names),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(cfg.Leeway),
+		jwt.WithTimeFunc(now),
+		jwt.WithJSONNumber(),
+		jwt.WithStrictDecoding(),
+	}
+	if cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	v.parser = jwt.NewParser(opts...)
+	return v, nil
+}
+
+func keyDescription(a algorithm) string {
+	if a.kind == kindECDSA {
+		return a.kind.String() + " on " + a.curve
+	}
+	return a.kind.String()
+}
+
+// Verify checks the token raw and returns the identity it carries.
+//
+// It first checks the token's shape (three non-empty base64url segments,
+// at most MaxLength bytes) and returns [ErrMalformed] without further
+// parsing when it is wrong. It then checks the header (alg in the
+// allowlist; typ absent or, case-insensitively, "JWT" or "at+jwt" with an
+// optional "application/" prefix; no crit), the signature, exp
+// (required, numeric), nbf, iss and aud, and finally the sessionguard
+// claims described by [ClaimMap]. Header parameters jwk, jku, x5u and x5c
+// are ignored; kid is only used to look a key up in the JWKS cache.
+//
+// Every failure wraps [ErrMalformed] or [ErrInvalid], and additionally
+// [ErrKeyUnavailable] when the JWKS could not be fetched. ctx bounds a JWKS
+// fetch, if one is needed.
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
+	if err := checkShape(raw, v.maxLength); err != nil {
+		return nil, err
+	}
+	if err := v.checkHeader(raw); err != nil {
+		return nil, err
+	}
+	claims := claimSet{}
+	tok, err := v.parser.ParseWithClaims(raw, &claims, v.keyfunc(ctx))
+	if err != nil {
+		return nil, v.parseError(err, claims)
+	}
+	if tok == nil || !tok.Valid {
+		return nil, fmt.Errorf("%w: token is invalid", ErrInvalid)
+	}
+	return v.claims.identity(claims)
+}
+
+// checkShape cheaply checks that raw looks like a compact JWS: three
+// non-empty segments of unpadded base64url separated by dots.
+func checkShape(raw string, maxLen int) error {
+	if raw == "" {
+		return fmt.Errorf("%w: token is empty", ErrMalformed)
+	}
+	if len(raw) > maxLen {
+		return fmt.Errorf("%w: token is longer than %d bytes", ErrMalformed, maxLen)
+	}
+	dots, seg := 0, 0
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+			seg++
+		case c == '.':
+			if seg == 0 || seg%4 == 1 {
+				return fmt.Errorf("%w: token has an invalid segment", ErrMalformed)
+			}
+			if dots++; dots > 2 {
+				return fmt.Errorf("%w: token does not have three segments", ErrMalformed)
+			}
+			seg = 0
+		default:
+			return fmt.Errorf("%w: token contains an invalid character", ErrMalformed)
+		}
+	}
+	if dots != 2 {
+		return fmt.Errorf("%w: token does not have three segments", ErrMalformed)
+	}
+	if seg == 0 || seg%4 == 1 {
+		return fmt.Errorf("%w: token has an invalid segment", ErrMalformed)
+	}
+	return nil
+}
+
+// checkHeader decodes the JOSE header and rejects tokens whose alg is not
+// allowed, whose typ is not a JWT type, that have critical extensions or a
+// kid that is not a short string.
+func (v *Verifier) checkHeader(raw string) error {
+	seg, _, _ := strings.Cut(raw, ".")
+	b, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+	if err != nil {
+		return fmt.Errorf("%w: cannot decode header", ErrMalformed)
+	}
+	var h map[string]any
+	if err := json.Unmarshal(b, &h); err != nil {
+		return fmt.Errorf("%w: cannot decode header", ErrMalformed)
+	}
+	alg, _ := h["alg"].(string)
+	switch {
+	case alg == "":
+		return fmt.Errorf("%w: token has no algorithm", ErrInvalid)
+	case strings.EqualFold(alg, "none"):
+		return fmt.Errorf("%w: unsigned tokens are not allowed", ErrInvalid)
+	}
+	if _, ok := v.algs[alg]; !ok {
+		return fmt.Errorf("%w: algorithm is not allowed", ErrInvalid)
+	}
+	if t, ok := h["typ"]; ok {
+		s, _ := t.(string)
+		if !jwtType(s) {
+			return fmt.Errorf("%w: token type is not JWT", ErrInvalid)
+		}
+	}
+	if _, ok := h["crit"]; ok {
+		return fmt.Errorf("%w: critical header parameters are not supported", ErrInvalid)
+	}
+	if k, ok := h["kid"]; ok {
+		s, ok := k.(string)
+		if !ok {
+			return fmt.Errorf("%w: kid header is not a string", ErrInvalid)
+		}
+		if len(s) > maxKIDLength {
+			return fmt.Errorf("%w: kid header is too long", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// jwtType reports whether typ names a JWT or a JWT access token
+// (RFC 9068), with or without the "application/" prefix.
+func jwtType(typ string) bool {
+	typ = strings.ToLower(typ)
+	typ = strings.TrimPrefix(typ, "application/")
+	return typ == "jwt" || typ == "at+jwt"
+}
+
+// keyfunc returns the jwt.Keyfunc that selects verification keys by
+// algorithm and key type. Header parameters carrying keys or key URLs (jwk,
+// jku, x5u, x5c) are never consulted.
+func (v *Verifier) keyfunc(ctx context.Context) jwt.Keyfunc {
+	return func(t *jwt.Token) (any, error) {
+		if t.Method == nil {
+			return nil, &verifyError{fmt.Errorf("%w: algorithm is not allowed", ErrInvalid)}
+		}
+		alg := t.Method.Alg()
+		a, ok := v.algs[alg]
+		if !ok {
+			return nil, &verifyError{fmt.Errorf("%w: algorithm is not allowed", ErrInvalid)}
+		}
+		if a.kind == kindHMAC {
+			if v.secret == nil {
+				return nil, &verifyError{fmt.Errorf("%w: no key for algorithm", ErrInvalid)}
+			}
+			return v.secret, nil
+		}
+		kid, _ := t.Header["kid"].(string)
+		keys, err := v.publicKeys(ctx, a, alg, kid)
+		if err != nil {
+			return nil, &verifyError{err}
+		}
+		if len(keys) == 1 {
+			return keys[0], nil
+		}
+		return jwt.VerificationKeySet{Keys: keys}, nil
+	}
+}
+
+// publicKeys returns the candidate keys for a token signed with alg. When
+// the token has a kid and the JWKS holds matching keys under it, only those
+// are used; otherwise every static key of the right type is a candidate,
+// plus, for a token without kid, every JWKS key of the right type.
+func (v *Verifier) publicKeys(ctx context.Context, a algorithm, alg, kid string) ([]jwt.VerificationKey, error) {
+	var (
+		out     []jwt.VerificationKey
+		jwksErr error
+	)
+	if v.jwks != nil {
+		var entries []jwk
+		entries, jwksErr = v.jwks.lookup(ctx, kid)
+		for _, e := range entries {
+			if (e.alg == "" || e.alg == alg) && a.accepts(e.key) {
+				out = append(out, e.key)
+			}
+		}
+		if kid != "" && len(out) > 0 {
+			return out, nil
+		}
+	}
+	for _, k := range v.keys {
+		if a.accepts(k) {
+			out = append(out, k)
+		}
+	}
+	if len(out) == 0 {
+		if jwksErr != nil {
+			return nil, fmt.Errorf("%w: %w: %w", ErrInvalid, ErrKeyUnavailable, jwksErr)
+		}
+		return nil, fmt.Errorf("%w: no signing key matches the token", ErrInvalid)
+	}
+	return out, nil
+}
+
+// verifyError carries one of this package's errors through the jwt
+// library, so that it can be returned as is instead of the library's.
+type verifyError struct{ err error }
+
+func (e *verifyError) Error() string { return e.err.Error() }
+func (e *verifyError) Unwrap() error { return e.err }
+
+// parseError maps an error returned by the jwt library to ErrMalformed or
+// ErrInvalid with a short description.
+func (v *Verifier) parseError(err error, c claimSet) error {
+	var ve *verifyError
+	if errors.As(err, &ve) {
+		return ve.err
+	}
+	desc := "token is invalid"
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return fmt.Errorf("%w: cannot decode token", ErrMalformed)
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		desc = "signature is invalid"
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		desc = "token cannot be verified"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		iss, _ := c["iss"].(string)
+		switch {
+		case c["exp"] == nil:
+			desc = "token has no exp claim"
+		case v.issuer != "" && iss == "":
+			desc = "token has no iss claim"
+		default:
+			desc = "token has no aud claim"
+		}
+	case errors.Is(err, jwt.ErrTokenExpired):
+		desc = "token is expired"
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		desc = "token is not valid yet"
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		desc = "issuer is not accepted"
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		desc = "audience is not accepted"
+	}
+	return fmt.Errorf("%w: %s", ErrInvalid, desc)
+}
+
+// LoadPublicKeys parses every PEM block in pemBytes: PKIX "PUBLIC KEY",
+// PKCS #1 "RSA PUBLIC KEY" and "CERTIFICATE" (whose public key is used;
+// the certificate itself is not validated). Any other block type, notably
+// a private key, is an error, as is input without PEM blocks.
+func LoadPublicKeys(pemBytes []byte) ([]crypto.PublicKey, error) {
+	var keys []crypto.PublicKey
+	rest := pemBytes
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		var (
+			key any
+			err error
+		)
+		switch block.Type {
+		case "PUBLIC KEY":
+			key, err = x509.ParsePKIXPublicKey(block.Bytes)
+		case "RSA PUBLIC KEY":
+			key, err = x509.ParsePKCS1PublicKey(block.Bytes)
+		case "CERTIFICATE":
+			var cert *x509.Certificate
+			if cert, err = x509.ParseCertificate(block.Bytes); err == nil {
+				key = cert.PublicKey
+			}
+		default:
+			return nil, fmt.Errorf("pem block %d: unexpected type %q", len(keys), block.Type)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pem block %d (%s): %w", len(keys), block.Type, err)
+		}
+		k, err := checkPublicKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("pem block %d (%s): %w", len(keys), block.Type, err)
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("no PEM public keys found")
+	}
+	return keys, nil
+}

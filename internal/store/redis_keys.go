@@ -1,0 +1,145 @@
+package store
+
+import "strings"
+
+// Key layout of the Redis store. Every key of one account carries the
+// same hash tag, {<esc(account)>}, so that all of them live in one Redis
+// Cluster slot. That is what lets each operation be a single Lua script:
+// the scripts build the keys of individual sessions from the index
+// members and the session-key prefix passed in ARGV, which Redis Cluster
+// accepts only because those keys are in the slot of the declared keys.
+//
+//	<prefix>:{<acct>}:s:<hash>  hash   one session (fields: see redis_scripts.go)
+//	<prefix>:{<acct>}:idx       zset   esc(session hash) -> retention time, ms
+//	<prefix>:{<acct>}:pol       hash   override: idle_ms, abs_ms (absent = inherit)
+//	<prefix>:{<acct>}:cut       string account revocation cutoff, ms
+//	<prefix>:{<acct>}:uc:<user> string user revocation cutoff, ms
+//	<prefix>:{<acct>}:audit     stream audit events (t, type, actor, data)
+//
+// <acct>, <user> and <hash> are esc()aped, so no user-controlled text can
+// close the hash tag, add a separator or form a glob pattern.
+
+// keyEscape returns s with every byte outside [A-Za-z0-9._-] written as
+// %XX (upper-case hex), '%' included, which makes it injective. The
+// result never contains '{', '}', ':', glob characters, whitespace or
+// control bytes. The empty string becomes a lone "%", which no non-empty
+// input produces; it keeps the hash tag of an empty account non-empty
+// (Redis Cluster hashes the whole key name when the tag is "{}").
+func keyEscape(s string) string {
+	if s == "" {
+		return "%"
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if !keySafe(s[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return s
+	}
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(s) + 2*n)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if keySafe(c) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&0xF])
+	}
+	return b.String()
+}
+
+// keyUnescape inverts keyEscape; ok is false for text keyEscape cannot
+// have produced.
+func keyUnescape(s string) (string, bool) {
+	if s == "%" {
+		return "", true
+	}
+	if !strings.Contains(s, "%") {
+		for i := 0; i < len(s); i++ {
+			if !keySafe(s[i]) {
+				return "", false
+			}
+		}
+		return s, s != ""
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '%':
+			if i+2 >= len(s) {
+				return "", false
+			}
+			hi, ok1 := unhex(s[i+1])
+			lo, ok2 := unhex(s[i+2])
+			if !ok1 || !ok2 {
+				return "", false
+			}
+			b = append(b, hi<<4|lo)
+			i += 2
+		case keySafe(c):
+			b = append(b, c)
+		default:
+			return "", false
+		}
+	}
+	return string(b), true
+}
+
+func keySafe(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// cleanPrefix makes a configured key prefix safe to put in front of a hash
+// tag: braces would make Redis Cluster pick the wrong tag, so they are
+// percent-encoded; everything else (e.g. "app:sg") is kept. An empty
+// prefix becomes "sg".
+func cleanPrefix(p string) string {
+	if p == "" {
+		return "sg"
+	}
+	p = strings.ReplaceAll(p, "%", "%25")
+	p = strings.ReplaceAll(p, "{", "%7B")
+	return strings.ReplaceAll(p, "}", "%7D")
+}
+
+// redisKeys names the keys of one account.
+type redisKeys struct {
+	base string // "<prefix>:{<esc(account)>}:"
+}
+
+func accountKeys(prefix, account string) redisKeys {
+	return redisKeys{base: prefix + ":{" + keyEscape(account) + "}:"}
+}
+
+// sessionPrefix is what the scripts prepend to an index member to get the
+// key of that session.
+func (k redisKeys) sessionPrefix() string { return k.base + "s:" }
+
+// member is the index member of a session hash.
+func member(hash string) string { return keyEscape(hash) }
+
+func (k redisKeys) session(hash string) string { return k.base + "s:" + member(hash) }
+func (k redisKeys) index() string              { return k.base + "idx" }
+func (k redisKeys) override() string           { return k.base + "pol" }
+func (k redisKeys) cutoff() string             { return k.base + "cut" }
+func (k redisKeys) userCutoff(user string) string {
+	return k.base + "uc:" + keyEscape(user)
+}
+func (k redisKeys) audit() string { return k.base + "audit" }

@@ -1,0 +1,366 @@
+package store
+
+import "github.com/redis/go-redis/v9"
+
+// The Lua scripts of the Redis store. Each one is a single EVALSHA (with
+// go-redis' EVAL fallback after NOSCRIPT), runs atomically and touches
+// the keys of one account only, which share a Cluster slot (see
+// redis_keys.go).
+//
+// They implement exactly the rules of session.Record, policy.Config.
+// Effective, PolicyInForce and Retention, in integer milliseconds. Lua
+// numbers are doubles: millisecond times and durations are far below 2^53
+// and exact; integers are written with string.format('%d') so that they
+// never turn into "1.8e+12".
+//
+// Session hash fields: u user, r role, n name, e email, ip, ua, c login
+// ms, l last seen ms, pi/pa snapshot idle/absolute ms, ci/ca claimed
+// idle/absolute ms (0 = absent), x ended status ("" active, "idle",
+// "absolute", "revoked"; anything else counts as revoked), rt retention
+// ms. A record missing a numeric field is corrupt and counts as revoked.
+//
+// Time: ARGV "now" is milliseconds since the epoch, or "" to take it from
+// Redis TIME, so that every gateway uses the same clock. Physical expiry
+// (PEXPIRE) is always set relative to that now (ttl = rt - now), never as
+// an absolute PEXPIREAT: with a gateway clock that is skewed or injected
+// (tests, fixed clocks), an absolute expiry would make Redis drop
+// records, revoked ones included, long before their logical retention.
+// With the Redis clock the two are the same.
+
+// luaPrelude holds the helpers every script shares.
+const luaPrelude = `
+if redis.replicate_commands then redis.replicate_commands() end
+
+-- Longest TTL put on any key (10 years). Retention beyond a session's
+-- absolute deadline only decides between the ended states, so capping it
+-- never lets a session back in.
+local TTL_CAP = 315360000000
+
+local function int(x) return string.format('%d', x) end
+
+local function clock(arg)
+  if arg ~= '' then
+    local n = tonumber(arg)
+    if n then return n end
+  end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Seven ARGV from i on: apply (1 = immediately), default idle, default
+-- absolute, idle min, idle max, absolute min, absolute max (ms).
+local function readcfg(i)
+  return {
+    immediately = ARGV[i] == '1',
+    di = tonumber(ARGV[i+1]), da = tonumber(ARGV[i+2]),
+    imin = tonumber(ARGV[i+3]), imax = tonumber(ARGV[i+4]),
+    amin = tonumber(ARGV[i+5]), amax = tonumber(ARGV[i+6]),
+  }
+end
+
+local function clamp(d, lo, hi)
+  if d < lo then return lo end
+  if d > hi then return hi end
+  return d
+end
+
+-- policy.Config.Effective: per field the override, else the claim when
+-- positive, else the default; clamped; idle capped at absolute.
+local function effective(cfg, ovi, ova, ci, ca)
+  local i, a = cfg.di, cfg.da
+  if ovi then i = ovi elseif ci > 0 then i = ci end
+  if ova then a = ova elseif ca > 0 then a = ca end
+  i = clamp(i, cfg.imin, cfg.imax)
+  a = clamp(a, cfg.amin, cfg.amax)
+  if i > a then i = a end
+  return i, a
+end
+
+-- The override, as numbers or nil (absent or unparsable: inherit).
+local function readov(polkey)
+  local p = redis.call('HMGET', polkey, 'idle_ms', 'abs_ms')
+  return tonumber(p[1]), tonumber(p[2])
+end
+
+-- load returns the record at key, or nil and 'missing' / 'corrupt'.
+local function load(key)
+  local f = redis.call('HMGET', key, 'c', 'l', 'pi', 'pa', 'ci', 'ca', 'x', 'rt', 'u')
+  local any = false
+  for i = 1, 9 do if f[i] then any = true end end
+  if not any then return nil, 'missing' end
+  local r = {
+    c = tonumber(f[1]), l = tonumber(f[2]), pi = tonumber(f[3]), pa = tonumber(f[4]),
+    ci = tonumber(f[5]), ca = tonumber(f[6]), x = f[7], rt = tonumber(f[8]), u = f[9],
+  }
+  if not (r.c and r.l and r.pi and r.pa and r.ci and r.ca and r.rt and r.x) then
+    return nil, 'corrupt'
+  end
+  if r.x == 'active' then r.x = '' end
+  if r.x ~= '' and r.x ~= 'idle' and r.x ~= 'absolute' then r.x = 'revoked' end
+  return r
+end
+
+-- store.PolicyInForce.
+local function inforce(cfg, r, ovi, ova)
+  if cfg.immediately then return effective(cfg, ovi, ova, r.ci, r.ca) end
+  return r.pi, r.pa
+end
+
+-- session.Record.State: ended is final; absolute before idle; a deadline
+-- equal to now has passed.
+local function state(r, now, pi, pa)
+  if r.x ~= '' then return r.x end
+  if now >= r.c + pa then return 'absolute' end
+  if now >= r.l + pi then return 'idle' end
+  return ''
+end
+
+local CODES = { [''] = 0, idle = 1, absolute = 2, revoked = 3 }
+
+local function ttl(at, now)
+  local d = at - now
+  if d > TTL_CAP then d = TTL_CAP end
+  return d
+end
+
+-- Keep the index alive as long as its longest-retained member.
+local function expireindex(idx, now)
+  local top = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
+  if top[2] then
+    local d = ttl(tonumber(top[2]), now)
+    if d > 0 then redis.call('PEXPIRE', idx, int(d)) end
+  end
+end
+
+-- Drop (a bounded number of) sessions whose retention has passed: the
+-- memory store treats them as absent (now >= retention).
+local function prune(idx, sp, now)
+  local old = redis.call('ZRANGEBYSCORE', idx, '-inf', int(now), 'LIMIT', 0, 100)
+  for _, m in ipairs(old) do
+    local k = sp .. m
+    local rt = tonumber(redis.call('HGET', k, 'rt'))
+    if rt and rt > now then
+      redis.call('ZADD', idx, int(rt), m)
+    else
+      redis.call('DEL', k)
+      redis.call('ZREM', idx, m)
+    end
+  end
+end
+`
+
+// luaTouch is Memory.Touch.
+//
+// KEYS: 1 session, 2 pol, 3 cut, 4 uc (of the request's user), 5 idx.
+// ARGV: 1 now ("" = Redis TIME), 2 session-key prefix, 3..9 policy config
+// (see readcfg), 10 login ms, 11 not-after ms, 12 passive 0/1, 13 claimed
+// idle ms, 14 claimed absolute ms, 15 index member, 16 user, 17 role,
+// 18 name, 19 email, 20 ip, 21 user agent.
+//
+// Returns {status code, created 0/1, now, policy idle, policy absolute,
+// idle deadline, absolute deadline}, all integers (ms). Status codes: 0
+// active, 1 idle, 2 absolute, 3 revoked.
+//
+// Idempotent under retries: creation is conditional and last-seen only
+// moves forward.
+const luaTouch = luaPrelude + `
+local key, polkey, cutkey, uckey, idx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local now = clock(ARGV[1])
+local sp = ARGV[2]
+local cfg = readcfg(3)
+local login, notafter = tonumber(ARGV[10]), tonumber(ARGV[11])
+local passive = ARGV[12] == '1'
+local ci, ca = tonumber(ARGV[13]), tonumber(ARGV[14])
+local m = ARGV[15]
+local ovi, ova = readov(polkey)
+
+local r, why = load(key)
+if not r and why == 'corrupt' then
+  local pi, pa = effective(cfg, ovi, ova, ci, ca)
+  return {3, 0, now, pi, pa, now + pi, now + pa}
+end
+if r and now >= r.rt then
+  -- retention passed: the record is absent, as in the memory store
+  redis.call('DEL', key)
+  redis.call('ZREM', idx, m)
+  r = nil
+end
+
+local created = 0
+if not r then
+  local pi, pa = effective(cfg, ovi, ova, ci, ca)
+  if login > now then login = now end
+  local ls = math.floor(login / 1000)
+  local revoked = false
+  local cut = tonumber(redis.call('GET', cutkey))
+  if cut and ls < math.floor(cut / 1000) then revoked = true end
+  if not revoked then
+    local uc = tonumber(redis.call('GET', uckey))
+    -- a user cutoff lasts the longest absolute limit
+    if uc and now < uc + cfg.amax and ls < math.floor(uc / 1000) then revoked = true end
+  end
+  if revoked then
+    return {3, 0, now, pi, pa, now + pi, login + pa}
+  end
+  r = { c = login, l = now, pi = pi, pa = pa, ci = ci, ca = ca, x = '' }
+  created = 1
+end
+
+local pi, pa = inforce(cfg, r, ovi, ova)
+local st = state(r, now, pi, pa)
+if st ~= '' then
+  r.x = st
+elseif not passive and now > r.l then
+  r.l = now
+end
+
+local abs = r.c + pa
+local rt = abs
+if notafter > rt then rt = notafter end
+rt = rt + 60000
+
+prune(idx, sp, now)
+if created == 1 then
+  redis.call('DEL', key)
+  redis.call('HSET', key,
+    'u', ARGV[16], 'r', ARGV[17], 'n', ARGV[18], 'e', ARGV[19], 'ip', ARGV[20], 'ua', ARGV[21],
+    'c', int(r.c), 'l', int(r.l), 'pi', int(r.pi), 'pa', int(r.pa), 'ci', int(r.ci), 'ca', int(r.ca),
+    'x', r.x, 'rt', int(rt))
+else
+  redis.call('HSET', key, 'l', int(r.l), 'x', r.x, 'rt', int(rt))
+end
+local d = ttl(rt, now)
+if d > 0 then
+  redis.call('PEXPIRE', key, int(d))
+  redis.call('ZADD', idx, int(rt), m)
+  expireindex(idx, now)
+else
+  -- already past retention: the next request finds it absent anyway
+  redis.call('DEL', key)
+  redis.call('ZREM', idx, m)
+end
+return {CODES[st], created, now, pi, pa, r.l + pi, abs}
+`
+
+// luaSessions returns what Sessions needs, after pruning.
+//
+// KEYS: 1 idx, 2 pol. ARGV: 1 now ("" = Redis TIME), 2 session-key prefix.
+//
+// Returns {now, override idle ms or "", override absolute ms or "",
+// member, {field, value, ...}, member, {...}, ...}.
+const luaSessions = luaPrelude + `
+local idx, polkey = KEYS[1], KEYS[2]
+local now = clock(ARGV[1])
+local sp = ARGV[2]
+prune(idx, sp, now)
+local p = redis.call('HMGET', polkey, 'idle_ms', 'abs_ms')
+local out = {now, p[1] or '', p[2] or ''}
+for _, m in ipairs(redis.call('ZRANGE', idx, 0, -1)) do
+  local h = redis.call('HGETALL', sp .. m)
+  if #h > 0 then
+    out[#out + 1] = m
+    out[#out + 1] = h
+  end
+end
+return out
+`
+
+// luaRevoke is Memory.Revoke.
+//
+// KEYS: 1 idx, 2 pol, 3 cut, 4 uc (of ARGV user; unused unless scope
+// user). ARGV: 1 now ("" = Redis TIME), 2 session-key prefix, 3..9 policy
+// config, 10 scope, 11 user, 12.. candidate index members (scope session:
+// the one to end; others: the one to keep; the first that exists wins).
+//
+// Returns {count of live sessions ended, now}.
+const luaRevoke = luaPrelude + `
+local idx, polkey, cutkey, uckey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local now = clock(ARGV[1])
+local sp = ARGV[2]
+local cfg = readcfg(3)
+local scope, user = ARGV[10], ARGV[11]
+local ovi, ova = readov(polkey)
+
+prune(idx, sp, now)
+-- A record whose retention has passed is absent (it may outlive the
+-- bounded prune above).
+local function present(key)
+  if redis.call('EXISTS', key) == 0 then return false end
+  local rt = tonumber(redis.call('HGET', key, 'rt'))
+  return not rt or now < rt
+end
+local pick = ''
+for i = 12, #ARGV do
+  if present(sp .. ARGV[i]) then
+    pick = ARGV[i]
+    break
+  end
+end
+
+local members
+if scope == 'session' then
+  if pick == '' then return {0, now} end
+  members = {pick}
+else
+  members = redis.call('ZRANGE', idx, 0, -1)
+end
+
+local n = 0
+for _, m in ipairs(members) do
+  if not (scope == 'others' and m == pick) then
+    local key = sp .. m
+    local r, why = load(key)
+    if r and now < r.rt then
+      if scope ~= 'user' or r.u == user then
+        local pi, pa = inforce(cfg, r, ovi, ova)
+        if state(r, now, pi, pa) == '' then n = n + 1 end
+        if r.x == '' then redis.call('HSET', key, 'x', 'revoked') end
+      end
+    elseif why == 'missing' then
+      redis.call('ZREM', idx, m)
+    end
+  end
+end
+
+if scope == 'all' or scope == 'others' then
+  local v = now
+  local old = tonumber(redis.call('GET', cutkey))
+  if old and old > v then v = old end
+  if cfg.amax > 0 then
+    redis.call('SET', cutkey, int(v), 'PX', int(math.min(cfg.amax, TTL_CAP)))
+  else
+    redis.call('SET', cutkey, int(v))
+  end
+elseif scope == 'user' then
+  if cfg.amax > 0 then
+    redis.call('SET', uckey, int(now), 'PX', int(math.min(cfg.amax, TTL_CAP)))
+  else
+    redis.call('DEL', uckey)
+  end
+end
+return {n, now}
+`
+
+// luaSetOverride replaces the override and returns the old one.
+//
+// KEYS: 1 pol. ARGV: 1 idle ms or "" (inherit), 2 absolute ms or "".
+// Returns {old idle ms or "", old absolute ms or ""}.
+const luaSetOverride = `
+local old = redis.call('HMGET', KEYS[1], 'idle_ms', 'abs_ms')
+local names = {'idle_ms', 'abs_ms'}
+for i = 1, 2 do
+  if ARGV[i] == '' then
+    redis.call('HDEL', KEYS[1], names[i])
+  else
+    redis.call('HSET', KEYS[1], names[i], ARGV[i])
+  end
+end
+return {old[1] or '', old[2] or ''}
+`
+
+var (
+	scriptTouch       = redis.NewScript(luaTouch)
+	scriptSessions    = redis.NewScript(luaSessions)
+	scriptRevoke      = redis.NewScript(luaRevoke)
+	scriptSetOverride = redis.NewScript(luaSetOverride)
+)

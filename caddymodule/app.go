@@ -1,0 +1,217 @@
+// Package caddymodule is sessionguard's Caddy glue: the session_guard
+// app, the http.handlers.session_guard handler and their Caddyfile
+// syntax. The policy maths, the session state machine and the stores live
+// in Caddy-free packages under internal/.
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/sessionguard/sessionguard/internal/policy"
+	"github.com/sessionguard/sessionguard/internal/store"
+	"github.com/sessionguard/sessionguard/internal/testhook"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)
+
+// App is the session_guard app: the state shared by every
+// session_guard handler and by the admin API — the session store, the
+// policy configuration and the pooled Redis client. A config without it
+// gets the zero value: the memory store and the built-in defaults.
+type App struct {
+	// Store says where sessions live. Default: the embedded memory store.
+	Store *StoreConfig `json:"store,omitempty"`
+
+	// DefaultPreset names the preset new sessions get when neither the
+	// account nor the token sets a policy. Default "strict".
+	DefaultPreset string `json:"default_preset,omitempty"`
+
+	// Presets adds presets or overrides the built-in ones (strict: idle
+	// 15m, absolute 12h; standard: idle 1h, absolute 24h).
+	Presets map[string]PresetConfig `json:"presets,omitempty"`
+
+	// Bounds limit every policy. Default idle 5m..720h, absolute
+	// 15m..2160h.
+	Bounds *BoundsConfig `json:"bounds,omitempty"`
+
+	// Apply is when a policy change reaches live sessions: "next_login"
+	// (default; sessions keep the policy they were created with) or
+	// "immediately".
+	Apply string `json:"apply,omitempty"`
+
+	// WarnBefore is how long before expiry responses say
+	// Session-Expiry-Warning: soon. Default 5m.
+	WarnBefore caddy.Duration `json:"warn_before,omitempty"`
+
+	// OnStoreError is what happens when the store cannot be reached:
+	// "closed" (default; 503 with Retry-After) or "open" (requests pass
+	// with Session-Expiry-Warning: unknown).
+	OnStoreError string `json:"on_store_error,omitempty"`
+
+	policy  policy.Config
+	store   store.Store
+	poolKey string
+	now     func() time.Time
+	fixed   bool // clock injected: pass explicit times to the store
+	logger  *zap.Logger
+	ctx     context.Context
+}
+
+// PresetConfig is one preset.
+type PresetConfig struct {
+	// Idle is the inactivity limit.
+	Idle caddy.Duration `json:"idle"`
+	// Absolute is the limit since login.
+	Absolute caddy.Duration `json:"absolute"`
+}
+
+// BoundsConfig limits what any policy may set. Zero fields keep the
+// defaults.
+type BoundsConfig struct {
+	// IdleMin default 5m.
+	IdleMin caddy.Duration `json:"idle_min,omitempty"`
+	// IdleMax default 720h.
+	IdleMax caddy.Duration `json:"idle_max,omitempty"`
+	// AbsoluteMin default 15m.
+	AbsoluteMin caddy.Duration `json:"absolute_min,omitempty"`
+	// AbsoluteMax default 2160h.
+	AbsoluteMax caddy.Duration `json:"absolute_max,omitempty"`
+}
+
+// Store error modes.
+const (
+	OnStoreErrorClosed = "closed"
+	OnStoreErrorOpen   = "open"
+)
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "session_guard",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision sets defaults and acquires the store. It never touches the
+// network: a Redis client is created (or shared from the pool) without
+// connecting, so `caddy validate` passes with Redis down.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	a.ctx = ctx
+	a.now = time.Now
+	if fn := testhook.Now(); fn != nil {
+		a.now, a.fixed = fn, true
+	}
+	if a.Store == nil {
+		a.Store = &StoreConfig{Type: StoreMemory}
+	}
+	if a.WarnBefore == 0 {
+		a.WarnBefore = caddy.Duration(5 * time.Minute)
+	}
+	if a.OnStoreError == "" {
+		a.OnStoreError = OnStoreErrorClosed
+	}
+	a.policy = policy.NewConfig()
+	if a.DefaultPreset != "" {
+		a.policy.Default = a.DefaultPreset
+	}
+	for name, p := range a.Presets {
+		a.policy.Presets[name] = policy.Policy{Idle: time.Duration(p.Idle), Absolute: time.Duration(p.Absolute)}
+	}
+	if b := a.Bounds; b != nil {
+		set := func(dst *time.Duration, v caddy.Duration) {
+			if v != 0 {
+				*dst = time.Duration(v)
+			}
+		}
+		set(&a.policy.Bounds.Idle.Min, b.IdleMin)
+		set(&a.policy.Bounds.Idle.Max, b.IdleMax)
+		set(&a.policy.Bounds.Absolute.Min, b.AbsoluteMin)
+		set(&a.policy.Bounds.Absolute.Max, b.AbsoluteMax)
+	}
+	if a.Apply != "" {
+		a.policy.Apply = policy.Apply(a.Apply)
+	}
+	st, key, err := a.Store.acquire(ctx, a.now, a.fixed)
+	if err != nil {
+		return fmt.Errorf("session store: %w", err)
+	}
+	a.store, a.poolKey = st, key
+	return nil
+}
+
+// Validate checks the configuration; it acquires nothing.
+func (a *App) Validate() error {
+	if err := a.policy.Validate(); err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+	switch a.OnStoreError {
+	case OnStoreErrorClosed, OnStoreErrorOpen:
+	default:
+		return fmt.Errorf("on_store_error %q: must be %s or %s", a.OnStoreError, OnStoreErrorClosed, OnStoreErrorOpen)
+	}
+	if a.WarnBefore < 0 {
+		return errors.New("warn_before must not be negative")
+	}
+	return a.Store.validate()
+}
+
+// Start starts the memory store's pruning, stopped by the Provision
+// context.
+func (a *App) Start() error {
+	if m, ok := a.store.(*store.Memory); ok {
+		go m.Run(a.ctx, time.Minute)
+	}
+	return nil
+}
+
+// Stop implements caddy.App; resources are released in Cleanup.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases exactly what Provision acquired: this config's
+// reference to the pooled store.
+func (a *App) Cleanup() error {
+	if a.poolKey == "" {
+		return nil
+	}
+	_, err := storePool.Delete(a.poolKey)
+	a.poolKey = ""
+	return err
+}
+
+// SessionStore returns the app's store.
+func (a *App) SessionStore() store.Store { return a.store }
+
+// Policy returns the app's policy configuration.
+func (a *App) Policy() *policy.Config { return &a.policy }
+
+// Now returns the app's clock reading.
+func (a *App) Now() time.Time { return a.now() }
+
+// StoreNow is the time to pass to the store: zero (the store's own
+// clock) unless a clock was injected.
+func (a *App) StoreNow() time.Time {
+	if a.fixed {
+		return a.now()
+	}
+	return time.Time{}
+}
+
+// Logger returns the app's logger.
+func (a *App) Logger() *zap.Logger { return a.logger }

@@ -1,0 +1,136 @@
+package caddymodule_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/sessionguard/sessionguard/internal/devtoken"
+	"github.com/sessionguard/sessionguard/internal/gatewaytest"
+	"github.com/sessionguard/sessionguard/internal/testredis"
+)
+
+// TestValidateOffline: provisioning never needs the network, so a config
+// validates with Redis down (what `caddy validate` does).
+func TestValidateOffline(t *testing.T) {
+	cfg := gatewaytest.Adapt(t, `{
+	session_guard {
+		store redis {
+			address 127.0.0.1:1
+			timeout 50ms
+		}
+	}
+}
+:0 {
+	session_guard {
+		jwt {
+			alg HS256
+			secret `+secret+`
+		}
+	}
+	reverse_proxy 127.0.0.1:1
+}`)
+	start := time.Now()
+	if err := validate(t, cfg); err != nil {
+		t.Fatalf("validate with redis down: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("validate took %s: it touched the network", d)
+	}
+	bad := gatewaytest.Adapt(t, `{
+	session_guard {
+		default_preset nope
+	}
+}
+:0 {
+	session_guard {
+		jwt {
+			alg HS256
+			secret `+secret+`
+		}
+	}
+}`)
+	if err := validate(t, bad); err == nil || !strings.Contains(err.Error(), `default preset "nope"`) {
+		t.Fatalf("invalid default preset: %v", err)
+	}
+	weak := gatewaytest.Adapt(t, `:0 {
+	session_guard {
+		jwt {
+			alg none
+			secret `+secret+`
+		}
+	}
+}`)
+	if err := validate(t, weak); err == nil {
+		t.Fatal("alg none accepted")
+	}
+}
+
+func validate(t *testing.T, raw []byte) error {
+	t.Helper()
+	var cfg caddy.Config
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	return caddy.Validate(&cfg)
+}
+
+func clientCount(t *testing.T, srv *testredis.Server) int {
+	t.Helper()
+	n := 0
+	for _, line := range strings.Split(srv.CLI(t, "CLIENT", "LIST"), "\n") {
+		if strings.Contains(line, "name=sessionguard") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestRedisClientPooledAcrossReloads: one Redis client per connection
+// settings, shared by every config; reloads neither leak nor reconnect;
+// the last unload closes it.
+func TestRedisClientPooledAcrossReloads(t *testing.T) {
+	srv := testredis.Start(t)
+	globals := "session_guard {\n\t\tstore redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t}\n\t}"
+	g := gatewaytest.Start(t, globals, site, t0)
+	e := &env{Gateway: g, redis: srv}
+	tok := e.mint(t, devtoken.Claims{Session: "s1"})
+	wantCode(t, e.Do(t, "GET", "/", tok, nil), 200)
+	before := clientCount(t, srv)
+	if before < 1 {
+		t.Fatalf("no sessionguard client connected")
+	}
+	for i := 0; i < 20; i++ {
+		// a different site config each time forces a real reload
+		e.Load(t, globals, strings.Replace(site, "realm", "realm", 1)+"\n# reload "+strings.Repeat("x", i))
+		wantCode(t, e.Do(t, "GET", "/", tok, nil), 200)
+	}
+	if after := clientCount(t, srv); after > before {
+		t.Fatalf("redis clients grew from %d to %d over 20 reloads", before, after)
+	}
+	if err := caddy.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for clientCount(t, srv) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d redis connections left open after the last config was unloaded", clientCount(t, srv))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMemoryStoreSurvivesReload: the memory store is kept across config
+// reloads, so a revocation is not forgotten when the config changes.
+func TestMemoryStoreSurvivesReload(t *testing.T) {
+	g := gatewaytest.Start(t, "", site, t0)
+	e := &env{Gateway: g}
+	tok := e.mint(t, devtoken.Claims{Session: "s1"})
+	wantCode(t, e.Do(t, "GET", "/", tok, nil), 200)
+	wantCode(t, e.Do(t, "POST", "/.session/logout", tok, nil), 200)
+	e.Load(t, "session_guard {\n\t\twarn_before 1m\n\t}", site)
+	wantCode(t, e.Do(t, "GET", "/", tok, nil), 401)
+}

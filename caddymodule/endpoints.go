@@ -1,0 +1,166 @@
+package caddymodule
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/sessionguard/sessionguard/internal/session"
+	"github.com/sessionguard/sessionguard/internal/store"
+	"github.com/sessionguard/sessionguard/internal/token"
+)
+
+// endpoint returns the path below the endpoints prefix, if p is one.
+func (h *Handler) endpoint(p string) (string, bool) {
+	if p == h.Endpoints {
+		return "", true
+	}
+	if rest, ok := strings.CutPrefix(p, h.Endpoints+"/"); ok {
+		return rest, true
+	}
+	return "", false
+}
+
+// sessionStatus is the JSON body of the status, keepalive and logout
+// endpoints.
+type sessionStatus struct {
+	Status            string    `json:"status"`
+	SessionIDHash     string    `json:"session_id_hash"`
+	UserID            string    `json:"user_id"`
+	AccountID         string    `json:"account_id"`
+	Role              string    `json:"role,omitempty"`
+	Name              string    `json:"name,omitempty"`
+	Email             string    `json:"email,omitempty"`
+	Owner             bool      `json:"owner"`
+	ExpiresIn         int64     `json:"expires_in"`
+	IdleExpiresIn     int64     `json:"idle_expires_in"`
+	AbsoluteExpiresIn int64     `json:"absolute_expires_in"`
+	IdleExpiresAt     time.Time `json:"idle_expires_at"`
+	AbsoluteExpiresAt time.Time `json:"absolute_expires_at"`
+	Warning           string    `json:"warning"`
+	Reason            string    `json:"reason"`
+	WarnBefore        int64     `json:"warn_before"`
+	IdleMinutes       int64     `json:"idle_minutes"`
+	AbsoluteMinutes   int64     `json:"absolute_minutes"`
+}
+
+// serveEndpoint serves the session endpoints. Every one needs a valid
+// session; none is proxied upstream.
+func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, ep string) error {
+	var method string
+	passive := true
+	switch ep {
+	case "status":
+		method = http.MethodGet
+	case "keepalive":
+		method, passive = http.MethodPost, false
+	case "logout":
+		method = http.MethodPost
+	case "account", "account/policy", "account/revoke":
+		return h.serveOwner(w, r, repl, ep)
+	default:
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
+		return nil
+	}
+	if !allowMethod(w, r, method) || !h.sameOrigin(w, r) {
+		return nil
+	}
+	ident, res, rejected := h.check(w, r, repl, passive)
+	if rejected {
+		return nil
+	}
+	if res == nil { // store down, failing open: no state to report
+		h.unavailable(w)
+		return nil
+	}
+	e := h.expiryHeaders(*res)
+	h.setPlaceholders(repl, ident, e)
+	if ep == "logout" {
+		hash := session.HashID(ident.SessionID)
+		n, err := h.app.store.Revoke(r.Context(), store.RevokeRequest{
+			Account: ident.AccountID, Scope: store.ScopeSession, Sessions: []string{hash},
+			Policy: &h.app.policy, Now: h.app.StoreNow(),
+		})
+		if err != nil {
+			h.logger.Error("logout: session store unavailable", zap.Error(err))
+			h.unavailable(w)
+			return nil
+		}
+		h.expireCookies(w)
+		w.Header().Set("Session-Expiry-Warning", "now")
+		w.Header().Set("Session-Expiry-Reason", "revoked")
+		writeJSON(w, http.StatusOK, map[string]any{"status": "revoked", "revoked": n})
+		return nil
+	}
+	e.apply(w.Header(), r.Header.Get("Origin") != "")
+	writeJSON(w, http.StatusOK, h.status(ident, *res, e))
+	return nil
+}
+
+func (h *Handler) status(ident *token.Identity, res store.TouchResult, e expiry) sessionStatus {
+	_, owner := h.owners[ident.Role]
+	return sessionStatus{
+		Status:            "active",
+		SessionIDHash:     session.HashID(ident.SessionID),
+		UserID:            ident.UserID,
+		AccountID:         ident.AccountID,
+		Role:              ident.Role,
+		Name:              ident.Name,
+		Email:             ident.Email,
+		Owner:             owner,
+		ExpiresIn:         e.expiresIn,
+		IdleExpiresIn:     e.idleIn,
+		AbsoluteExpiresIn: e.absIn,
+		IdleExpiresAt:     res.IdleExpiresAt.UTC(),
+		AbsoluteExpiresAt: res.AbsoluteExpiresAt.UTC(),
+		Warning:           e.warning,
+		Reason:            e.reason,
+		WarnBefore:        int64(time.Duration(h.app.WarnBefore) / time.Second),
+		IdleMinutes:       int64(res.Policy.Idle / time.Minute),
+		AbsoluteMinutes:   int64(res.Policy.Absolute / time.Minute),
+	}
+}
+
+// expireCookies expires the token cookies in the response.
+func (h *Handler) expireCookies(w http.ResponseWriter) {
+	for _, s := range h.Tokens {
+		if s.From == "cookie" {
+			http.SetCookie(w, &http.Cookie{Name: s.Name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
+		}
+	}
+}
+
+func allowMethod(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed"})
+	return false
+}
+
+// sameOrigin refuses state-changing endpoint requests from other sites:
+// with cookie tokens a browser would send the cookie along (CSRF).
+func (h *Handler) sameOrigin(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross_site_request"})
+		return false
+	}
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
+		u, err := url.Parse(o)
+		if err != nil || !strings.EqualFold(u.Host, r.Host) {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross_site_request"})
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,475 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/sessionguard/sessionguard/internal/policy"
+	"github.com/sessionguard/sessionguard/internal/session"
+	"github.com/sessionguard/sessionguard/internal/store"
+	"github.com/sessionguard/sessionguard/internal/token"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)
+
+// Handler enforces server-side sessions on every request: it verifies
+// the request's token, checks and touches the session in the store, and
+// either passes the request on with identity headers or answers 401,
+// 302, 400 or 503. It also serves the session endpoints (status,
+// keepalive, logout, owner self-service) under Endpoints.
+//
+// After a valid request these placeholders are set:
+// {http.session_guard.session_id_hash}, .user_id, .account_id, .role,
+// .expires_in, .idle_expires_in, .absolute_expires_in, .warning, .reason
+// and {http.auth.user.id}. After a rejected one, .reason says why.
+type Handler struct {
+	// Tokens are the places a token is taken from. Default: the
+	// Authorization header with the Bearer scheme.
+	Tokens []TokenSource `json:"tokens,omitempty"`
+
+	// JWT configures token verification. Required.
+	JWT *JWTConfig `json:"jwt,omitempty"`
+
+	// Claims maps JWT claims to session fields. Defaults: session "sid",
+	// user "sub", account "acct", role "role", login "auth_time" (falling
+	// back to "iat"), name "name", email "email"; idle and absolute are
+	// not mapped unless set.
+	Claims token.ClaimMap `json:"claims,omitempty"`
+
+	// LoginURL, when set, makes browser navigations (GET or HEAD asking for
+	// text/html) get a 302 redirect to it instead of a 401.
+	LoginURL string `json:"login_url,omitempty"`
+
+	// PassiveRaw are matcher sets; a request matching any of them is
+	// checked but does not count as activity. A request with the header
+	// Session-Passive: 1 is always passive.
+	PassiveRaw caddyhttp.RawMatcherSets `json:"passive,omitempty" caddy:"namespace=http.matchers"`
+
+	// Endpoints is the path prefix of the session endpoints. Default
+	// "/.session".
+	Endpoints string `json:"endpoints,omitempty"`
+
+	// OwnerRoles are the roles (exact match) allowed to use the owner
+	// self-service endpoints. Default ["owner"].
+	OwnerRoles []string `json:"owner_roles,omitempty"`
+
+	// Realm is the realm in WWW-Authenticate challenges. Default
+	// "session_guard".
+	Realm string `json:"realm,omitempty"`
+
+	// MaxTokenSize is the largest token accepted, in bytes; larger ones
+	// are rejected before parsing. Default 8192.
+	MaxTokenSize int `json:"max_token_size,omitempty"`
+
+	app      *App
+	verifier *token.Verifier
+	sources  []token.Source
+	passive  caddyhttp.MatcherSets
+	owners   map[string]struct{}
+	logger   *zap.Logger
+}
+
+// TokenSource is one place a token is taken from.
+type TokenSource struct {
+	// From is "header" or "cookie".
+	From string `json:"from"`
+	// Name is the header or cookie name.
+	Name string `json:"name"`
+	// Scheme is the required authorization scheme of a header, e.g.
+	// "Bearer"; empty takes the header value as it is.
+	Scheme string `json:"scheme,omitempty"`
+}
+
+// JWTConfig configures JWT verification.
+type JWTConfig struct {
+	// Algorithms is the allowlist, e.g. ["HS256"]. "none" is never
+	// accepted. Required.
+	Algorithms []string `json:"algorithms,omitempty"`
+	// Secret is the HMAC key for HS256/384/512 (at least 32 bytes);
+	// placeholders such as {env.SESSION_JWT_SECRET} are replaced.
+	Secret string `json:"secret,omitempty"`
+	// PublicKey is the path of a PEM file with the public key(s) for
+	// RS*, PS*, ES* and EdDSA.
+	PublicKey string `json:"public_key,omitempty"`
+	// JWKSURL is a JWKS endpoint; keys are fetched on first use and
+	// cached by kid.
+	JWKSURL string `json:"jwks_url,omitempty"`
+	// Issuer, when set, must equal the iss claim.
+	Issuer string `json:"issuer,omitempty"`
+	// Audience, when set, must be in the aud claim.
+	Audience string `json:"audience,omitempty"`
+	// Leeway is the clock skew allowed on exp, nbf and iat. Default 0.
+	Leeway caddy.Duration `json:"leeway,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.session_guard",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets defaults, loads the passive matchers, builds the token
+// verifier and binds the handler to the session_guard app.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	appIface, err := ctx.App("session_guard")
+	if err != nil {
+		return fmt.Errorf("getting session_guard app: %w", err)
+	}
+	h.app = appIface.(*App)
+
+	if len(h.Tokens) == 0 {
+		h.Tokens = []TokenSource{{From: "header", Name: "Authorization", Scheme: "Bearer"}}
+	}
+	h.sources = h.sources[:0]
+	for _, ts := range h.Tokens {
+		h.sources = append(h.sources, token.Source{Kind: ts.From, Name: ts.Name, Scheme: ts.Scheme})
+	}
+	if h.Endpoints == "" {
+		h.Endpoints = "/.session"
+	}
+	h.Endpoints = "/" + strings.Trim(h.Endpoints, "/")
+	if len(h.OwnerRoles) == 0 {
+		h.OwnerRoles = []string{"owner"}
+	}
+	h.owners = make(map[string]struct{}, len(h.OwnerRoles))
+	for _, r := range h.OwnerRoles {
+		h.owners[r] = struct{}{}
+	}
+	if h.Realm == "" {
+		h.Realm = "session_guard"
+	}
+	if h.MaxTokenSize <= 0 {
+		h.MaxTokenSize = 8192
+	}
+	if h.PassiveRaw != nil {
+		mods, err := ctx.LoadModule(h, "PassiveRaw")
+		if err != nil {
+			return fmt.Errorf("loading passive matchers: %w", err)
+		}
+		if err := h.passive.FromInterface(mods); err != nil {
+			return fmt.Errorf("passive matchers: %w", err)
+		}
+	}
+	if h.JWT == nil {
+		return errors.New("jwt: configuration is required")
+	}
+	cfg := token.Config{
+		Algorithms: h.JWT.Algorithms,
+		JWKSURL:    h.JWT.JWKSURL,
+		Issuer:     h.JWT.Issuer,
+		Audience:   h.JWT.Audience,
+		Leeway:     time.Duration(h.JWT.Leeway),
+		Claims:     h.Claims,
+		Now:        h.app.now,
+	}
+	repl := caddy.NewReplacer()
+	if h.JWT.Secret != "" {
+		cfg.Secret = []byte(repl.ReplaceAll(h.JWT.Secret, ""))
+	}
+	if h.JWT.PublicKey != "" {
+		pemBytes, err := os.ReadFile(repl.ReplaceAll(h.JWT.PublicKey, ""))
+		if err != nil {
+			return fmt.Errorf("jwt public_key: %w", err)
+		}
+		if cfg.PublicKeys, err = token.LoadPublicKeys(pemBytes); err != nil {
+			return fmt.Errorf("jwt public_key: %w", err)
+		}
+	}
+	if h.verifier, err = token.New(cfg); err != nil {
+		return fmt.Errorf("jwt: %w", err)
+	}
+	return nil
+}
+
+// Validate checks the handler's configuration.
+func (h *Handler) Validate() error {
+	if err := token.ValidateSources(h.sources); err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	if h.LoginURL != "" && !strings.HasPrefix(h.LoginURL, "/") && !strings.HasPrefix(h.LoginURL, "https://") && !strings.HasPrefix(h.LoginURL, "http://") {
+		return fmt.Errorf("login_url %q: must be a path or an http(s) URL", h.LoginURL)
+	}
+	return nil
+}
+
+// identityHeaders are set by the gateway only; any client-sent copy is
+// removed before the request goes upstream.
+var identityHeaders = []string{"Session-Id-Hash", "Session-User", "Session-Account", "Session-Role"}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	for _, name := range identityHeaders {
+		r.Header.Del(name)
+	}
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+
+	if ep, ok := h.endpoint(r.URL.Path); ok {
+		return h.serveEndpoint(w, r, repl, ep)
+	}
+
+	ident, res, rejected := h.check(w, r, repl, h.isPassive(r))
+	if rejected {
+		return nil
+	}
+	r.Header.Set("Session-Id-Hash", session.HashID(ident.SessionID))
+	r.Header.Set("Session-User", ident.UserID)
+	r.Header.Set("Session-Account", ident.AccountID)
+	if ident.Role != "" {
+		r.Header.Set("Session-Role", ident.Role)
+	}
+	if res == nil { // store down, failing open
+		w.Header().Set("Session-Expiry-Warning", "unknown")
+		return next.ServeHTTP(w, r)
+	}
+	hdrs := h.expiryHeaders(*res)
+	h.setPlaceholders(repl, ident, hdrs)
+	ww := &expiryWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, hdrs: hdrs, cors: r.Header.Get("Origin") != ""}
+	return next.ServeHTTP(ww, r)
+}
+
+// check runs steps 1 to 4 of every request: token, verification, the
+// store's atomic check-and-touch, and the answer for a rejected request.
+// It returns rejected=true when it has written the response. With the
+// store down and on_store_error open it returns the identity and a nil
+// result.
+func (h *Handler) check(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, passive bool) (*token.Identity, *store.TouchResult, bool) {
+	raw, err := token.Extract(r, h.sources, h.MaxTokenSize)
+	switch {
+	case errors.Is(err, token.ErrNoToken):
+		h.debug("no token", r, err)
+		repl.Set("http.session_guard.reason", "no_token")
+		h.unauthorized(w, r, "", "", "")
+		return nil, nil, true
+	case errors.Is(err, token.ErrInvalidRequest):
+		h.debug("invalid token request", r, err)
+		repl.Set("http.session_guard.reason", "invalid_request")
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q, error="invalid_request"`, h.Realm))
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": publicMessage(err)})
+		return nil, nil, true
+	case err != nil:
+		h.debug("malformed token", r, err)
+		repl.Set("http.session_guard.reason", "invalid_token")
+		h.unauthorized(w, r, "invalid_token", publicMessage(err), "")
+		return nil, nil, true
+	}
+	ident, err := h.verifier.Verify(r.Context(), raw)
+	if err != nil {
+		if errors.Is(err, token.ErrKeyUnavailable) {
+			h.logger.Error("signing keys unavailable", zap.Error(err))
+			repl.Set("http.session_guard.reason", "key_unavailable")
+			h.unavailable(w)
+			return nil, nil, true
+		}
+		h.debug("invalid token", r, err)
+		repl.Set("http.session_guard.reason", "invalid_token")
+		h.unauthorized(w, r, "invalid_token", publicMessage(err), "")
+		return nil, nil, true
+	}
+	req := h.touchRequest(r, ident, passive)
+	res, err := h.app.store.Touch(r.Context(), req)
+	if err != nil {
+		if c := h.logger.Check(zapcore.ErrorLevel, "session store unavailable"); c != nil {
+			c.Write(zap.Error(err))
+		}
+		repl.Set("http.session_guard.reason", "store_unavailable")
+		if h.app.OnStoreError == OnStoreErrorOpen {
+			repl.Set("http.auth.user.id", ident.UserID)
+			return ident, nil, false
+		}
+		h.unavailable(w)
+		return nil, nil, true
+	}
+	if res.Status != session.Active {
+		reason := res.Status.String()
+		repl.Set("http.session_guard.reason", reason)
+		repl.Set("http.session_guard.session_id_hash", req.SessionHash)
+		if c := h.logger.Check(zapcore.DebugLevel, "session rejected"); c != nil {
+			c.Write(zap.String("reason", reason), zap.String("session_id_hash", req.SessionHash), zap.String("account", ident.AccountID))
+		}
+		h.ended(w, r, res.Status)
+		return nil, nil, true
+	}
+	return ident, &res, false
+}
+
+func (h *Handler) touchRequest(r *http.Request, ident *token.Identity, passive bool) *store.TouchRequest {
+	return &store.TouchRequest{
+		Account:     ident.AccountID,
+		SessionHash: session.HashID(ident.SessionID),
+		User:        ident.UserID,
+		Role:        ident.Role,
+		Name:        ident.Name,
+		Email:       ident.Email,
+		IP:          clientIP(r),
+		UserAgent:   truncate(r.UserAgent(), 256),
+		LoginAt:     ident.LoginAt,
+		NotAfter:    ident.ExpiresAt.Add(time.Duration(h.JWT.Leeway)),
+		Claimed:     policy.Claimed{Idle: ident.Idle, Absolute: ident.Absolute},
+		Passive:     passive,
+		Policy:      &h.app.policy,
+		Now:         h.app.StoreNow(),
+	}
+}
+
+func (h *Handler) isPassive(r *http.Request) bool {
+	if r.Header.Get("Session-Passive") == "1" {
+		return true
+	}
+	if len(h.passive) == 0 {
+		return false
+	}
+	ok, err := h.passive.AnyMatchWithError(r)
+	return err == nil && ok
+}
+
+// expiry holds the expiry headers of a valid session's response.
+type expiry struct {
+	expiresIn, idleIn, absIn int64
+	warning, reason          string
+}
+
+func (h *Handler) expiryHeaders(res store.TouchResult) expiry {
+	idle := seconds(res.IdleExpiresAt.Sub(res.Now))
+	abs := seconds(res.AbsoluteExpiresAt.Sub(res.Now))
+	e := expiry{idleIn: idle, absIn: abs, expiresIn: idle, reason: "idle", warning: "none"}
+	if abs <= idle {
+		e.expiresIn, e.reason = abs, "absolute"
+	}
+	if time.Duration(e.expiresIn)*time.Second <= time.Duration(h.app.WarnBefore) {
+		e.warning = "soon"
+	}
+	return e
+}
+
+// seconds rounds a remaining duration down to whole seconds, never
+// promising more time than is left.
+func seconds(d time.Duration) int64 {
+	if d < 0 {
+		return 0
+	}
+	return int64(d / time.Second)
+}
+
+func (e expiry) apply(hdr http.Header, cors bool) {
+	hdr.Set("Session-Expires-In", strconv.FormatInt(e.expiresIn, 10))
+	hdr.Set("Session-Idle-Expires-In", strconv.FormatInt(e.idleIn, 10))
+	hdr.Set("Session-Absolute-Expires-In", strconv.FormatInt(e.absIn, 10))
+	hdr.Set("Session-Expiry-Warning", e.warning)
+	hdr.Set("Session-Expiry-Reason", e.reason)
+	if cors {
+		exposeHeaders(hdr)
+	}
+}
+
+// exposedHeaders are listed in Access-Control-Expose-Headers when the
+// request has an Origin.
+var exposedHeaders = []string{"Session-Expires-In", "Session-Idle-Expires-In", "Session-Absolute-Expires-In", "Session-Expiry-Warning", "Session-Expiry-Reason"}
+
+func exposeHeaders(hdr http.Header) {
+	have := make(map[string]bool)
+	for _, v := range hdr.Values("Access-Control-Expose-Headers") {
+		for _, f := range strings.Split(v, ",") {
+			have[strings.ToLower(strings.TrimSpace(f))] = true
+		}
+	}
+	if have["*"] {
+		// "*" does not cover these on credentialed requests; list them.
+		have = map[string]bool{}
+	}
+	var add []string
+	for _, n := range exposedHeaders {
+		if !have[strings.ToLower(n)] {
+			add = append(add, n)
+		}
+	}
+	if len(add) > 0 {
+		hdr.Add("Access-Control-Expose-Headers", strings.Join(add, ", "))
+	}
+}
+
+func (h *Handler) setPlaceholders(repl *caddy.Replacer, ident *token.Identity, e expiry) {
+	repl.Set("http.auth.user.id", ident.UserID)
+	repl.Set("http.session_guard.session_id_hash", session.HashID(ident.SessionID))
+	repl.Set("http.session_guard.user_id", ident.UserID)
+	repl.Set("http.session_guard.account_id", ident.AccountID)
+	repl.Set("http.session_guard.role", ident.Role)
+	repl.Set("http.session_guard.expires_in", e.expiresIn)
+	repl.Set("http.session_guard.idle_expires_in", e.idleIn)
+	repl.Set("http.session_guard.absolute_expires_in", e.absIn)
+	repl.Set("http.session_guard.warning", e.warning)
+	repl.Set("http.session_guard.reason", e.reason)
+}
+
+// expiryWriter sets the expiry headers just before the response header
+// is written, replacing any the upstream sent.
+type expiryWriter struct {
+	*caddyhttp.ResponseWriterWrapper
+	hdrs        expiry
+	cors        bool
+	wroteHeader bool
+}
+
+func (ew *expiryWriter) WriteHeader(status int) {
+	if ew.wroteHeader {
+		return
+	}
+	if status < 100 || status > 199 {
+		ew.wroteHeader = true
+	}
+	ew.hdrs.apply(ew.ResponseWriterWrapper.Header(), ew.cors)
+	ew.ResponseWriterWrapper.WriteHeader(status)
+}
+
+func (ew *expiryWriter) Write(b []byte) (int, error) {
+	if !ew.wroteHeader {
+		ew.WriteHeader(http.StatusOK)
+	}
+	return ew.ResponseWriterWrapper.Write(b)
+}
+
+func (h *Handler) debug(msg string, r *http.Request, err error) {
+	if c := h.logger.Check(zapcore.DebugLevel, msg); c != nil {
+		c.Write(zap.String("remote_ip", clientIP(r)), zap.String("uri", r.URL.Path), zap.Error(err))
+	}
+}
+
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,122 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/sessionguard/sessionguard/internal/session"
+	"github.com/sessionguard/sessionguard/internal/token"
+)
+
+// writeJSON writes v as the JSON body of a response with status code.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// isNavigation reports whether r is a browser navigation: a GET or HEAD
+// that asks for HTML.
+func isNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if r.Header.Get("Sec-Fetch-Mode") == "navigate" {
+		return true
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// redirectToLogin answers a navigation with 302 to the login URL, with
+// ?reason=... when reason is set. It reports false when no login URL is
+// configured or r is no navigation.
+func (h *Handler) redirectToLogin(w http.ResponseWriter, r *http.Request, reason string) bool {
+	if h.LoginURL == "" || !isNavigation(r) {
+		return false
+	}
+	loc := h.LoginURL
+	if reason != "" {
+		sep := "?"
+		if strings.Contains(loc, "?") {
+			sep = "&"
+		}
+		loc += sep + "reason=" + url.QueryEscape(reason)
+	}
+	w.Header().Set("Location", loc)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusFound)
+	return true
+}
+
+// unauthorized answers 401 (or 302 for navigations) for a missing or
+// invalid token. With an empty code the challenge carries only the realm.
+func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, code, desc, reason string) {
+	if code == "" {
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Bearer realm=%q", h.Realm))
+	} else {
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Bearer realm=%q, error=%q, error_description=%q", h.Realm, code, desc))
+	}
+	if h.redirectToLogin(w, r, reason) {
+		return
+	}
+	body := map[string]string{"error": code}
+	if code == "" {
+		body = map[string]string{"error": "unauthorized", "error_description": "no session token"}
+	} else if desc != "" {
+		body["error_description"] = desc
+	}
+	writeJSON(w, http.StatusUnauthorized, body)
+}
+
+// ended answers a request of an expired or revoked session.
+func (h *Handler) ended(w http.ResponseWriter, r *http.Request, st session.Status) {
+	hdr := w.Header()
+	hdr.Set("Session-Expiry-Warning", "now")
+	hdr.Set("Session-Expiry-Reason", st.String())
+	if r.Header.Get("Origin") != "" {
+		exposeHeaders(hdr)
+	}
+	var body map[string]string
+	var desc, reason string
+	switch st {
+	case session.Revoked:
+		body = map[string]string{"error": "session_revoked"}
+		desc, reason = "session revoked", "session_revoked"
+	default:
+		body = map[string]string{"error": "session_expired", "reason": st.String()}
+		desc, reason = "session expired ("+st.String()+")", "session_expired"
+	}
+	hdr.Set("WWW-Authenticate", fmt.Sprintf("Bearer error=\"invalid_token\", error_description=%q", desc))
+	if h.redirectToLogin(w, r, reason) {
+		return
+	}
+	writeJSON(w, http.StatusUnauthorized, body)
+}
+
+// unavailable answers 503 when the store (or a key source) cannot be
+// reached. It never answers 401 and never touches the user's cookie.
+func (h *Handler) unavailable(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "1")
+	writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+}
+
+// publicMessage is the description of a token error that is safe to
+// show a client: the token packages never put a token into an error.
+func publicMessage(err error) string {
+	switch {
+	case errors.Is(err, token.ErrMalformed):
+		return "malformed token"
+	case errors.Is(err, token.ErrInvalidRequest):
+		return "ambiguous or malformed credentials"
+	}
+	msg := err.Error()
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	return msg
+}

@@ -1,0 +1,251 @@
+// Package gatewaytest runs a real Caddy with sessionguard in the test
+// process, on free loopback ports, in front of a recording upstream, with
+// an injected clock. Caddy is a process-wide singleton: tests that use
+// this package must not run in parallel with each other.
+package gatewaytest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	_ "github.com/sessionguard/sessionguard/admin"
+	_ "github.com/sessionguard/sessionguard/caddymodule"
+	"github.com/sessionguard/sessionguard/internal/testhook"
+)
+
+// Gateway is a running Caddy.
+type Gateway struct {
+	// URL is the site's base URL, e.g. http://127.0.0.1:PORT.
+	URL string
+	// Admin is the admin endpoint's base URL.
+	Admin string
+	// Clock is the gateway's clock.
+	Clock *testhook.Clock
+	// Upstream records what reached the app.
+	Upstream *Upstream
+	// Client does not follow redirects.
+	Client *http.Client
+
+	httpPort, adminPort int
+}
+
+// Upstream is a recording app behind the gateway. It answers 200 with a
+// JSON object of the Session-* request headers it received.
+type Upstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	last http.Header
+	hits int
+	// Extra response headers the upstream sends.
+	Extra http.Header
+}
+
+// Last returns the request headers of the last request that reached the
+// upstream, and how many did.
+func (u *Upstream) Last() (http.Header, int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.last.Clone(), u.hits
+}
+
+func newUpstream(t testing.TB) *Upstream {
+	u := &Upstream{Extra: http.Header{}}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.last = r.Header.Clone()
+		u.hits++
+		extra := u.Extra.Clone()
+		u.mu.Unlock()
+		for k, v := range extra {
+			w.Header()[k] = v
+		}
+		seen := map[string]string{}
+		for k := range r.Header {
+			if strings.HasPrefix(k, "Session-") {
+				seen[k] = r.Header.Get(k)
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(seen)
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+// FreePort returns a free loopback TCP port.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Start runs Caddy with the given Caddyfile. In the Caddyfile, {UPSTREAM}
+// is replaced with the recording upstream's host:port and {SITE} with
+// the site address; global options for the admin endpoint and ports are
+// added in front of globals (the content of the global options block,
+// without braces). The clock starts at start.
+func Start(t testing.TB, globals, site string, start time.Time) *Gateway {
+	t.Helper()
+	g := &Gateway{
+		Clock:     testhook.NewClock(start),
+		Upstream:  newUpstream(t),
+		httpPort:  FreePort(t),
+		adminPort: FreePort(t),
+		Client: &http.Client{
+			Timeout:       10 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+	g.URL = fmt.Sprintf("http://127.0.0.1:%d", g.httpPort)
+	g.Admin = fmt.Sprintf("http://127.0.0.1:%d", g.adminPort)
+	testhook.SetNow(g.Clock.Now)
+	t.Cleanup(func() {
+		_ = caddy.Stop()
+		testhook.SetNow(nil)
+	})
+	g.Load(t, globals, site)
+	return g
+}
+
+// Caddyfile renders the full Caddyfile.
+func (g *Gateway) Caddyfile(globals, site string) string {
+	site = strings.ReplaceAll(site, "{UPSTREAM}", strings.TrimPrefix(g.Upstream.URL, "http://"))
+	site = strings.ReplaceAll(site, "{SITE}", fmt.Sprintf("http://127.0.0.1:%d", g.httpPort))
+	return fmt.Sprintf(`{
+	admin 127.0.0.1:%d
+	http_port %d
+	auto_https off
+	persist_config off
+	skip_install_trust
+	log {
+		level ERROR
+	}
+%s
+}
+%s
+`, g.adminPort, g.httpPort, globals, site)
+}
+
+// Adapt turns a Caddyfile into JSON config.
+func Adapt(t testing.TB, caddyfile string) []byte {
+	t.Helper()
+	adapter := caddyconfig.GetAdapter("caddyfile")
+	cfg, warns, err := adapter.Adapt([]byte(caddyfile), nil)
+	if err != nil {
+		t.Fatalf("adapting Caddyfile: %v\n%s", err, caddyfile)
+	}
+	for _, w := range warns {
+		t.Logf("caddyfile warning: %s", w.String())
+	}
+	return cfg
+}
+
+// Load (re)loads the gateway with a new config.
+func (g *Gateway) Load(t testing.TB, globals, site string) {
+	t.Helper()
+	if err := g.TryLoad(t, globals, site); err != nil {
+		t.Fatalf("loading config: %v", err)
+	}
+}
+
+// TryLoad is Load returning the error.
+func (g *Gateway) TryLoad(t testing.TB, globals, site string) error {
+	t.Helper()
+	cfg := Adapt(t, g.Caddyfile(globals, site))
+	if err := caddy.Load(cfg, true); err != nil {
+		return err
+	}
+	// wait until the site answers
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", g.httpPort), 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("site did not come up on port %d", g.httpPort)
+}
+
+// Do sends a request to the site. Headers are given as name, value pairs.
+func (g *Gateway) Do(t testing.TB, method, path, bearer string, body io.Reader, headers ...string) *Response {
+	t.Helper()
+	req, err := http.NewRequest(method, g.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	return do(t, g.Client, req)
+}
+
+// AdminDo sends a request to the admin endpoint.
+func (g *Gateway) AdminDo(t testing.TB, method, path string, body []byte, headers ...string) *Response {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, g.Admin+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	return do(t, g.Client, req)
+}
+
+// Response is a response with its body read.
+type Response struct {
+	*http.Response
+	Body []byte
+}
+
+// JSON decodes the body into v, failing the test on error.
+func (r *Response) JSON(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decoding %q: %v", r.Body, err)
+	}
+}
+
+func do(t testing.TB, c *http.Client, req *http.Request) *Response {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Response{Response: resp, Body: b}
+}

@@ -1,0 +1,204 @@
+package admin_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/sessionguard/sessionguard/internal/session"
+)
+
+func TestOwnerForbidden(t *testing.T) {
+	eachStore(t, func(t *testing.T, b backend) {
+		e := start(t, b)
+		cases := map[string]string{
+			"member":       e.mint(t, tok{sid: "m1", user: "mallory", acct: "acme", role: "member"}),
+			"no role":      e.mint(t, tok{sid: "m2", user: "mallory", acct: "acme"}),
+			"Owner":        e.mint(t, tok{sid: "m3", user: "mallory", acct: "acme", role: "Owner"}),
+			"owner array":  e.mint(t, tok{sid: "m4", user: "mallory", acct: "acme", extra: map[string]any{"role": []string{"owner"}}}),
+			"owner suffix": e.mint(t, tok{sid: "m5", user: "mallory", acct: "acme", role: "owner "}),
+		}
+		for name, tk := range cases {
+			for _, req := range []struct{ method, ep, body string }{
+				{http.MethodGet, "account", ""},
+				{http.MethodPatch, "account/policy", `{"idle_minutes":30}`},
+				{http.MethodPost, "account/revoke", `{"scope":"all"}`},
+			} {
+				r := e.ownerDo(t, req.method, req.ep, tk, req.body)
+				var body map[string]string
+				_ = json.Unmarshal(r.Body, &body)
+				if r.StatusCode != 403 || body["error"] != "forbidden" {
+					t.Errorf("%s: %s %s: %d %s, want 403 forbidden", name, req.method, req.ep, r.StatusCode, r.Body)
+				}
+			}
+			// the session itself is fine
+			e.wantGet(t, tk, 200, "")
+		}
+		if v := e.policy(t, "acme"); v.Override.Idle != nil {
+			t.Fatal("a forbidden PATCH changed the policy")
+		}
+		if sv := e.sessions(t, "acme"); len(sv.Sessions) != len(cases) {
+			t.Fatalf("a forbidden revoke ended sessions: %d left", len(sv.Sessions))
+		}
+		if evs := e.audit(t, "acme"); len(evs) != 0 {
+			t.Fatalf("forbidden requests were audited: %+v", evs)
+		}
+		// no token, bad method, cross-site
+		if r := e.ownerDo(t, http.MethodGet, "account", "", ""); r.StatusCode != 401 {
+			t.Fatalf("no token: %d", r.StatusCode)
+		}
+		owner := e.mint(t, tok{sid: "o1", user: "olivia", acct: "acme", role: "owner"})
+		if r := e.ownerDo(t, http.MethodPost, "account", owner, `{}`); r.StatusCode != 405 || r.Header.Get("Allow") != "GET" {
+			t.Fatalf("POST account: %d Allow %q", r.StatusCode, r.Header.Get("Allow"))
+		}
+		if r := e.ownerDo(t, http.MethodPatch, "account/policy", owner, `{"idle_minutes":30}`, "Sec-Fetch-Site", "cross-site"); r.StatusCode != 403 {
+			t.Fatalf("cross-site PATCH: %d", r.StatusCode)
+		}
+		if r := e.ownerDo(t, http.MethodPost, "account/revoke", owner, `{"scope":"all"}`, "Origin", "https://evil.example"); r.StatusCode != 403 {
+			t.Fatalf("cross-origin revoke: %d", r.StatusCode)
+		}
+		if v := e.policy(t, "acme"); v.Override.Idle != nil {
+			t.Fatal("a cross-site PATCH changed the policy")
+		}
+	})
+}
+
+func TestOwnerSelfService(t *testing.T) {
+	eachStore(t, func(t *testing.T, b backend) {
+		e := start(t, b)
+		owner := e.mint(t, tok{sid: "own", user: "olivia", acct: "acme", role: "owner"})
+		e.wantGet(t, owner, 200, "")
+		e.Clock.Advance(1e9)
+		m1 := e.mint(t, tok{sid: "m1", user: "max", acct: "acme", role: "member"})
+		m2 := e.mint(t, tok{sid: "m2", user: "max", acct: "acme", role: "member"})
+		e.wantGet(t, m1, 200, "")
+		e.wantGet(t, m2, 200, "")
+		// another account with an owner of its own
+		other := e.mint(t, tok{sid: "g1", user: "gus", acct: "globex", role: "owner"})
+		e.wantGet(t, other, 200, "")
+
+		// GET account: policy view, sessions and active users, me tagged
+		r := e.ownerDo(t, http.MethodGet, "account", owner, "")
+		if r.StatusCode != 200 {
+			t.Fatalf("GET account: %d %s", r.StatusCode, r.Body)
+		}
+		var acct struct {
+			policyView
+			sessionsView
+		}
+		r.JSON(t, &acct)
+		if acct.Account != "acme" || acct.Preset != "strict" || acct.Effective.Idle != 15 || acct.Override.Idle != nil {
+			t.Fatalf("account view %s", r.Body)
+		}
+		if len(acct.ActiveUsers) != 2 || acct.ActiveUsers[0].UserID != "max" || acct.ActiveUsers[0].You || acct.ActiveUsers[0].Sessions != 2 ||
+			acct.ActiveUsers[1].UserID != "olivia" || !acct.ActiveUsers[1].You {
+			t.Fatalf("active users %s", r.Body)
+		}
+		current := 0
+		for _, s := range acct.Sessions {
+			if s.Current {
+				current++
+				if s.Hash != session.HashID("own") {
+					t.Fatalf("wrong current session %s", s.Hash)
+				}
+			}
+		}
+		if len(acct.Sessions) != 3 || current != 1 {
+			t.Fatalf("sessions %s", r.Body)
+		}
+		if strings.Contains(string(r.Body), "globex") || strings.Contains(string(r.Body), `"gus"`) {
+			t.Fatalf("another account leaked: %s", r.Body)
+		}
+
+		// PATCH: the caller's own account only; actor is the caller
+		r = e.ownerDo(t, http.MethodPatch, "account/policy", owner, `{"idle_minutes":30}`)
+		if r.StatusCode != 200 {
+			t.Fatalf("PATCH: %d %s", r.StatusCode, r.Body)
+		}
+		if v := e.policy(t, "acme"); !eqp(v.Override.Idle, ptr(30)) {
+			t.Fatalf("acme %+v", v)
+		}
+		// an account named in the body or the query is never taken
+		if r := e.ownerDo(t, http.MethodPatch, "account/policy", owner, `{"account":"globex","idle_minutes":45}`); r.StatusCode != 400 {
+			t.Fatalf("PATCH with account field: %d", r.StatusCode)
+		}
+		if r := e.ownerDo(t, http.MethodPatch, "account/policy?account=globex", owner, `{"idle_minutes":40}`); r.StatusCode != 200 {
+			t.Fatalf("PATCH with query: %d", r.StatusCode)
+		}
+		if v := e.policy(t, "globex"); v.Override.Idle != nil || v.Override.Absolute != nil {
+			t.Fatalf("owner of acme changed globex: %+v", v)
+		}
+		if evs := e.audit(t, "globex"); len(evs) != 0 {
+			t.Fatalf("globex audit %+v", evs)
+		}
+		evs := e.audit(t, "acme")
+		if len(evs) != 2 || evs[0].Actor != "olivia" || evs[0].Type != "policy.update" {
+			t.Fatalf("acme audit %+v", evs)
+		}
+		// validation as in the admin API
+		r = e.ownerDo(t, http.MethodPatch, "account/policy", owner, `{"idle_minutes":1.5,"absolute_minutes":"x"}`)
+		var verr struct {
+			Error  string            `json:"error"`
+			Fields map[string]string `json:"fields"`
+		}
+		r.JSON(t, &verr)
+		if r.StatusCode != 422 || verr.Error != "validation_failed" || verr.Fields["idle_minutes"] == "" || verr.Fields["absolute_minutes"] == "" {
+			t.Fatalf("422: %d %s", r.StatusCode, r.Body)
+		}
+		if r := e.ownerDo(t, http.MethodPatch, "account/policy", owner, `{"absolute_minutes":20}`); r.StatusCode != 422 {
+			t.Fatalf("invariant: %d %s", r.StatusCode, r.Body)
+		}
+		if r := e.Do(t, http.MethodPatch, "/.session/account/policy", owner, strings.NewReader(`{"idle_minutes":30}`), "Content-Type", "text/plain"); r.StatusCode != 415 {
+			t.Fatalf("content type: %d", r.StatusCode)
+		}
+
+		// revoke: only others and all
+		for _, body := range []string{`{"scope":"user","user_id":"max"}`, `{"scope":"session","session":"m1"}`, `{"scope":"others","keep_session":"m1"}`, `{}`, `{"scope":"all","x":1}`} {
+			if r := e.ownerDo(t, http.MethodPost, "account/revoke", owner, body); r.StatusCode != 400 {
+				t.Fatalf("revoke %s: %d %s", body, r.StatusCode, r.Body)
+			}
+		}
+		var out struct {
+			Revoked int `json:"revoked"`
+		}
+		r = e.ownerDo(t, http.MethodPost, "account/revoke", owner, `{"scope":"others"}`)
+		r.JSON(t, &out)
+		if r.StatusCode != 200 || out.Revoked != 2 {
+			t.Fatalf("others: %d %s", r.StatusCode, r.Body)
+		}
+		e.wantGet(t, m1, 401, "session_revoked")
+		e.wantGet(t, m2, 401, "session_revoked")
+		e.wantGet(t, owner, 200, "")
+		e.wantGet(t, other, 200, "")
+		evs = e.audit(t, "acme")
+		var d map[string]any
+		_ = json.Unmarshal(evs[0].Data, &d)
+		if evs[0].Type != "sessions.revoke" || evs[0].Actor != "olivia" || d["scope"] != "others" || d["count"] != 2.0 {
+			t.Fatalf("revoke event %+v %s", evs[0], evs[0].Data)
+		}
+
+		m3 := e.mint(t, tok{sid: "m3", user: "max", acct: "acme", role: "member"})
+		e.wantGet(t, m3, 200, "")
+		r = e.ownerDo(t, http.MethodPost, "account/revoke", owner, `{"scope":"all"}`)
+		r.JSON(t, &out)
+		if r.StatusCode != 200 || out.Revoked != 2 {
+			t.Fatalf("all: %d %s", r.StatusCode, r.Body)
+		}
+		e.wantGet(t, owner, 401, "session_revoked")
+		e.wantGet(t, m3, 401, "session_revoked")
+		e.wantGet(t, other, 200, "")
+	})
+}
+
+func TestOwnerRolesExactMatch(t *testing.T) {
+	b := backend{name: "memory"}
+	e := start(t, b)
+	e.Load(t, b.globals(), strings.Replace(site, "secret 0123456789abcdef0123456789abcdef\n\t\t}", "secret 0123456789abcdef0123456789abcdef\n\t\t}\n\t\towner_roles admin billing-owner", 1))
+	for role, want := range map[string]int{"admin": 200, "billing-owner": 200, "owner": 403, "Admin": 403} {
+		tk := e.mint(t, tok{sid: "s-" + role, user: "u", acct: "acme", role: role})
+		if r := e.ownerDo(t, http.MethodGet, "account", tk, ""); r.StatusCode != want {
+			t.Errorf("role %q: %d, want %d", role, r.StatusCode, want)
+		}
+	}
+}

@@ -1,0 +1,366 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+
+	// Caddy's standard modules (http app, reverse_proxy, the Caddyfile
+	// adapter, ...) and every sessionguard module.
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+	_ "github.com/sessionguard/sessionguard"
+)
+
+// secretEnv is the environment variable the gateway reads the HS256
+// secret from ({env.SESSION_JWT_SECRET} in the Caddyfile).
+const secretEnv = "SESSION_JWT_SECRET"
+
+// Built-in defaults the demo's flags are checked against; see
+// CONTRACT.md (strict preset, default bounds, warn_before).
+const (
+	defaultIdle        = 15 * time.Minute
+	defaultAbsolute    = 12 * time.Hour
+	defaultIdleMin     = 5 * time.Minute
+	defaultIdleMax     = 720 * time.Hour
+	defaultAbsoluteMin = 15 * time.Minute
+	defaultAbsoluteMax = 2160 * time.Hour
+	defaultWarnBefore  = 5 * time.Minute
+	minDemoDuration    = time.Minute
+	tokenTTL           = 12 * time.Hour
+)
+
+//go:embed Caddyfile.tmpl
+var caddyfileTemplate string
+
+var tmpl = template.Must(template.New("Caddyfile.tmpl").Option("missingkey=error").Parse(caddyfileTemplate))
+
+// options configure one run of the demo.
+type options struct {
+	// Listen is the gateway's host:port. Port 0 picks a free port.
+	Listen string
+	// ListenFallback picks a free port when Listen is busy.
+	ListenFallback bool
+	// Admin is Caddy's admin endpoint (host:port) or "off". Port 0 picks
+	// a free port.
+	Admin string
+	// AdminFallback picks a free port when Admin is busy.
+	AdminFallback bool
+	// Idle and Absolute, when either is set, define the preset "demo"
+	// and make it the default; the other one comes from strict.
+	Idle, Absolute time.Duration
+	// WarnBefore overrides warn_before; zero picks a value that fits the
+	// preset.
+	WarnBefore time.Duration
+	// Verbose logs at DEBUG level and writes access logs.
+	Verbose bool
+	// Secret is the HS256 secret. Empty: $SESSION_JWT_SECRET, else a
+	// random one (which is then put into the environment, where the
+	// Caddyfile's {env.SESSION_JWT_SECRET} finds it).
+	Secret string
+}
+
+// demo is a running demo: the upstream app and the embedded Caddy.
+type demo struct {
+	// GatewayURL is the gateway's base URL, e.g. http://127.0.0.1:8080.
+	GatewayURL string
+	// AdminURL is the admin endpoint's base URL; empty when it is off.
+	AdminURL string
+	// UpstreamURL is the app behind the gateway.
+	UpstreamURL string
+	// Caddyfile is the rendered Caddyfile that is running.
+	Caddyfile []byte
+	// SecretGenerated reports that the secret was made up for this run.
+	SecretGenerated bool
+	// Policy describes the default policy, for the banner.
+	Policy string
+
+	secret   []byte
+	upstream *http.Server
+	upErr    chan error
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// caddyfileData fills Caddyfile.tmpl.
+type caddyfileData struct {
+	Admin                string
+	LogLevel             string
+	AccessLog            bool
+	Host, Port, Upstream string
+	Preset               *presetData
+	IdleMin, AbsoluteMin string
+	WarnBefore           string
+}
+
+type presetData struct{ Idle, Absolute string }
+
+// run starts the upstream app and Caddy in front of it. Stop the demo
+// with (*demo).stop. Caddy is a process-wide singleton: only one demo
+// may run at a time.
+func run(ctx context.Context, opts options) (*demo, error) {
+	secret, generated, err := resolveSecret(opts.Secret)
+	if err != nil {
+		return nil, err
+	}
+	listen, err := resolveAddr(opts.Listen, opts.ListenFallback)
+	if err != nil {
+		return nil, fmt.Errorf("listen address: %w", err)
+	}
+	admin := opts.Admin
+	if admin != "off" {
+		if admin, err = resolveAddr(admin, opts.AdminFallback); err != nil {
+			return nil, fmt.Errorf("admin address: %w", err)
+		}
+	}
+	data, policyDesc, err := policyData(opts)
+	if err != nil {
+		return nil, err
+	}
+
+	d := &demo{secret: []byte(secret), SecretGenerated: generated, Policy: policyDesc, upErr: make(chan error, 1)}
+	ttl := max(tokenTTL, opts.Absolute)
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("upstream: %w", err)
+	}
+	d.UpstreamURL = "http://" + ln.Addr().String()
+	d.upstream = &http.Server{
+		Handler:           newApp(d.secret, ttl),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() { d.upErr <- d.upstream.Serve(ln) }()
+
+	host, port, _ := net.SplitHostPort(listen)
+	data.Admin = admin
+	data.Host, data.Port = host, port
+	data.Upstream = ln.Addr().String()
+	data.LogLevel = "WARN"
+	if opts.Verbose {
+		data.LogLevel, data.AccessLog = "DEBUG", true
+	}
+	if d.Caddyfile, err = render(data); err != nil {
+		_ = d.upstream.Close()
+		return nil, err
+	}
+	if err := load(d.Caddyfile); err != nil {
+		_ = d.upstream.Close()
+		return nil, err
+	}
+	d.GatewayURL = "http://" + urlHost(host, port)
+	if admin != "off" {
+		ah, ap, _ := net.SplitHostPort(admin)
+		d.AdminURL = "http://" + urlHost(ah, ap)
+	}
+	return d, nil
+}
+
+// stop shuts Caddy down — its apps and its admin endpoint — and then the
+// upstream app. Calls after the first return the first one's result.
+func (d *demo) stop() error {
+	d.stopOnce.Do(func() { d.stopErr = d.shutdown() })
+	return d.stopErr
+}
+
+func (d *demo) shutdown() error {
+	// caddy.Stop stops the apps but leaves the admin endpoint listening;
+	// loading an empty config with the endpoint disabled closes it (and
+	// stops the apps) first.
+	var errs []error
+	if err := caddy.Load([]byte(unloadConfig), true); err != nil {
+		errs = append(errs, fmt.Errorf("unloading caddy config: %w", err))
+	}
+	if err := caddy.Stop(); err != nil {
+		errs = append(errs, fmt.Errorf("stopping caddy: %w", err))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.upstream.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stopping upstream: %w", err))
+	}
+	select {
+	case err := <-d.upErr:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, fmt.Errorf("upstream: %w", err))
+		}
+	case <-ctx.Done():
+		errs = append(errs, errors.New("upstream did not stop in time"))
+	}
+	return errors.Join(errs...)
+}
+
+// unloadConfig replaces the demo's config on stop: no apps, no admin
+// endpoint, nothing persisted, and quiet about it.
+const unloadConfig = `{"admin":{"disabled":true,"config":{"persist":false}},"logging":{"logs":{"default":{"level":"ERROR"}}}}`
+
+// render fills the Caddyfile template.
+func render(data caddyfileData) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := tmpl.Execute(&buf, data); err != nil {
+		return nil, fmt.Errorf("rendering Caddyfile: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// adapt turns a Caddyfile into Caddy's JSON config.
+func adapt(filename string, body []byte) ([]byte, []caddyconfig.Warning, error) {
+	adapter := caddyconfig.GetAdapter("caddyfile")
+	if adapter == nil {
+		return nil, nil, errors.New("caddyfile adapter not registered")
+	}
+	cfg, warnings, err := adapter.Adapt(body, map[string]any{"filename": filename})
+	if err != nil {
+		return nil, warnings, fmt.Errorf("adapting %s: %w", filename, err)
+	}
+	return cfg, warnings, nil
+}
+
+// load adapts the Caddyfile and runs it in this process.
+func load(body []byte) error {
+	cfg, warnings, err := adapt("Caddyfile", body)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(os.Stderr, "caddyfile warning: %s\n", w.String())
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		return fmt.Errorf("starting caddy: %w", err)
+	}
+	return nil
+}
+
+// resolveSecret returns the HS256 secret: s, else $SESSION_JWT_SECRET,
+// else a random one. The gateway reads it from the environment, so it is
+// put there when it is not there already.
+func resolveSecret(s string) (secret string, generated bool, err error) {
+	if s == "" {
+		s = os.Getenv(secretEnv)
+	}
+	if s == "" {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return "", false, fmt.Errorf("generating secret: %w", err)
+		}
+		s, generated = base64.RawURLEncoding.EncodeToString(b), true
+	}
+	if len(s) < 32 {
+		return "", false, fmt.Errorf("%s must be at least 32 bytes for HS256 (got %d)", secretEnv, len(s))
+	}
+	if os.Getenv(secretEnv) != s {
+		if err := os.Setenv(secretEnv, s); err != nil {
+			return "", false, fmt.Errorf("setting %s: %w", secretEnv, err)
+		}
+	}
+	return s, generated, nil
+}
+
+// resolveAddr checks that host:port can be listened on. Port 0, or a busy
+// port with fallback, becomes a free port on the same host.
+func resolveAddr(addr string, fallback bool) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	if port != "0" {
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			_ = ln.Close()
+			return addr, nil
+		}
+		if !fallback {
+			return "", fmt.Errorf("%s is not available: %w", addr, err)
+		}
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	_, free, _ := net.SplitHostPort(ln.Addr().String())
+	return net.JoinHostPort(host, free), nil
+}
+
+// urlHost is host:port for a URL; an empty or wildcard host becomes
+// 127.0.0.1.
+func urlHost(host, port string) string {
+	switch host {
+	case "", "0.0.0.0", "::":
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// policyData turns the -idle, -absolute and -warn flags into the
+// Caddyfile's preset, bounds and warn_before, and describes the result.
+func policyData(opts options) (caddyfileData, string, error) {
+	var data caddyfileData
+	idle, abs := defaultIdle, defaultAbsolute
+	name := "strict"
+	if opts.Idle != 0 || opts.Absolute != 0 {
+		name = "demo"
+		if opts.Idle != 0 {
+			idle = opts.Idle
+		}
+		if opts.Absolute != 0 {
+			abs = opts.Absolute
+		}
+		switch {
+		case idle < minDemoDuration || abs < minDemoDuration:
+			return data, "", fmt.Errorf("-idle and -absolute must be at least %s", minDemoDuration)
+		case idle > defaultIdleMax:
+			return data, "", fmt.Errorf("-idle %s is above the maximum %s", fmtDur(idle), fmtDur(defaultIdleMax))
+		case abs > defaultAbsoluteMax:
+			return data, "", fmt.Errorf("-absolute %s is above the maximum %s", fmtDur(abs), fmtDur(defaultAbsoluteMax))
+		case idle > abs:
+			return data, "", fmt.Errorf("-idle %s is longer than -absolute %s", fmtDur(idle), fmtDur(abs))
+		}
+		data.Preset = &presetData{Idle: fmtDur(idle), Absolute: fmtDur(abs)}
+		if idle < defaultIdleMin {
+			data.IdleMin = fmtDur(idle)
+		}
+		if abs < defaultAbsoluteMin {
+			data.AbsoluteMin = fmtDur(abs)
+		}
+	}
+	warn := opts.WarnBefore
+	switch {
+	case warn < 0:
+		return data, "", errors.New("-warn must not be negative")
+	case warn == 0 && idle <= 2*defaultWarnBefore:
+		// A 5m warning on a 5m idle limit would always say "soon".
+		warn = (idle / 2).Truncate(time.Second)
+	case warn == 0:
+		warn = defaultWarnBefore
+	}
+	data.WarnBefore = fmtDur(warn)
+	desc := fmt.Sprintf("default preset %s (idle %s, absolute %s), warning %s before expiry, memory store",
+		name, fmtDur(idle), fmtDur(abs), fmtDur(warn))
+	return data, desc, nil
+}
+
+// fmtDur formats d the way one writes it in a Caddyfile: 5m, 1h30m, 90s
+// → 1m30s.
+func fmtDur(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

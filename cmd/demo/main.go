@@ -1,0 +1,152 @@
+// Command demo is the sessionguard quick start: one command runs a small
+// web app behind an embedded Caddy with session_guard on the memory
+// store.
+//
+//	go run ./cmd/demo
+//
+// The app has a login form that mints JWTs (sid, sub, acct, role,
+// auth_time) into the sg_token cookie; the gateway checks every other
+// request against a server-side session and passes the identity on in
+// the Session-* headers. The Caddyfile it runs is Caddyfile.tmpl, next to
+// this file.
+//
+// Flags:
+//
+//	-listen 127.0.0.1:8080   gateway address (a free port if the default is busy)
+//	-admin localhost:2019    Caddy admin endpoint, or "off"
+//	-idle 5m -absolute 15m   a custom default preset, to watch sessions expire
+//	-warn 1m                 warn_before (default 5m, shorter for short idle limits)
+//	-v                       debug and access logs
+//	-print-caddyfile         print the rendered Caddyfile and exit
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/sessionguard/sessionguard/internal/devtoken"
+)
+
+const (
+	defaultListen = "127.0.0.1:8080"
+	defaultAdmin  = "localhost:2019"
+)
+
+func main() {
+	if err := mainErr(); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func mainErr() error {
+	var opts options
+	var printCaddyfile bool
+	flag.StringVar(&opts.Listen, "listen", defaultListen, "gateway `host:port`")
+	flag.StringVar(&opts.Admin, "admin", defaultAdmin, "Caddy admin endpoint `host:port`, or off")
+	flag.DurationVar(&opts.Idle, "idle", 0, "idle limit of a custom default preset (e.g. 5m)")
+	flag.DurationVar(&opts.Absolute, "absolute", 0, "absolute limit of a custom default preset (e.g. 15m)")
+	flag.DurationVar(&opts.WarnBefore, "warn", 0, "warn_before (default 5m, or half the idle limit when that is 10m or less)")
+	flag.BoolVar(&opts.Verbose, "v", false, "log at DEBUG level and write access logs")
+	flag.BoolVar(&printCaddyfile, "print-caddyfile", false, "print the rendered Caddyfile and exit")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", flag.Args())
+	}
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	opts.ListenFallback = !set["listen"]
+	opts.AdminFallback = !set["admin"]
+
+	if printCaddyfile {
+		data, _, err := policyData(opts)
+		if err != nil {
+			return err
+		}
+		data.Admin, data.LogLevel, data.AccessLog = opts.Admin, "WARN", opts.Verbose
+		host, port, err := net.SplitHostPort(opts.Listen)
+		if err != nil {
+			return fmt.Errorf("-listen: %w", err)
+		}
+		data.Host, data.Port = host, port
+		data.Upstream = "127.0.0.1:8000"
+		if opts.Verbose {
+			data.LogLevel = "DEBUG"
+		}
+		body, err := render(data)
+		if err != nil {
+			return err
+		}
+		_, err = os.Stdout.Write(body)
+		return err
+	}
+
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	d, err := run(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if err := d.printBanner(os.Stdout, opts); err != nil {
+		_ = d.stop()
+		return err
+	}
+	<-ctx.Done()
+	cancel() // a second Ctrl-C kills the process the usual way
+	fmt.Println("\nstopping…")
+	return d.stop()
+}
+
+// printBanner tells the newcomer where everything is and what to try.
+func (d *demo) printBanner(w io.Writer, opts options) error {
+	tok, err := devtoken.Mint(d.secret, devtoken.Claims{
+		User: "bob", Account: "acme", Role: "member", Name: "bob", Email: "bob@acme.example",
+		TTL: time.Hour,
+	})
+	if err != nil {
+		return fmt.Errorf("minting example token: %w", err)
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	p("")
+	p("sessionguard demo is running: session_guard (memory store) in front of a small app.")
+	p("")
+	p("  Gateway     %s/", d.GatewayURL)
+	p("  Sign in     %s/login", d.GatewayURL)
+	if d.AdminURL != "" {
+		p("  Admin API   %s/session_guard/policy", d.AdminURL)
+	}
+	p("  App         %s/  (the upstream; only the gateway should talk to it)", d.UpstreamURL)
+	p("")
+	p("Policy: %s.", d.Policy)
+	if opts.ListenFallback && opts.Listen != "" && d.GatewayURL != "http://"+opts.Listen {
+		p("Note: %s was busy, so the gateway took a free port.", opts.Listen)
+	}
+	p("")
+	if d.SecretGenerated {
+		p("The HS256 secret was generated for this run. To mint tokens the gateway accepts")
+		p("(e.g. with `caddy session-guard token`), use it in another shell:")
+		p("  export %s='%s'", secretEnv, string(d.secret))
+	} else {
+		p("Tokens are signed with $%s from the environment.", secretEnv)
+	}
+	p("")
+	p("Try the API with a bearer token (user bob, account acme, role member, valid 1h):")
+	p("  TOKEN='%s'", tok)
+	p("  curl -i -H \"Authorization: Bearer $TOKEN\" %s/api/data", d.GatewayURL)
+	p("  curl -s -H \"Authorization: Bearer $TOKEN\" %s/.session/status", d.GatewayURL)
+	p("  curl -i %s/api/data    # no token: 401", d.GatewayURL)
+	if d.AdminURL != "" {
+		p("  curl -s %s/session_guard/accounts/acme/sessions", d.AdminURL)
+		p("  curl -s -X POST -H 'Content-Type: application/json' -d '{\"scope\":\"all\"}' %s/session_guard/accounts/acme/revoke", d.AdminURL)
+	}
+	p("")
+	p("Press Ctrl-C to stop.")
+	return nil
+}

@@ -90,7 +90,7 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, repl *ca
 			h.unavailable(w)
 			return nil
 		}
-		h.expireCookies(w)
+		h.expireCookies(w, r)
 		w.Header().Set("Session-Expiry-Warning", "now")
 		w.Header().Set("Session-Expiry-Reason", "revoked")
 		writeJSON(w, http.StatusOK, map[string]any{"status": "revoked", "revoked": n})
@@ -125,11 +125,13 @@ func (h *Handler) status(ident *token.Identity, res store.TouchResult, e expiry)
 	}
 }
 
-// expireCookies expires the token cookies in the response.
-func (h *Handler) expireCookies(w http.ResponseWriter) {
+// expireCookies expires the token cookies in the response. The Secure
+// attribute follows the request's scheme, so that browsers honour the
+// deletion on plain-HTTP development setups too.
+func (h *Handler) expireCookies(w http.ResponseWriter, r *http.Request) {
 	for _, s := range h.Tokens {
 		if s.From == "cookie" {
-			http.SetCookie(w, &http.Cookie{Name: s.Name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
+			http.SetCookie(w, &http.Cookie{Name: s.Name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
 		}
 	}
 }

@@ -109,7 +109,7 @@ func (h *Handler) serveOwner(w http.ResponseWriter, r *http.Request, repl *caddy
 		}
 		if scope == store.ScopeAll {
 			// the caller's own session has ended too
-			h.expireCookies(w)
+			h.expireCookies(w, r)
 			w.Header().Set("Session-Expiry-Warning", "now")
 			w.Header().Set("Session-Expiry-Reason", "revoked")
 		}

@@ -141,6 +141,9 @@ func (m *Memory) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	if err := checkRevoke(&req); err != nil {
+		return 0, err
+	}
 	now := m.clock(req.Now)
 	m.mu.Lock()
 	defer m.mu.Unlock()

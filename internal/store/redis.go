@@ -284,8 +284,8 @@ func (r *Redis) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	if req.Policy == nil {
-		return 0, errNilPolicy
+	if err := checkRevoke(&req); err != nil {
+		return 0, err
 	}
 	k := r.keys(req.Account)
 	keys := []string{k.index(), k.override(), k.cutoff(), k.userCutoff(req.User)}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/sessionguard/sessionguard/internal/policy"
@@ -107,6 +108,29 @@ const (
 	ScopeAll     Scope = "all"
 	ScopeOthers  Scope = "others"
 )
+
+// Valid reports whether s is one of the revocation scopes.
+func (s Scope) Valid() bool {
+	switch s {
+	case ScopeSession, ScopeUser, ScopeAll, ScopeOthers:
+		return true
+	}
+	return false
+}
+
+// checkRevoke rejects a revocation no store may carry out.
+func checkRevoke(req *RevokeRequest) error {
+	if !req.Scope.Valid() {
+		return fmt.Errorf("unknown revocation scope %q", req.Scope)
+	}
+	if req.Scope == ScopeUser && req.User == "" {
+		return errors.New("revoking a user needs the user id")
+	}
+	if req.Policy == nil {
+		return errors.New("revocation without a policy configuration")
+	}
+	return nil
+}
 
 // RevokeRequest describes a revocation.
 type RevokeRequest struct {

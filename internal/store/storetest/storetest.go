@@ -44,6 +44,20 @@ func Run(t *testing.T, open Open) {
 		{"Audit", testAudit},
 		{"RetentionPassedStartsOver", testRetention},
 		{"ConcurrentTouches", testConcurrent},
+		{"RevokeRejectsBadRequests", func(t *testing.T, s store.Store) {
+			c := cfg()
+			touch(t, s, req(c, "acme", "s1", "alice", t0, t0))
+			for _, rr := range []store.RevokeRequest{
+				{Account: "acme", Scope: "everything", Policy: c, Now: t0},
+				{Account: "acme", Scope: "", Policy: c, Now: t0},
+				{Account: "acme", Scope: store.ScopeUser, Policy: c, Now: t0},
+			} {
+				if n, err := s.Revoke(context.Background(), rr); err == nil {
+					t.Fatalf("revoke %+v: no error (ended %d)", rr, n)
+				}
+			}
+			wantStatus(t, touch(t, s, req(c, "acme", "s1", "alice", t0, t0.Add(time.Second))), session.Active)
+		}},
 		{"Ping", func(t *testing.T, s store.Store) {
 			if err := s.Ping(context.Background()); err != nil {
 				t.Fatalf("ping: %v", err)

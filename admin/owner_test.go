@@ -52,12 +52,9 @@ func TestOwnerForbidden(t *testing.T) {
 		if r := e.ownerDo(t, http.MethodPost, "account", owner, `{}`); r.StatusCode != 405 || r.Header.Get("Allow") != "GET" {
 			t.Fatalf("POST account: %d Allow %q", r.StatusCode, r.Header.Get("Allow"))
 		}
-		if r := e.ownerDo(t, http.MethodPatch, "account/policy", owner, `{"idle_minutes":30}`, "Sec-Fetch-Site", "cross-site"); r.StatusCode != 403 {
-			t.Fatalf("cross-site PATCH: %d", r.StatusCode)
-		}
-		if r := e.ownerDo(t, http.MethodPost, "account/revoke", owner, `{"scope":"all"}`, "Origin", "https://evil.example"); r.StatusCode != 403 {
-			t.Fatalf("cross-origin revoke: %d", r.StatusCode)
-		}
+		// Cross-site requests with a bearer token are allowed (a browser
+		// never attaches one by itself); with a token cookie they are
+		// refused: caddymodule's TestCookieEndpointsRefuseCrossSite.
 		if v := e.policy(t, "acme"); v.Override.Idle != nil {
 			t.Fatal("a cross-site PATCH changed the policy")
 		}

@@ -150,7 +150,7 @@ func allowMethod(w http.ResponseWriter, r *http.Request, methods ...string) bool
 // sameOrigin refuses state-changing endpoint requests from other sites:
 // with cookie tokens a browser would send the cookie along (CSRF).
 func (h *Handler) sameOrigin(w http.ResponseWriter, r *http.Request) bool {
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead || !h.cookieCredentials(r) {
 		return true
 	}
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
@@ -165,4 +165,19 @@ func (h *Handler) sameOrigin(w http.ResponseWriter, r *http.Request) bool {
 		}
 	}
 	return true
+}
+
+// cookieCredentials reports whether r carries one of the configured
+// token cookies: only then can a cross-site page make a browser send
+// credentials along. A bearer header is never added by the browser.
+func (h *Handler) cookieCredentials(r *http.Request) bool {
+	for _, s := range h.Tokens {
+		if s.From != "cookie" {
+			continue
+		}
+		if c, err := r.Cookie(s.Name); err == nil && c.Value != "" {
+			return true
+		}
+	}
+	return false
 }

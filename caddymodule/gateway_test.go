@@ -334,7 +334,7 @@ func TestSpoofedIdentityHeaders(t *testing.T) {
 		tok := e.mint(t, devtoken.Claims{Session: "s1"}) // no role claim
 		r := e.Do(t, "GET", "/", tok, nil,
 			"session-user", "mallory", "SESSION-ACCOUNT", "victim", "Session-Role", "owner",
-			"Session-Id-Hash", "forged", "sEsSiOn-RoLe", "owner")
+			"Session-Id-Hash", "forged", "sEsSiOn-RoLe", "owner", "Session_Role", "owner", "session_user", "mallory")
 		wantCode(t, r, 200)
 		up, _ := e.Upstream.Last()
 		if up.Get("Session-User") != "alice" || up.Get("Session-Account") != "acme" || up.Get("Session-Id-Hash") != session.HashID("s1") {
@@ -342,6 +342,11 @@ func TestSpoofedIdentityHeaders(t *testing.T) {
 		}
 		if v := up.Values("Session-Role"); len(v) != 0 {
 			t.Fatalf("spoofed role reached the upstream: %v", v)
+		}
+		for name := range up {
+			if strings.Contains(name, "_") {
+				t.Fatalf("underscore variant %q reached the upstream", name)
+			}
 		}
 		for _, v := range up.Values("Session-User") {
 			if v != "alice" {
@@ -384,9 +389,17 @@ func TestKeepalive(t *testing.T) {
 		wantCode(t, r, 200)
 		wantHeader(t, r, "Session-Idle-Expires-In", "900")
 		wantCode(t, e.Do(t, "GET", "/.session/keepalive", tok, nil), 405)
-		wantCode(t, e.Do(t, "POST", "/.session/keepalive", tok, nil, "Origin", "https://evil.example"), 403)
+		// A bearer token is never sent by a browser on its own: a
+		// cross-origin app may call the endpoints.
+		wantCode(t, e.Do(t, "POST", "/.session/keepalive", tok, nil, "Origin", "https://app.example"), 200)
 		if _, hits := e.Upstream.Last(); hits != 1 {
 			t.Fatalf("endpoint requests reached the upstream: %d", hits)
+		}
+		// A preflight passes to the app without credentials.
+		r = e.Do(t, "OPTIONS", "/api", "", nil, "Origin", "https://app.example", "Access-Control-Request-Method", "POST", "Session-User", "x")
+		wantCode(t, r, 200)
+		if up, _ := e.Upstream.Last(); up.Get("Session-User") != "" {
+			t.Fatal("spoofed identity on a preflight reached the upstream")
 		}
 	})
 }
@@ -496,4 +509,23 @@ func TestPublicKeyFileRS256(t *testing.T) {
 		t.Fatalf("alg confusion: %d", r.StatusCode)
 	}
 	_ = http.StatusOK
+}
+
+func TestCookieEndpointsRefuseCrossSite(t *testing.T) {
+	cookieSite := strings.Replace(site, "login_url /login", "login_url /login\n\t\ttoken cookie sg", 1)
+	g := gatewaytest.Start(t, "", cookieSite, t0)
+	e := &env{Gateway: g}
+	tok := e.mint(t, devtoken.Claims{Session: "s1"})
+	wantCode(t, e.Do(t, "GET", "/", "", nil, "Cookie", "sg="+tok), 200)
+	wantCode(t, e.Do(t, "POST", "/.session/logout", "", nil, "Cookie", "sg="+tok, "Origin", "https://evil.example"), 403)
+	wantCode(t, e.Do(t, "POST", "/.session/logout", "", nil, "Cookie", "sg="+tok, "Sec-Fetch-Site", "cross-site"), 403)
+	wantCode(t, e.Do(t, "GET", "/", "", nil, "Cookie", "sg="+tok), 200)
+	r := e.Do(t, "POST", "/.session/logout", "", nil, "Cookie", "sg="+tok, "Origin", g.URL)
+	wantCode(t, r, 200)
+	if !strings.Contains(r.Header.Get("Set-Cookie"), "sg=;") || !strings.Contains(r.Header.Get("Set-Cookie"), "Max-Age=0") {
+		t.Fatalf("logout did not expire the cookie: %q", r.Header.Get("Set-Cookie"))
+	}
+	wantCode(t, e.Do(t, "GET", "/", "", nil, "Cookie", "sg="+tok), 401)
+	// Basic credentials a browser cached are no token of ours: 401, not 400.
+	wantCode(t, e.Do(t, "GET", "/", "", nil, "Authorization", "Basic dXNlcjpwYXNz"), 401)
 }

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -221,10 +222,13 @@ var identityHeaders = []string{"Session-Id-Hash", "Session-User", "Session-Accou
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	for _, name := range identityHeaders {
-		r.Header.Del(name)
-	}
+	stripIdentity(r.Header)
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+
+	if isPreflight(r) {
+		// CORS preflights never carry credentials; the app answers them.
+		return next.ServeHTTP(w, r)
+	}
 
 	if ep, ok := h.endpoint(r.URL.Path); ok {
 		return h.serveEndpoint(w, r, repl, ep)
@@ -240,14 +244,44 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if ident.Role != "" {
 		r.Header.Set("Session-Role", ident.Role)
 	}
+	var hdrs expiry
 	if res == nil { // store down, failing open
-		w.Header().Set("Session-Expiry-Warning", "unknown")
-		return next.ServeHTTP(w, r)
+		hdrs = expiry{unknown: true}
+		repl.Set("http.auth.user.id", ident.UserID)
+	} else {
+		hdrs = h.expiryHeaders(*res)
+		h.setPlaceholders(repl, ident, hdrs)
 	}
-	hdrs := h.expiryHeaders(*res)
-	h.setPlaceholders(repl, ident, hdrs)
-	ww := &expiryWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, hdrs: hdrs, cors: r.Header.Get("Origin") != ""}
+	cors := r.Header.Get("Origin") != ""
+	// Set now, so that error responses written by Caddy carry them too,
+	// and again just before the header is written, so the upstream cannot
+	// override them.
+	hdrs.apply(w.Header(), cors)
+	ww := &expiryWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, hdrs: hdrs, cors: cors}
 	return next.ServeHTTP(ww, r)
+}
+
+// stripIdentity deletes every client-sent identity header, also under
+// names that differ only in case or in '_' for '-' (which CGI-style
+// upstreams fold into the same variable).
+func stripIdentity(hdr http.Header) {
+	for name := range hdr {
+		if len(name) < len("Session-Id-Hash")-4 || !strings.EqualFold(name[:7], "session") {
+			continue
+		}
+		norm := strings.ReplaceAll(strings.ToLower(name), "_", "-")
+		for _, id := range identityHeaders {
+			if norm == strings.ToLower(id) {
+				delete(hdr, name)
+				break
+			}
+		}
+	}
+}
+
+// isPreflight reports whether r is a CORS preflight request.
+func isPreflight(r *http.Request) bool {
+	return r.Method == http.MethodOptions && r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != ""
 }
 
 // check runs steps 1 to 4 of every request: token, verification, the
@@ -290,6 +324,13 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, repl *caddy.Repl
 	}
 	req := h.touchRequest(r, ident, passive)
 	res, err := h.app.store.Touch(r.Context(), req)
+	if err != nil && r.Context().Err() != nil {
+		// the client went away; nothing to tell anyone
+		h.debug("request canceled during the store call", r, err)
+		repl.Set("http.session_guard.reason", "canceled")
+		h.unavailable(w)
+		return nil, nil, true
+	}
 	if err != nil {
 		if c := h.logger.Check(zapcore.ErrorLevel, "session store unavailable"); c != nil {
 			c.Write(zap.Error(err))
@@ -349,6 +390,7 @@ func (h *Handler) isPassive(r *http.Request) bool {
 type expiry struct {
 	expiresIn, idleIn, absIn int64
 	warning, reason          string
+	unknown                  bool // store down, failing open
 }
 
 func (h *Handler) expiryHeaders(res store.TouchResult) expiry {
@@ -374,6 +416,10 @@ func seconds(d time.Duration) int64 {
 }
 
 func (e expiry) apply(hdr http.Header, cors bool) {
+	if e.unknown {
+		hdr.Set("Session-Expiry-Warning", "unknown")
+		return
+	}
 	hdr.Set("Session-Expires-In", strconv.FormatInt(e.expiresIn, 10))
 	hdr.Set("Session-Idle-Expires-In", strconv.FormatInt(e.idleIn, 10))
 	hdr.Set("Session-Absolute-Expires-In", strconv.FormatInt(e.absIn, 10))
@@ -449,6 +495,26 @@ func (ew *expiryWriter) Write(b []byte) (int, error) {
 	}
 	return ew.ResponseWriterWrapper.Write(b)
 }
+
+// ReadFrom makes sure the headers go out before a body copied with
+// io.Copy.
+func (ew *expiryWriter) ReadFrom(r io.Reader) (int64, error) {
+	if !ew.wroteHeader {
+		ew.WriteHeader(http.StatusOK)
+	}
+	return ew.ResponseWriterWrapper.ReadFrom(r)
+}
+
+// FlushError makes sure the headers go out before a flush.
+func (ew *expiryWriter) FlushError() error {
+	if !ew.wroteHeader {
+		ew.WriteHeader(http.StatusOK)
+	}
+	return http.NewResponseController(ew.ResponseWriterWrapper).Flush()
+}
+
+// Flush implements http.Flusher.
+func (ew *expiryWriter) Flush() { _ = ew.FlushError() }
 
 func (h *Handler) debug(msg string, r *http.Request, err error) {
 	if c := h.logger.Check(zapcore.DebugLevel, msg); c != nil {

@@ -202,6 +202,36 @@ func (g *Gateway) Do(t testing.TB, method, path, bearer string, body io.Reader, 
 	return do(t, g.Client, req)
 }
 
+// DoAfterReload is Do for the first request after a reload: a
+// connection the old server accepted while shutting down may be reset,
+// so a transport error is retried a few times.
+func (g *Gateway) DoAfterReload(t testing.TB, method, path, bearer string) *Response {
+	t.Helper()
+	for i := 0; ; i++ {
+		req, err := http.NewRequest(method, g.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := g.Client.Do(req)
+		if err == nil {
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return &Response{Response: resp, Body: b}
+		}
+		if i == 4 {
+			t.Fatalf("%s %s after reload: %v", method, path, err)
+		}
+		g.Client.CloseIdleConnections()
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // AdminDo sends a request to the admin endpoint.
 func (g *Gateway) AdminDo(t testing.TB, method, path string, body []byte, headers ...string) *Response {
 	t.Helper()

@@ -167,8 +167,12 @@ func (s Source) fromHeader(h http.Header) (string, bool, error) {
 		switch {
 		case strings.EqualFold(v, s.Scheme):
 			cred = ""
+		case len(v) > n && strings.EqualFold(v[:n], s.Scheme) && v[n] == '\t':
+			return "", false, fmt.Errorf("%w: %s header has a malformed %s value", ErrInvalidRequest, s.Name, s.Scheme)
 		case len(v) <= n || !strings.EqualFold(v[:n], s.Scheme) || v[n] != ' ':
-			return "", false, fmt.Errorf("%w: %s header does not use the %s scheme", ErrInvalidRequest, s.Name, s.Scheme)
+			// Another scheme (Basic credentials a browser cached, say)
+			// carries no token of ours: the request has no token.
+			return "", false, nil
 		default:
 			cred = v[n+1:]
 		}

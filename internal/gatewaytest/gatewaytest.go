@@ -19,7 +19,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
-	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/sessionguard/sessionguard/admin"
@@ -169,7 +169,8 @@ func (g *Gateway) Load(t testing.TB, globals, site string) {
 // TryLoad is Load returning the error.
 func (g *Gateway) TryLoad(t testing.TB, globals, site string) error {
 	t.Helper()
-	cfg := Adapt(t, g.Caddyfile(globals, site))
+	// formatted like `caddy fmt`, so adapting does not warn about layout
+	cfg := Adapt(t, string(caddyfile.Format([]byte(g.Caddyfile(globals, site)))))
 	if err := caddy.Load(cfg, true); err != nil {
 		return err
 	}

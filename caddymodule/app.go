@@ -152,7 +152,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("session store: %w", err)
 	}
-	a.store, a.poolKey = st, key
+	a.store, a.poolKey = instrumentStore(st), key
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	return nil
 }
 
@@ -175,7 +178,7 @@ func (a *App) Validate() error {
 // Start starts the memory store's pruning, stopped by the Provision
 // context.
 func (a *App) Start() error {
-	if m, ok := a.store.(*store.Memory); ok {
+	if m, ok := unwrapStore(a.store).(*store.Memory); ok {
 		go m.Run(a.ctx, time.Minute)
 	}
 	return nil

@@ -326,6 +326,12 @@ func oneOf(d *caddyfile.Dispenser, allowed ...string) (string, error) {
 //		claims {
 //			session|user|account|role|login|name|email|idle|absolute <claim>
 //		}
+//		opaque {                   # instead of jwt; needs token cookie <name>
+//			key <key>              # default: generated, kept in the store
+//			unbound pass|reject
+//			cookie_path <path>
+//			cookie_domain <domain>
+//		}
 //		login_url <url>
 //		passive <matcher>          # repeatable
 //		endpoints <prefix>
@@ -373,6 +379,15 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 				return nil, err
 			}
 			hd.JWT = jc
+		case "opaque":
+			if h.NextArg() {
+				return nil, h.ArgErr()
+			}
+			oc, err := parseOpaque(h.Dispenser)
+			if err != nil {
+				return nil, err
+			}
+			hd.Opaque = oc
 		case "claims":
 			if h.NextArg() {
 				return nil, h.ArgErr()
@@ -494,6 +509,40 @@ func parseClaims(d *caddyfile.Dispenser, hd *Handler) error {
 		*dst = v
 	}
 	return nil
+}
+
+func parseOpaque(d *caddyfile.Dispenser) (*OpaqueConfig, error) {
+	oc := new(OpaqueConfig)
+	keys := seen{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		key := d.Val()
+		if err := keys.once(d, key); err != nil {
+			return nil, err
+		}
+		if key == "unbound" {
+			v, err := oneOf(d, UnboundPass, UnboundReject)
+			if err != nil {
+				return nil, err
+			}
+			oc.Unbound = v
+			continue
+		}
+		v, err := oneArg(d)
+		if err != nil {
+			return nil, err
+		}
+		switch key {
+		case "key":
+			oc.Key = v
+		case "cookie_path":
+			oc.CookiePath = v
+		case "cookie_domain":
+			oc.CookieDomain = v
+		default:
+			return nil, d.Errf("unrecognized opaque option %q", key)
+		}
+	}
+	return oc, nil
 }
 
 // String helps error messages name a token source.

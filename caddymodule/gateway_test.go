@@ -19,7 +19,6 @@ import (
 
 	"github.com/sessionguard/sessionguard/internal/devtoken"
 	"github.com/sessionguard/sessionguard/internal/gatewaytest"
-	"github.com/sessionguard/sessionguard/internal/session"
 	"github.com/sessionguard/sessionguard/internal/testredis"
 )
 
@@ -66,6 +65,7 @@ const site = `{SITE} {
 type env struct {
 	*gatewaytest.Gateway
 	redis *testredis.Server
+	mode  string // modeJWT (also when empty) or modeOpaque; see mode_test.go
 }
 
 // each runs fn against every store.
@@ -92,6 +92,9 @@ func (e *env) mint(t *testing.T, c devtoken.Claims) string {
 	}
 	if c.Account == "" {
 		c.Account = "acme"
+	}
+	if e.mode == modeOpaque {
+		return e.bindOpaque(t, c)
 	}
 	if c.Extra == nil {
 		c.Extra = map[string]any{}
@@ -127,12 +130,16 @@ func wantHeader(t *testing.T, r *gatewaytest.Response, name, want string) {
 }
 
 func TestValidPassThrough(t *testing.T) {
-	each(t, "", func(t *testing.T, e *env) {
+	eachMode(t, "", func(t *testing.T, e *env) {
 		tok := e.mint(t, devtoken.Claims{Session: "s1", Role: "member", LoginAt: t0.Add(-time.Hour)})
 		r := e.Do(t, "GET", "/app", tok, nil)
 		wantCode(t, r, 200)
 		wantHeader(t, r, "Session-Idle-Expires-In", "900")
-		wantHeader(t, r, "Session-Absolute-Expires-In", strconv.Itoa(11*3600))
+		abs := 11 * 3600 // logged in an hour ago
+		if e.mode == modeOpaque {
+			abs = 12 * 3600 // an opaque session starts when bound
+		}
+		wantHeader(t, r, "Session-Absolute-Expires-In", strconv.Itoa(abs))
 		wantHeader(t, r, "Session-Expires-In", "900")
 		wantHeader(t, r, "Session-Expiry-Warning", "none")
 		wantHeader(t, r, "Session-Expiry-Reason", "idle")
@@ -144,7 +151,7 @@ func TestValidPassThrough(t *testing.T) {
 			t.Fatalf("upstream hits %d", hits)
 		}
 		for k, v := range map[string]string{
-			"Session-Id-Hash": session.HashID("s1"), "Session-User": "alice", "Session-Account": "acme",
+			"Session-Id-Hash": e.hash("s1"), "Session-User": "alice", "Session-Account": "acme",
 			"Session-Role": "member", "X-Auth-User": "alice", "X-Sg-Account": "acme", "X-Sg-Warning": "none",
 		} {
 			if up.Get(k) != v {
@@ -158,7 +165,7 @@ func TestValidPassThrough(t *testing.T) {
 }
 
 func TestIdleExpiry(t *testing.T) {
-	each(t, "", func(t *testing.T, e *env) {
+	eachMode(t, "", func(t *testing.T, e *env) {
 		tok := e.mint(t, devtoken.Claims{Session: "s1"})
 		wantCode(t, e.Do(t, "GET", "/", tok, nil), 200)
 		e.Clock.Advance(14 * time.Minute)
@@ -196,7 +203,7 @@ func TestIdleExpiry(t *testing.T) {
 }
 
 func TestAbsoluteExpiryNeverExtended(t *testing.T) {
-	each(t, "preset short 10m 30m\n\t\tdefault_preset short", func(t *testing.T, e *env) {
+	eachMode(t, "preset short 10m 30m\n\t\tdefault_preset short", func(t *testing.T, e *env) {
 		tok := e.mint(t, devtoken.Claims{Session: "s1"})
 		for i := 0; i < 5; i++ {
 			r := e.Do(t, "GET", "/", tok, nil)
@@ -220,7 +227,7 @@ func TestAbsoluteExpiryNeverExtended(t *testing.T) {
 }
 
 func TestRevokedByLogout(t *testing.T) {
-	each(t, "", func(t *testing.T, e *env) {
+	eachMode(t, "", func(t *testing.T, e *env) {
 		tok := e.mint(t, devtoken.Claims{Session: "s1"})
 		other := e.mint(t, devtoken.Claims{Session: "s2"})
 		wantCode(t, e.Do(t, "GET", "/", tok, nil), 200)
@@ -240,7 +247,7 @@ func TestRevokedByLogout(t *testing.T) {
 }
 
 func TestMissingToken(t *testing.T) {
-	each(t, "", func(t *testing.T, e *env) {
+	eachMode(t, "", func(t *testing.T, e *env) {
 		r := e.Do(t, "GET", "/", "", nil)
 		wantCode(t, r, 401)
 		wantHeader(t, r, "WWW-Authenticate", `Bearer realm="session_guard"`)
@@ -319,9 +326,13 @@ func TestInvalidTokens(t *testing.T) {
 }
 
 func TestInvalidRequest(t *testing.T) {
-	each(t, "", func(t *testing.T, e *env) {
+	eachMode(t, "", func(t *testing.T, e *env) {
 		tok := e.mint(t, devtoken.Claims{Session: "s1"})
-		r := e.Do(t, "GET", "/", "", nil, "Authorization", "Bearer "+tok, "Authorization", "Bearer "+tok)
+		dup := []string{"Authorization", "Bearer " + tok, "Authorization", "Bearer " + tok}
+		if e.mode == modeOpaque {
+			dup = []string{"Cookie", "sid=" + tok, "Cookie", "sid=" + tok}
+		}
+		r := e.Do(t, "GET", "/", "", nil, dup...)
 		wantCode(t, r, 400)
 		if !strings.Contains(string(r.Body), `"error":"invalid_request"`) {
 			t.Fatalf("body %s", r.Body)
@@ -330,14 +341,14 @@ func TestInvalidRequest(t *testing.T) {
 }
 
 func TestSpoofedIdentityHeaders(t *testing.T) {
-	each(t, "", func(t *testing.T, e *env) {
+	eachMode(t, "", func(t *testing.T, e *env) {
 		tok := e.mint(t, devtoken.Claims{Session: "s1"}) // no role claim
 		r := e.Do(t, "GET", "/", tok, nil,
 			"session-user", "mallory", "SESSION-ACCOUNT", "victim", "Session-Role", "owner",
 			"Session-Id-Hash", "forged", "sEsSiOn-RoLe", "owner", "Session_Role", "owner", "session_user", "mallory")
 		wantCode(t, r, 200)
 		up, _ := e.Upstream.Last()
-		if up.Get("Session-User") != "alice" || up.Get("Session-Account") != "acme" || up.Get("Session-Id-Hash") != session.HashID("s1") {
+		if up.Get("Session-User") != "alice" || up.Get("Session-Account") != "acme" || up.Get("Session-Id-Hash") != e.hash("s1") {
 			t.Fatalf("identity headers: %v", up)
 		}
 		if v := up.Values("Session-Role"); len(v) != 0 {
@@ -357,7 +368,7 @@ func TestSpoofedIdentityHeaders(t *testing.T) {
 }
 
 func TestPassiveRequests(t *testing.T) {
-	each(t, "", func(t *testing.T, e *env) {
+	eachMode(t, "", func(t *testing.T, e *env) {
 		tok := e.mint(t, devtoken.Claims{Session: "s1"})
 		wantCode(t, e.Do(t, "GET", "/", tok, nil), 200)
 		e.Clock.Advance(5 * time.Minute)
@@ -405,7 +416,7 @@ func TestKeepalive(t *testing.T) {
 }
 
 func TestExposeHeaders(t *testing.T) {
-	each(t, "", func(t *testing.T, e *env) {
+	eachMode(t, "", func(t *testing.T, e *env) {
 		e.Upstream.Extra.Set("Access-Control-Expose-Headers", "X-App")
 		e.Upstream.Extra.Set("Session-Expires-In", "99999")
 		tok := e.mint(t, devtoken.Claims{Session: "s1"})

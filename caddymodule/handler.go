@@ -48,8 +48,13 @@ type Handler struct {
 	// Authorization header with the Bearer scheme.
 	Tokens []TokenSource `json:"tokens,omitempty"`
 
-	// JWT configures token verification. Required.
+	// JWT configures token verification. Required unless Opaque is set.
 	JWT *JWTConfig `json:"jwt,omitempty"`
+
+	// Opaque, instead of JWT, makes the token an app's own opaque session
+	// cookie, bound to a user by the upstream's login response (see
+	// OpaqueConfig and opaque.go).
+	Opaque *OpaqueConfig `json:"opaque,omitempty"`
 
 	// Claims maps JWT claims to session fields. Defaults: session "sid",
 	// user "sub", account "acct", role "role", login "auth_time" (falling
@@ -88,6 +93,7 @@ type Handler struct {
 	passive  caddyhttp.MatcherSets
 	owners   map[string]struct{}
 	logger   *zap.Logger
+	opaque   *opaqueState // nil unless Opaque is set
 }
 
 // TokenSource is one place a token is taken from.
@@ -174,6 +180,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("passive matchers: %w", err)
 		}
 	}
+	if h.Opaque != nil {
+		return h.provisionOpaque()
+	}
 	if h.JWT == nil {
 		return errors.New("jwt: configuration is required")
 	}
@@ -223,6 +232,7 @@ var identityHeaders = []string{"Session-Id-Hash", "Session-User", "Session-Accou
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	stripIdentity(r.Header)
+	stripBind(r.Header)
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 
 	if isPreflight(r) {
@@ -234,9 +244,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.serveEndpoint(w, r, repl, ep)
 	}
 
+	if h.opaque != nil {
+		ow := h.newOpaqueWriter(w, r) // binds sessions from the response
+		w, next = ow, ow.wrapNext(next)
+	}
 	ident, res, rejected := h.check(w, r, repl, h.isPassive(r))
+	observeDecision(repl, rejected, ident, res)
 	if rejected {
 		return nil
+	}
+	if ident == nil { // opaque mode: no session is bound to the cookie
+		return next.ServeHTTP(w, r)
 	}
 	r.Header.Set("Session-Id-Hash", session.HashID(ident.SessionID))
 	r.Header.Set("Session-User", ident.UserID)
@@ -290,6 +308,9 @@ func isPreflight(r *http.Request) bool {
 // store down and on_store_error open it returns the identity and a nil
 // result.
 func (h *Handler) check(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, passive bool) (*token.Identity, *store.TouchResult, bool) {
+	if h.opaque != nil {
+		return h.checkOpaque(w, r, repl, passive)
+	}
 	raw, err := token.Extract(r, h.sources, h.MaxTokenSize)
 	switch {
 	case errors.Is(err, token.ErrNoToken):

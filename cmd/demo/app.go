@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sessionguard/sessionguard/internal/devtoken"
+	"github.com/sessionguard/sessionguard/web"
 )
 
 // cookieName is the cookie the app sets at login and the gateway reads
@@ -22,14 +23,37 @@ const cookieName = "sg_token"
 type app struct {
 	secret []byte
 	ttl    time.Duration
+	client clientConfig
 	mux    *http.ServeMux
+}
+
+// clientConfig steers session-expiry.js on the demo's pages; zero
+// values keep the module's defaults (re-evaluate every 30 s, poll the
+// status after 60 s without a response).
+type clientConfig struct {
+	// Tick is how often the pages re-evaluate the deadlines.
+	Tick time.Duration
+	// Poll is how long a page stays quiet before it polls the status.
+	Poll time.Duration
+}
+
+// pageData is what every signed-in page gets.
+type pageData struct {
+	identity
+	// TickMS and PollMS are clientConfig in milliseconds; 0 is the
+	// module's default.
+	TickMS, PollMS int64
 }
 
 // newApp returns the upstream app's handler. It mints tokens with secret
 // that live for ttl.
-func newApp(secret []byte, ttl time.Duration) http.Handler {
-	a := &app{secret: secret, ttl: ttl, mux: http.NewServeMux()}
+func newApp(secret []byte, ttl time.Duration, client clientConfig) http.Handler {
+	a := &app{secret: secret, ttl: ttl, client: client, mux: http.NewServeMux()}
 	a.mux.HandleFunc("GET /{$}", a.home)
+	a.mux.HandleFunc("GET /security", a.security)
+	a.mux.HandleFunc("GET /assets/session-expiry.js", a.asset("session-expiry.js", "text/javascript; charset=utf-8"))
+	a.mux.HandleFunc("GET /assets/session-expiry.d.ts", a.asset("session-expiry.d.ts", "text/plain; charset=utf-8"))
+	a.mux.HandleFunc("GET /assets/demo.js", a.demoJS)
 	a.mux.HandleFunc("GET /login", a.loginForm)
 	a.mux.HandleFunc("POST /login", a.login)
 	a.mux.HandleFunc("POST /signout", a.signout)
@@ -61,7 +85,46 @@ func (a *app) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	renderPage(w, homeTmpl, id)
+	renderPage(w, homeTmpl, a.page(id))
+}
+
+func (a *app) page(id identity) pageData {
+	return pageData{identity: id, TickMS: a.client.Tick.Milliseconds(), PollMS: a.client.Poll.Milliseconds()}
+}
+
+// security is the account security page for owners. The gateway checks
+// the role again on every /.session/account call the page makes.
+func (a *app) security(w http.ResponseWriter, r *http.Request) {
+	id := identityOf(r)
+	if id.User == "" {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if id.Role != "owner" {
+		w.WriteHeader(http.StatusForbidden)
+	}
+	renderPage(w, securityTmpl, a.page(id))
+}
+
+// asset serves a file of the browser kit (package web).
+func (a *app) asset(name, contentType string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b, err := web.FS.ReadFile(name)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Cache-Control", "no-cache")
+		_, _ = w.Write(b)
+	}
+}
+
+func (a *app) demoJS(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, _ = w.Write([]byte(demoJS))
 }
 
 // loginBanners are the messages for /login?reason=... (set by the
@@ -186,11 +249,22 @@ code{background:#f3f3f3;padding:0 .25rem}.banner{padding:.75rem 1rem;border-radi
 .error{background:#fde7e9}.soon{color:#b35c00;font-weight:bold}.now{color:#c00;font-weight:bold}
 label{display:block;margin:.5rem 0}input,select,button{font:inherit;padding:.25rem .5rem}
 button{margin:.5rem .5rem 0 0}pre{background:#f3f3f3;padding:.75rem;overflow:auto}
+.toast{position:fixed;right:1.5rem;bottom:1.5rem;max-width:24rem;padding:1rem 1.25rem;border-radius:.5rem;box-shadow:0 .25rem 1rem rgba(0,0,0,.2);border-left:.375rem solid}
+.toast p{margin:0 0 .5rem}.toast-actions{display:flex;gap:.75rem;align-items:center}
+.toast-idle{background:#fff4ce;border-color:#d97706;color:#5c3a00}
+.toast-absolute{background:#e8f1fd;border-color:#2563eb;color:#133a72}
+.toast-actions a{font-weight:bold}.toast-actions button{margin:0}
+button.link{background:none;border:none;text-decoration:underline;cursor:pointer;color:inherit;padding:0}
+button.danger{background:#b42318;color:#fff;border:1px solid #b42318;border-radius:.25rem}
+nav{margin-bottom:1rem}fieldset{border:1px solid #ddd;border-radius:.25rem}.custom{margin-left:1.5rem}
+.hint{color:#666;font-size:.875rem;display:block}.field-error{color:#b42318;display:block;font-size:.875rem}
+tr.you td{font-weight:bold}[hidden]{display:none!important}
 `
 
 var loginTmpl = template.Must(template.New("login").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Sign in — sessionguard demo</title>
-<link rel="stylesheet" href="/assets/style.css"></head>
+<link rel="stylesheet" href="/assets/style.css">
+<link rel="icon" href="data:,"></head>
 <body>
 <h1>Sign in</h1>
 {{with .Banner}}<p class="banner">{{.}}</p>{{end}}
@@ -204,88 +278,5 @@ and sets it as the <code>sg_token</code> cookie the gateway checks.</p>
 <label>Role <select name="role"><option>member</option><option>owner</option></select></label>
 <button type="submit">Sign in</button>
 </form>
-</body></html>
-`))
-
-var homeTmpl = template.Must(template.New("home").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>sessionguard demo</title>
-<link rel="stylesheet" href="/assets/style.css"></head>
-<body>
-<h1>Hello, {{.User}}</h1>
-<p>The gateway checked your session and told the app who you are:</p>
-<table>
-<tr><th>Session-User</th><td>{{.User}}</td></tr>
-<tr><th>Session-Account</th><td>{{.Account}}</td></tr>
-<tr><th>Session-Role</th><td>{{.Role}}</td></tr>
-<tr><th>Session-Id-Hash</th><td><code>{{.SessionIDHash}}</code></td></tr>
-</table>
-<h2>Your session</h2>
-<p id="state">Checking…</p>
-<table>
-<tr><th>Session-Expires-In</th><td id="expires">–</td></tr>
-<tr><th>Session-Expiry-Reason</th><td id="reason">–</td></tr>
-<tr><th>Session-Expiry-Warning</th><td id="warning">–</td></tr>
-</table>
-<button id="keepalive">Stay signed in</button>
-<button id="api">Call /api/data</button>
-<button id="logout">Sign out</button>
-{{if eq .Role "owner"}}<p>As an owner you can see your account: <a href="/.session/account">/.session/account</a></p>{{end}}
-<pre id="out" hidden></pre>
-<form id="signout" method="post" action="/signout" hidden></form>
-<script>
-// GET /.session/status is passive: checking does not extend the session.
-// Its response carries the same headers as every proxied response.
-let left = null;
-const $ = (id) => document.getElementById(id);
-function show(res) {
-  left = parseInt(res.headers.get("Session-Expires-In"), 10);
-  $("reason").textContent = res.headers.get("Session-Expiry-Reason") || "–";
-  const warning = res.headers.get("Session-Expiry-Warning") || "–";
-  $("warning").textContent = warning;
-  $("warning").className = warning;
-  $("state").textContent = warning === "soon" ? "Your session ends soon." : "Your session is active.";
-  tick();
-}
-function tick() {
-  if (left === null) return;
-  $("expires").textContent = left + " s";
-}
-async function ended(res) {
-  left = null;
-  let body = {};
-  try { body = await res.json(); } catch (e) {}
-  $("state").innerHTML = "";
-  $("state").className = "now";
-  $("state").append("Your session has ended (" + (body.reason || body.error || res.status) + "). ");
-  const a = document.createElement("a");
-  a.href = "/login?reason=" + encodeURIComponent(body.error === "session_revoked" ? "session_revoked" : "session_expired");
-  a.textContent = "Sign in again";
-  $("state").append(a);
-}
-async function status() {
-  const res = await fetch("/.session/status", {cache: "no-store"});
-  if (res.ok) show(res); else ended(res);
-}
-$("keepalive").onclick = async () => {
-  const res = await fetch("/.session/keepalive", {method: "POST"});
-  if (res.ok) show(res); else ended(res);
-};
-$("api").onclick = async () => {
-  const res = await fetch("/api/data", {headers: {Accept: "application/json"}});
-  $("out").hidden = false;
-  $("out").textContent = res.status + "\n" + await res.text();
-  if (res.ok) show(res); else ended(res);
-};
-$("logout").onclick = async () => {
-  await fetch("/.session/logout", {method: "POST"});
-  $("signout").submit();
-};
-setInterval(() => {
-  if (left === null) return;
-  if (left > 0) { left--; tick(); } else { status(); }
-}, 1000);
-setInterval(status, 15000);
-status();
-</script>
 </body></html>
 `))

@@ -67,6 +67,11 @@ type options struct {
 	WarnBefore time.Duration
 	// Verbose logs at DEBUG level and writes access logs.
 	Verbose bool
+	// ClientTick and ClientPoll steer session-expiry.js on the demo's
+	// pages: how often it re-evaluates the deadlines (default 30s) and
+	// how long a quiet page waits before polling the status (default
+	// 60s). Tests shorten them.
+	ClientTick, ClientPoll time.Duration
 	// Secret is the HS256 secret. Empty: $SESSION_JWT_SECRET, else a
 	// random one (which is then put into the environment, where the
 	// Caddyfile's {env.SESSION_JWT_SECRET} finds it).
@@ -139,7 +144,7 @@ func run(ctx context.Context, opts options) (*demo, error) {
 	}
 	d.UpstreamURL = "http://" + ln.Addr().String()
 	d.upstream = &http.Server{
-		Handler:           newApp(d.secret, ttl),
+		Handler:           newApp(d.secret, ttl, clientConfig{Tick: opts.ClientTick, Poll: opts.ClientPoll}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() { d.upErr <- d.upstream.Serve(ln) }()

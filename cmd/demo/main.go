@@ -10,6 +10,12 @@
 // the Session-* headers. The Caddyfile it runs is Caddyfile.tmpl, next to
 // this file.
 //
+// The signed-in pages use the browser kit in web/ (session-expiry.js,
+// served at /assets/session-expiry.js): a toast five minutes before the
+// session ends ("Stay signed in" for idle expiry, "Sign in now" for the
+// absolute limit), and for owners an account security page (/security)
+// with the policy form, the active users and revocation.
+//
 // Flags:
 //
 //	-listen 127.0.0.1:8080   gateway address (a free port if the default is busy)
@@ -119,6 +125,8 @@ func (d *demo) printBanner(w io.Writer, opts options) error {
 	p("")
 	p("  Gateway     %s/", d.GatewayURL)
 	p("  Sign in     %s/login", d.GatewayURL)
+	p("  Security    %s/security  (sign in with role owner)", d.GatewayURL)
+	p("  Frontend    %s/assets/session-expiry.js", d.GatewayURL)
 	if d.AdminURL != "" {
 		p("  Admin API   %s/session_guard/policy", d.AdminURL)
 	}

@@ -16,13 +16,16 @@ import (
 // Status is the state of a session.
 type Status uint8
 
-// Session states. The non-active states are final: once a session has
-// ended it never becomes active again.
+// Session states. The ended states (idle, absolute, revoked) are final:
+// once a session has ended it never becomes active again.
 const (
 	Active Status = iota
 	ExpiredIdle
 	ExpiredAbsolute
 	Revoked
+	// Unbound is reported by an opaque-cookie lookup for a cookie no
+	// session is bound to. It is never stored.
+	Unbound
 )
 
 // String returns the contract's name of the state: "active", "idle",
@@ -37,6 +40,8 @@ func (s Status) String() string {
 		return "absolute"
 	case Revoked:
 		return "revoked"
+	case Unbound:
+		return "unbound"
 	}
 	return "unknown"
 }

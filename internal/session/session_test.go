@@ -56,3 +56,14 @@ func TestHashAndCutoff(t *testing.T) {
 		t.Fatal("cutoff comparison")
 	}
 }
+
+// Unbound is only ever reported, never stored: its name is not one
+// ParseStatus reads back as active.
+func TestUnboundStatus(t *testing.T) {
+	if Unbound.String() != "unbound" {
+		t.Fatalf("Unbound.String() = %q", Unbound.String())
+	}
+	if st := ParseStatus(Unbound.String()); st == Active {
+		t.Fatal("a stored \"unbound\" would read back as active")
+	}
+}

@@ -20,6 +20,8 @@ type Memory struct {
 	mu       sync.Mutex
 	accounts map[string]*memAccount
 	seq      uint64
+	opaque   map[string]string // bound opaque session hash -> account
+	secrets  map[string][]byte
 }
 
 type memAccount struct {
@@ -47,7 +49,7 @@ func NewMemory(now func() time.Time) *Memory {
 	if now == nil {
 		now = time.Now
 	}
-	return &Memory{now: now, accounts: make(map[string]*memAccount)}
+	return &Memory{now: now, accounts: make(map[string]*memAccount), opaque: make(map[string]string), secrets: make(map[string][]byte)}
 }
 
 func (m *Memory) clock(t time.Time) time.Time {
@@ -74,6 +76,12 @@ func (m *Memory) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 	now := m.clock(req.Now)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	switch req.Opaque {
+	case OpaqueLookup:
+		return m.lookup(req, now), nil
+	case OpaqueBind:
+		return m.bind(req, now), nil
+	}
 	a := m.account(req.Account)
 	s := a.sessions[req.SessionHash]
 	if s != nil && !now.Before(s.retain) {
@@ -98,6 +106,59 @@ func (m *Memory) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 	st := s.rec.Touch(now, p, req.Passive)
 	s.retain = Retention(s.rec.AbsoluteExpiresAt(p), req.NotAfter)
 	return Deadlines(&s.rec, p, st, now, created), nil
+}
+
+// lookup is Touch with OpaqueLookup; m.mu is held.
+func (m *Memory) lookup(req *TouchRequest, now time.Time) TouchResult {
+	acct, ok := m.opaque[req.SessionHash]
+	var s *memSession
+	var a *memAccount
+	if ok {
+		if a = m.accounts[acct]; a != nil {
+			s = a.sessions[req.SessionHash]
+		}
+	}
+	if s == nil || !now.Before(s.retain) {
+		if s != nil {
+			delete(a.sessions, req.SessionHash)
+		}
+		delete(m.opaque, req.SessionHash)
+		return TouchResult{Status: session.Unbound, Now: now}
+	}
+	p := PolicyInForce(req.Policy, &s.rec, a.override)
+	st := s.rec.Touch(now, p, req.Passive)
+	s.retain = Retention(s.rec.AbsoluteExpiresAt(p), time.Time{})
+	res := Deadlines(&s.rec, p, st, now, false)
+	res.Account, res.User, res.Role, res.Name, res.Email = s.rec.Account, s.rec.User, s.rec.Role, s.rec.Name, s.rec.Email
+	return res
+}
+
+// bind is Touch with OpaqueBind; m.mu is held.
+func (m *Memory) bind(req *TouchRequest, now time.Time) TouchResult {
+	a := m.account(req.Account)
+	p := req.Policy.Effective(a.override, policy.Claimed{})
+	rec := session.New(req.SessionHash, now, now, p)
+	rec.Account, rec.User, rec.Role, rec.Name, rec.Email = req.Account, req.User, req.Role, req.Name, req.Email
+	rec.IP, rec.UserAgent = req.IP, req.UserAgent
+	a.sessions[req.SessionHash] = &memSession{rec: *rec, retain: Retention(rec.AbsoluteExpiresAt(p), time.Time{})}
+	m.opaque[req.SessionHash] = req.Account
+	res := Deadlines(rec, p, session.Active, now, true)
+	res.Account, res.User, res.Role, res.Name, res.Email = rec.Account, rec.User, rec.Role, rec.Name, rec.Email
+	return res
+}
+
+// Secret implements SecretStore.
+func (m *Memory) Secret(ctx context.Context, name string, fresh []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := m.secrets[name]; ok {
+		return append([]byte(nil), v...), nil
+	}
+	m.secrets[name] = append([]byte(nil), fresh...)
+	return append([]byte(nil), fresh...), nil
 }
 
 func (a *memAccount) userCutoffAt(user string, now time.Time) time.Time {
@@ -313,6 +374,11 @@ func (m *Memory) Prune(now time.Time) (removed int) {
 			delete(m.accounts, name)
 		}
 	}
+	for h, acct := range m.opaque {
+		if a := m.accounts[acct]; a == nil || a.sessions[h] == nil {
+			delete(m.opaque, h)
+		}
+	}
 	return removed
 }
 
@@ -350,4 +416,7 @@ func SortSessions(s []SessionInfo) {
 	})
 }
 
-var _ Store = (*Memory)(nil)
+var (
+	_ Store       = (*Memory)(nil)
+	_ SecretStore = (*Memory)(nil)
+)

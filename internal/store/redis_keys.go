@@ -15,6 +15,8 @@ import "strings"
 //	<prefix>:{<acct>}:cut       string account revocation cutoff, ms
 //	<prefix>:{<acct>}:uc:<user> string user revocation cutoff, ms
 //	<prefix>:{<acct>}:audit     stream audit events (t, type, actor, data)
+//	<prefix>:{~<hash>}:o        hash   opaque cookie session -> account (redis_opaque.go)
+//	<prefix>:{~secret}:<name>   string gateway secret (redis_opaque.go)
 //
 // <acct>, <user> and <hash> are esc()aped, so no user-controlled text can
 // close the hash tag, add a separator or form a glob pattern.

@@ -67,6 +67,40 @@ type TouchRequest struct {
 	Policy *policy.Config
 	// Now is the request time; zero means the store's clock.
 	Now time.Time
+	// Opaque selects an operation on an opaque-cookie session; the zero
+	// value is the ordinary Touch of a token session.
+	Opaque OpaqueOp
+}
+
+// OpaqueOp is the kind of a Touch on an opaque-cookie session, whose
+// requests carry no account: the store keeps which account each bound
+// session hash belongs to.
+type OpaqueOp uint8
+
+// Opaque-cookie operations.
+const (
+	// OpaqueNone is the ordinary Touch of a token session.
+	OpaqueNone OpaqueOp = iota
+	// OpaqueLookup finds the session by SessionHash alone (Account and
+	// the user fields of the request are ignored), then checks and
+	// touches it like Touch. It never creates a session: a hash that was
+	// never bound, or whose record is gone, is reported as
+	// session.Unbound. The result carries the session's account and user.
+	OpaqueLookup
+	// OpaqueBind records a new session under Account with login time =
+	// Now and the user fields of the request, replacing any record of
+	// the same hash, and remembers that the hash belongs to Account.
+	OpaqueBind
+)
+
+// SecretStore is implemented by stores that can keep a gateway secret
+// shared by every gateway using the store (the opaque-cookie key when
+// none is configured). Memory and Redis implement it.
+type SecretStore interface {
+	// Secret returns the secret stored under name; when there is none
+	// it stores fresh and returns it. Concurrent callers all get the same
+	// value.
+	Secret(ctx context.Context, name string, fresh []byte) ([]byte, error)
 }
 
 // TouchResult is the outcome of a Touch.
@@ -81,6 +115,9 @@ type TouchResult struct {
 	Policy policy.Policy
 	// IdleExpiresAt and AbsoluteExpiresAt are the session's deadlines.
 	IdleExpiresAt, AbsoluteExpiresAt time.Time
+	// Account, User, Role, Name and Email describe the session; they are
+	// set by OpaqueLookup and OpaqueBind (whose requests carry none).
+	Account, User, Role, Name, Email string
 }
 
 // SessionInfo describes a live session for listings.

@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -94,6 +95,14 @@ type Config struct {
 
 	// Now returns the current time. Default: time.Now.
 	Now func() time.Time
+
+	// CacheSize is the number of verified tokens remembered, keyed by
+	// the SHA-256 of the token, so that a token seen again is not
+	// verified again (which matters for RS*, PS*, ES* and EdDSA). An
+	// entry is never used at or after the token's exp, before its nbf,
+	// or more than 5 minutes after it was verified. Default:
+	// [DefaultCacheSize] (10000); negative disables the cache.
+	CacheSize int
 }
 
 // Verifier verifies JWTs. It is safe for concurrent use.
@@ -107,6 +116,9 @@ type Verifier struct {
 	issuer    string
 	audience  string
 	maxLength int
+	leeway    time.Duration
+	now       func() time.Time
+	cache     *verifiedCache // nil when disabled
 }
 
 // New validates cfg and returns a Verifier. Every allowed algorithm must
@@ -226,6 +238,12 @@ func New(cfg Config) (*Verifier, error) {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
 	v.parser = jwt.NewParser(opts...)
+	v.leeway, v.now = cfg.Leeway, now
+	size := cfg.CacheSize
+	if size == 0 {
+		size = DefaultCacheSize
+	}
+	v.cache = newVerifiedCache(size)
 	return v, nil
 }
 
@@ -250,9 +268,20 @@ func keyDescription(a algorithm) string {
 // Every failure wraps [ErrMalformed] or [ErrInvalid], and additionally
 // [ErrKeyUnavailable] when the JWKS could not be fetched. ctx bounds a JWKS
 // fetch, if one is needed.
+//
+// A token that verified is remembered (see Config.CacheSize) and, seen
+// again before its exp, returns a copy of the same identity without
+// being parsed or verified again.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
 	if err := checkShape(raw, v.maxLength); err != nil {
 		return nil, err
+	}
+	var key [sha256.Size]byte
+	if v.cache != nil {
+		key = sha256.Sum256([]byte(raw))
+		if id, ok := v.cache.get(key, v.now()); ok {
+			return id, nil
+		}
 	}
 	if err := v.checkHeader(raw); err != nil {
 		return nil, err
@@ -265,7 +294,16 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
 	if tok == nil || !tok.Valid {
 		return nil, fmt.Errorf("%w: token is invalid", ErrInvalid)
 	}
-	return v.claims.identity(claims)
+	id, err := v.claims.identity(claims)
+	if err != nil || v.cache == nil {
+		return id, err
+	}
+	var notBefore time.Time
+	if nbf, err := claims.GetNotBefore(); err == nil && nbf != nil {
+		notBefore = nbf.Add(-v.leeway)
+	}
+	v.cache.put(key, id, notBefore, v.now())
+	return id, nil
 }
 
 // checkShape cheaply checks that raw looks like a compact JWS: three

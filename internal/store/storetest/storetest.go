@@ -64,6 +64,7 @@ func Run(t *testing.T, open Open) {
 			}
 		}},
 	}
+	tests = append(tests, opaqueTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}

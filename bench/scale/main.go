@@ -1,0 +1,219 @@
+// Command scale measures how sessionguard's stores grow with the number
+// of live sessions: Redis memory per session (INFO memory used_memory
+// delta), memory-store heap per session (runtime.MemStats), and the time
+// to list and to revoke one account's sessions, at 1k, 10k and 100k
+// sessions. It starts its own redis-server on a free loopback port.
+//
+//	go run ./bench/scale                 # 1k, 10k, 100k
+//	go run ./bench/scale -sizes 1000     # a quick run
+//
+// See PERFORMANCE.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionguard/sessionguard/internal/policy"
+	"github.com/sessionguard/sessionguard/internal/session"
+	"github.com/sessionguard/sessionguard/internal/store"
+	"github.com/sessionguard/sessionguard/internal/testredis"
+)
+
+func main() {
+	sizes := flag.String("sizes", "1000,10000,100000", "comma-separated session counts")
+	accounts := flag.Int("accounts", 100, "accounts the sessions are spread over for the memory figures")
+	flag.StringVar(&userAgent, "ua", userAgent, "User-Agent recorded with every session")
+	flag.IntVar(&listpackValue, "hash-max-listpack-value", 0, "when set, passed to redis-server (its default is 64)")
+	flag.Parse()
+	if err := run(*sizes, *accounts); err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		os.Exit(1)
+	}
+}
+
+// userAgent is recorded with every session: a real browser's by default.
+var (
+	userAgent     = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+	listpackValue int
+)
+
+func run(sizeList string, accounts int) error {
+	var sizes []int
+	for _, s := range strings.Split(sizeList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return fmt.Errorf("bad size %q", s)
+		}
+		sizes = append(sizes, n)
+	}
+	var args []string
+	if listpackValue > 0 {
+		args = append(args, "--hash-max-listpack-value", strconv.Itoa(listpackValue))
+	}
+	rs, stop, err := testredis.StartMain(args...)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	client := redis.NewClient(&redis.Options{Addr: rs.Addr(), PoolSize: 32})
+	defer client.Close()
+	ctx := context.Background()
+	pol := policy.NewConfig()
+	pol.Default = "standard"
+
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "sessions\tredis bytes/session\tmemory store bytes/session\tredis list 1 account\tredis revoke 1 account\tmemory list 1 account\tmemory revoke 1 account\t")
+	for _, n := range sizes {
+		// Redis: n sessions over `accounts` accounts.
+		if err := client.FlushAll(ctx).Err(); err != nil {
+			return err
+		}
+		rst := store.NewRedis(client, store.RedisOptions{Timeout: 10 * time.Second})
+		before, err := usedMemory(ctx, client)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		if err := create(ctx, rst, &pol, n, accounts, now); err != nil {
+			return err
+		}
+		after, err := usedMemory(ctx, client)
+		if err != nil {
+			return err
+		}
+		redisPer := float64(after-before) / float64(n)
+
+		// Memory store: the same sessions, heap delta.
+		runtime.GC()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		mem := store.NewMemory(nil)
+		if err := create(ctx, mem, &pol, n, accounts, now); err != nil {
+			return err
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		memPer := float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc)) / float64(n)
+
+		// One account holding all n sessions: list, then revoke all.
+		if err := client.FlushAll(ctx).Err(); err != nil {
+			return err
+		}
+		if err := create(ctx, rst, &pol, n, 1, now); err != nil {
+			return err
+		}
+		rList, rRevoke, err := listRevoke(ctx, rst, &pol, n, now)
+		if err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
+		mem1 := store.NewMemory(nil)
+		if err := create(ctx, mem1, &pol, n, 1, now); err != nil {
+			return err
+		}
+		mList, mRevoke, err := listRevoke(ctx, mem1, &pol, n, now)
+		if err != nil {
+			return fmt.Errorf("memory: %w", err)
+		}
+		runtime.KeepAlive(mem)
+		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t\n", n, redisPer, memPer,
+			rList.Round(time.Microsecond*100), rRevoke.Round(time.Microsecond*100),
+			mList.Round(time.Microsecond*100), mRevoke.Round(time.Microsecond*100))
+	}
+	return tw.Flush()
+}
+
+// create makes n live sessions over accounts accounts, 16 at a time.
+func create(ctx context.Context, st store.Store, pol *policy.Config, n, accounts int, now time.Time) error {
+	var (
+		wg    sync.WaitGroup
+		errMu sync.Mutex
+		first error
+	)
+	next := make(chan int)
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				res, err := st.Touch(ctx, &store.TouchRequest{
+					Account:     fmt.Sprintf("acct-%d", i%accounts),
+					SessionHash: session.HashID(fmt.Sprintf("session-%d", i)),
+					User:        fmt.Sprintf("user-%d", i),
+					Role:        "member",
+					Name:        "Some User",
+					Email:       fmt.Sprintf("user-%d@example.com", i),
+					IP:          "203.0.113.7",
+					UserAgent:   userAgent,
+					LoginAt:     now,
+					NotAfter:    now.Add(time.Hour),
+					Policy:      pol,
+					Now:         now,
+				})
+				if err == nil && res.Status != session.Active {
+					err = fmt.Errorf("session %d: status %v", i, res.Status)
+				}
+				if err != nil {
+					errMu.Lock()
+					if first == nil {
+						first = err
+					}
+					errMu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
+}
+
+// listRevoke times listing, then revoking, the n sessions of acct-0.
+func listRevoke(ctx context.Context, st store.Store, pol *policy.Config, n int, now time.Time) (list, revoke time.Duration, err error) {
+	t0 := time.Now()
+	got, err := st.Sessions(ctx, "acct-0", pol, now)
+	list = time.Since(t0)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(got) != n {
+		return 0, 0, fmt.Errorf("listed %d sessions, want %d", len(got), n)
+	}
+	t0 = time.Now()
+	k, err := st.Revoke(ctx, store.RevokeRequest{Account: "acct-0", Scope: store.ScopeAll, Policy: pol, Now: now.Add(time.Second)})
+	revoke = time.Since(t0)
+	if err != nil {
+		return 0, 0, err
+	}
+	if k != n {
+		return 0, 0, fmt.Errorf("revoked %d sessions, want %d", k, n)
+	}
+	return list, revoke, nil
+}
+
+// usedMemory returns INFO memory used_memory.
+func usedMemory(ctx context.Context, c *redis.Client) (int64, error) {
+	info, err := c.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no used_memory in INFO memory")
+}

@@ -1,0 +1,233 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sessionguard/sessionguard/internal/policy"
+	"github.com/sessionguard/sessionguard/internal/store"
+	"github.com/sessionguard/sessionguard/internal/token"
+)
+
+// metrics are sessionguard's Prometheus collectors. They are built once
+// per process and registered on the metrics registry of every config
+// (Caddy makes a fresh registry per config load), so a reload neither
+// panics on re-registration nor resets the counters. Every label has a
+// small, fixed set of values.
+var metrics = struct {
+	once         sync.Once
+	decisions    *prometheus.CounterVec
+	storeLatency *prometheus.HistogramVec
+	storeErrors  *prometheus.CounterVec
+	revocations  prometheus.Counter
+	created      prometheus.Counter
+}{}
+
+// decisionOutcomes are the values of the outcome label; anything else is
+// counted as "other".
+var decisionOutcomes = map[string]bool{
+	"allowed": true, "fail_open": true, "unbound": true,
+	"no_token": true, "invalid_request": true, "invalid_token": true,
+	"key_unavailable": true, "canceled": true, "store_unavailable": true,
+	"idle": true, "absolute": true, "revoked": true,
+}
+
+// registerMetrics builds the collectors on first use and registers them
+// on reg, ignoring the error that they are registered already.
+func registerMetrics(reg *prometheus.Registry) error {
+	const ns, sub = "caddy", "session_guard"
+	metrics.once.Do(func() {
+		metrics.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "decisions_total",
+			Help: "Requests checked by session_guard, by outcome (allowed, fail_open, unbound, or the rejection reason).",
+		}, []string{"outcome"})
+		metrics.storeLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Subsystem: sub, Name: "store_latency_seconds",
+			Help:    "Latency of session store operations, by operation.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}, []string{"op"})
+		metrics.storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "store_errors_total",
+			Help: "Session store operations that failed, by operation.",
+		}, []string{"op"})
+		metrics.revocations = prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "revocations_total",
+			Help: "Live sessions ended by revocation through this instance.",
+		})
+		metrics.created = prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "sessions_created_total",
+			Help: "Sessions first seen by this instance.",
+		})
+	})
+	if reg == nil {
+		return nil
+	}
+	for _, c := range []prometheus.Collector{metrics.decisions, metrics.storeLatency, metrics.storeErrors, metrics.revocations, metrics.created} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// observeDecision counts the outcome of one check: rejected requests by
+// the reason check put in the replacer, passed ones as allowed, fail_open
+// (store down, on_store_error open) or unbound (opaque cookie without a
+// session).
+func observeDecision(repl *caddy.Replacer, rejected bool, ident *token.Identity, res *store.TouchResult) {
+	if metrics.decisions == nil {
+		return
+	}
+	outcome := "allowed"
+	switch {
+	case rejected:
+		outcome = repl.ReplaceAll("{http.session_guard.reason}", "")
+		if !decisionOutcomes[outcome] {
+			outcome = "other"
+		}
+	case ident == nil:
+		outcome = "unbound"
+	case res == nil:
+		outcome = "fail_open"
+	}
+	metrics.decisions.WithLabelValues(outcome).Inc()
+}
+
+// instrumentStore wraps st so that every operation is timed and its
+// errors counted. The wrapper keeps st's optional SecretStore.
+func instrumentStore(st store.Store) store.Store {
+	if st == nil {
+		return nil
+	}
+	in := &instrumented{Store: st}
+	if ss, ok := st.(store.SecretStore); ok {
+		return &instrumentedSecret{instrumented: in, secret: ss}
+	}
+	return in
+}
+
+// unwrapStore returns the store instrumentStore wrapped.
+func unwrapStore(st store.Store) store.Store {
+	switch s := st.(type) {
+	case *instrumented:
+		return s.Store
+	case *instrumentedSecret:
+		return s.Store
+	}
+	return st
+}
+
+// instrumented is a store.Store that records metrics.
+type instrumented struct {
+	store.Store
+}
+
+func observe(op string, start time.Time, err error) {
+	if metrics.storeLatency == nil {
+		return
+	}
+	metrics.storeLatency.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	if err != nil && errors.Is(err, store.ErrUnavailable) {
+		metrics.storeErrors.WithLabelValues(op).Inc()
+	}
+}
+
+// Touch implements store.Store.
+func (s *instrumented) Touch(ctx context.Context, req *store.TouchRequest) (store.TouchResult, error) {
+	start := time.Now()
+	res, err := s.Store.Touch(ctx, req)
+	observe("touch", start, err)
+	if err == nil && res.Created && metrics.created != nil {
+		metrics.created.Inc()
+	}
+	return res, err
+}
+
+// Sessions implements store.Store.
+func (s *instrumented) Sessions(ctx context.Context, account string, cfg *policy.Config, now time.Time) ([]store.SessionInfo, error) {
+	start := time.Now()
+	l, err := s.Store.Sessions(ctx, account, cfg, now)
+	observe("sessions", start, err)
+	return l, err
+}
+
+// Revoke implements store.Store.
+func (s *instrumented) Revoke(ctx context.Context, req store.RevokeRequest) (int, error) {
+	start := time.Now()
+	n, err := s.Store.Revoke(ctx, req)
+	observe("revoke", start, err)
+	if err == nil && metrics.revocations != nil {
+		metrics.revocations.Add(float64(n))
+	}
+	return n, err
+}
+
+// Override implements store.Store.
+func (s *instrumented) Override(ctx context.Context, account string) (policy.Override, error) {
+	start := time.Now()
+	ov, err := s.Store.Override(ctx, account)
+	observe("override", start, err)
+	return ov, err
+}
+
+// SetOverride implements store.Store.
+func (s *instrumented) SetOverride(ctx context.Context, account string, ov policy.Override) (policy.Override, error) {
+	start := time.Now()
+	old, err := s.Store.SetOverride(ctx, account, ov)
+	observe("set_override", start, err)
+	return old, err
+}
+
+// AppendAudit implements store.Store.
+func (s *instrumented) AppendAudit(ctx context.Context, account string, ev store.Event) error {
+	start := time.Now()
+	err := s.Store.AppendAudit(ctx, account, ev)
+	observe("append_audit", start, err)
+	return err
+}
+
+// Audit implements store.Store.
+func (s *instrumented) Audit(ctx context.Context, account string, limit int) ([]store.Event, error) {
+	start := time.Now()
+	l, err := s.Store.Audit(ctx, account, limit)
+	observe("audit", start, err)
+	return l, err
+}
+
+// Ping implements store.Store.
+func (s *instrumented) Ping(ctx context.Context) error {
+	start := time.Now()
+	err := s.Store.Ping(ctx)
+	observe("ping", start, err)
+	return err
+}
+
+// instrumentedSecret is instrumented for a store that also keeps
+// secrets.
+type instrumentedSecret struct {
+	*instrumented
+	secret store.SecretStore
+}
+
+// Secret implements store.SecretStore.
+func (s *instrumentedSecret) Secret(ctx context.Context, name string, fresh []byte) ([]byte, error) {
+	start := time.Now()
+	b, err := s.secret.Secret(ctx, name, fresh)
+	observe("secret", start, err)
+	return b, err
+}
+
+// Interface guards
+var (
+	_ store.Store       = (*instrumented)(nil)
+	_ store.Store       = (*instrumentedSecret)(nil)
+	_ store.SecretStore = (*instrumentedSecret)(nil)
+)

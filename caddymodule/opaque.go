@@ -1,0 +1,503 @@
+package caddymodule
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/sessionguard/sessionguard/internal/session"
+	"github.com/sessionguard/sessionguard/internal/store"
+	"github.com/sessionguard/sessionguard/internal/token"
+)
+
+// Opaque-cookie mode: for apps that never heard of JWTs. The session is
+// the app's own session cookie; the gateway keys its record by an HMAC of
+// the cookie value and learns who the session belongs to from the
+// upstream's login response (the Session-Guard-Bind-* headers).
+
+// OpaqueConfig configures opaque-cookie mode, used instead of JWT
+// verification. The handler then needs exactly one token source, a
+// cookie: the app's session cookie.
+type OpaqueConfig struct {
+	// Key is the HMAC-SHA-256 key session ids are derived from, at least
+	// 32 bytes; placeholders such as {env.SESSION_COOKIE_KEY} are
+	// replaced. Default: a random key generated once and kept in the
+	// store, shared by every gateway using the store.
+	Key string `json:"key,omitempty"`
+
+	// Unbound says what happens to a request without a cookie, or with a
+	// cookie no session is bound to: "pass" (default) passes it upstream
+	// without identity headers; "reject" answers 401 as for a missing
+	// token.
+	Unbound string `json:"unbound,omitempty"`
+
+	// CookiePath and CookieDomain are the Path and Domain attributes of
+	// the Set-Cookie that expires the cookie of an ended session; they
+	// must match the app's, or the browser keeps the cookie. Default
+	// path "/", no domain.
+	CookiePath   string `json:"cookie_path,omitempty"`
+	CookieDomain string `json:"cookie_domain,omitempty"`
+}
+
+// Unbound modes.
+const (
+	UnboundPass   = "pass"
+	UnboundReject = "reject"
+)
+
+// maxOpaqueCookie is the longest cookie value accepted in opaque mode.
+const maxOpaqueCookie = 4096
+
+// bindPrefix starts the names of the headers the upstream binds a
+// session with. Lower case, with '-' for '_'.
+const bindPrefix = "session-guard-bind-"
+
+// opaqueSecretName is the name of the generated key in the store.
+const opaqueSecretName = "opaque_cookie_key"
+
+// opaqueState is the provisioned state of opaque mode.
+type opaqueState struct {
+	cookie string // the cookie's name
+	reject bool
+	path   string
+	domain string
+	mu     sync.Mutex
+	key    []byte // nil until configured or fetched from the store
+}
+
+// provisionOpaque checks the opaque configuration and sets up its state.
+func (h *Handler) provisionOpaque() error {
+	if h.JWT != nil {
+		return errors.New("opaque: jwt and opaque are mutually exclusive")
+	}
+	if len(h.Tokens) != 1 || h.Tokens[0].From != token.SourceCookie {
+		return errors.New("opaque: needs exactly one token source, a cookie (token cookie <name>)")
+	}
+	st := &opaqueState{cookie: h.Tokens[0].Name, path: h.Opaque.CookiePath, domain: h.Opaque.CookieDomain}
+	switch h.Opaque.Unbound {
+	case "", UnboundPass:
+	case UnboundReject:
+		st.reject = true
+	default:
+		return fmt.Errorf("opaque: unbound %q: want %q or %q", h.Opaque.Unbound, UnboundPass, UnboundReject)
+	}
+	if st.path == "" {
+		st.path = "/"
+	}
+	if !strings.HasPrefix(st.path, "/") || strings.ContainsAny(st.path, ";\r\n") || strings.ContainsAny(st.domain, "; \t\r\n") {
+		return fmt.Errorf("opaque: invalid cookie_path %q or cookie_domain %q", st.path, st.domain)
+	}
+	if h.Opaque.Key != "" {
+		key := caddy.NewReplacer().ReplaceAll(h.Opaque.Key, "")
+		if len(key) < 32 {
+			return errors.New("opaque: key must be at least 32 bytes (is the environment variable set?)")
+		}
+		st.key = []byte(key)
+	} else if _, ok := h.app.store.(store.SecretStore); !ok {
+		return fmt.Errorf("opaque: the store (%T) cannot keep a generated key; configure key", h.app.store)
+	}
+	h.opaque = st
+	return nil
+}
+
+// opaqueKey returns the HMAC key, fetching (or creating) the generated
+// one from the store on first use. Concurrent first requests may all ask
+// the store; it hands every one of them the same key. The lock is not
+// held during the store call, so a slow store does not queue requests.
+func (h *Handler) opaqueKey(r *http.Request) ([]byte, error) {
+	st := h.opaque
+	st.mu.Lock()
+	key := st.key
+	st.mu.Unlock()
+	if key != nil {
+		return key, nil
+	}
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, fmt.Errorf("generating the opaque cookie key: %w", err)
+	}
+	key, err := h.app.store.(store.SecretStore).Secret(r.Context(), opaqueSecretName, fresh)
+	if err != nil {
+		return nil, err
+	}
+	if len(key) < 32 {
+		return nil, fmt.Errorf("%w: stored opaque cookie key is too short", store.ErrUnavailable)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.key == nil {
+		st.key = key
+	}
+	return st.key, nil
+}
+
+// opaqueID is the session id of a cookie value: the unpadded base64url
+// HMAC-SHA-256 of the value. Like a JWT's sid it is never stored; the
+// store keys the session by session.HashID of it.
+func opaqueID(key []byte, value string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(value))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// validCookieValue reports whether v is a cookie value opaque mode
+// accepts: 1 to maxOpaqueCookie printable ASCII characters, no space,
+// no ';'.
+func validCookieValue(v string) bool {
+	if v == "" || len(v) > maxOpaqueCookie {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c <= ' ' || c >= 0x7f || c == ';' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkOpaque is check in opaque mode. On the proxy path (w is an
+// opaqueWriter) a request without a bound session is passed on: it
+// returns a nil identity and rejected=false, and unbound reject turns it
+// into a 401. On the endpoints it is always a 401.
+func (h *Handler) checkOpaque(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, passive bool) (*token.Identity, *store.TouchResult, bool) {
+	ow, proxy := w.(*opaqueWriter)
+	unbound := func(why string) (*token.Identity, *store.TouchResult, bool) {
+		repl.Set("http.session_guard.reason", why)
+		if proxy && !h.opaque.reject {
+			return nil, nil, false
+		}
+		h.unauthorized(w, r, "", "", "")
+		return nil, nil, true
+	}
+	raw, err := token.Extract(r, h.sources, maxOpaqueCookie)
+	switch {
+	case errors.Is(err, token.ErrNoToken):
+		return unbound("no_token")
+	case err == nil && !validCookieValue(raw):
+		err = fmt.Errorf("%w: cookie %s is malformed", token.ErrInvalidRequest, h.opaque.cookie)
+	}
+	switch {
+	case errors.Is(err, token.ErrInvalidRequest):
+		h.debug("invalid cookie", r, err)
+		repl.Set("http.session_guard.reason", "invalid_request")
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q, error="invalid_request"`, h.Realm))
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": publicMessage(err)})
+		return nil, nil, true
+	case err != nil:
+		h.debug("malformed cookie", r, err)
+		repl.Set("http.session_guard.reason", "invalid_token")
+		h.unauthorized(w, r, "invalid_token", publicMessage(err), "")
+		return nil, nil, true
+	}
+	res, id, err := h.lookupOpaque(r, raw, passive)
+	if err != nil && r.Context().Err() != nil {
+		h.debug("request canceled during the store call", r, err)
+		repl.Set("http.session_guard.reason", "canceled")
+		h.unavailable(w)
+		return nil, nil, true
+	}
+	if err != nil {
+		if c := h.logger.Check(zapcore.ErrorLevel, "session store unavailable"); c != nil {
+			c.Write(zap.Error(err))
+		}
+		repl.Set("http.session_guard.reason", "store_unavailable")
+		if h.app.OnStoreError == OnStoreErrorOpen && proxy {
+			// nobody can tell whose cookie it is: pass it as unbound
+			w.Header().Set("Session-Expiry-Warning", "unknown")
+			return nil, nil, false
+		}
+		h.unavailable(w)
+		return nil, nil, true
+	}
+	hash := session.HashID(id)
+	switch res.Status {
+	case session.Unbound:
+		return unbound("unbound")
+	case session.Active:
+	default:
+		reason := res.Status.String()
+		repl.Set("http.session_guard.reason", reason)
+		repl.Set("http.session_guard.session_id_hash", hash)
+		if c := h.logger.Check(zapcore.DebugLevel, "session rejected"); c != nil {
+			c.Write(zap.String("reason", reason), zap.String("session_id_hash", hash), zap.String("account", res.Account))
+		}
+		h.expireOpaqueCookie(w, r)
+		h.ended(w, r, res.Status)
+		return nil, nil, true
+	}
+	ident := &token.Identity{
+		SessionID: id, UserID: res.User, AccountID: res.Account,
+		Role: res.Role, Name: res.Name, Email: res.Email,
+	}
+	if proxy {
+		ow.bound = ident
+	}
+	return ident, &res, false
+}
+
+// lookupOpaque finds, checks and touches the session of a cookie value
+// in one store operation. It returns the session id too.
+func (h *Handler) lookupOpaque(r *http.Request, value string, passive bool) (store.TouchResult, string, error) {
+	key, err := h.opaqueKey(r)
+	if err != nil {
+		return store.TouchResult{}, "", err
+	}
+	id := opaqueID(key, value)
+	res, err := h.app.store.Touch(r.Context(), &store.TouchRequest{
+		SessionHash: session.HashID(id),
+		Passive:     passive,
+		Policy:      &h.app.policy,
+		Now:         h.app.StoreNow(),
+		Opaque:      store.OpaqueLookup,
+	})
+	return res, id, err
+}
+
+// expireOpaqueCookie adds a Set-Cookie that makes the browser drop the
+// app's cookie, with the configured path and domain. Secure follows the
+// request's scheme.
+func (h *Handler) expireOpaqueCookie(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{
+		Name: h.opaque.cookie, Value: "", Path: h.opaque.path, Domain: h.opaque.domain,
+		MaxAge: -1, Expires: time.Unix(0, 0), HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// isBindHeader reports whether name is a Session-Guard-Bind-* header in
+// any case, also with '_' for '-'.
+func isBindHeader(name string) bool {
+	if len(name) < len(bindPrefix) {
+		return false
+	}
+	return strings.ReplaceAll(strings.ToLower(name[:len(bindPrefix)]), "_", "-") == bindPrefix
+}
+
+// stripBind deletes every Session-Guard-Bind-* header: a client may
+// never send them, and a client may never see them.
+func stripBind(hdr http.Header) {
+	for name := range hdr {
+		if isBindHeader(name) {
+			delete(hdr, name)
+		}
+	}
+}
+
+// bindInfo is what the upstream's Session-Guard-Bind-* headers say.
+type bindInfo struct {
+	user, account, role, name, email string
+	present                          bool
+}
+
+// takeBind reads and deletes the bind headers of a response. Values are
+// trimmed and cut at 256 bytes; a field sent twice counts as absent.
+func takeBind(hdr http.Header) bindInfo {
+	var b bindInfo
+	for name, vals := range hdr {
+		if !isBindHeader(name) {
+			continue
+		}
+		delete(hdr, name)
+		b.present = true
+		v := ""
+		if len(vals) == 1 {
+			v = truncate(strings.TrimSpace(vals[0]), 256)
+		}
+		switch strings.ToLower(name[len(bindPrefix):]) {
+		case "user":
+			b.user = v
+		case "account":
+			b.account = v
+		case "role":
+			b.role = v
+		case "name":
+			b.name = v
+		case "email":
+			b.email = v
+		}
+	}
+	return b
+}
+
+// opaqueWriter watches the upstream's response in opaque mode: just
+// before the header is written it binds a session from the bind headers
+// (removing them), or ends the request's session when the response
+// clears the cookie.
+type opaqueWriter struct {
+	*caddyhttp.ResponseWriterWrapper
+	h     *Handler
+	r     *http.Request
+	bound *token.Identity // the request's bound session, if any
+	armed bool            // set once the request passed the check
+	done  bool            // the response header was handled
+	drop  bool            // the response was replaced; discard the body
+}
+
+// newOpaqueWriter wraps w; it does nothing until armed.
+func (h *Handler) newOpaqueWriter(w http.ResponseWriter, r *http.Request) *opaqueWriter {
+	return &opaqueWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, r: r}
+}
+
+// serve passes the request upstream through ow and handles the response
+// header even when the upstream wrote none.
+func (ow *opaqueWriter) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	ow.armed = true
+	err := next.ServeHTTP(w, r)
+	if !ow.done && err == nil {
+		ow.handle()
+	}
+	return err
+}
+
+// wrapNext returns next, with the response handling of ow.
+func (ow *opaqueWriter) wrapNext(next caddyhttp.Handler) caddyhttp.Handler {
+	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		return ow.serve(w, r, next)
+	})
+}
+
+// handle binds or unbinds according to the response header. It reports
+// false when it has replaced the response (a failed bind).
+func (ow *opaqueWriter) handle() bool {
+	ow.done = true
+	h, r := ow.h, ow.r
+	hdr := ow.ResponseWriterWrapper.Header()
+	b := takeBind(hdr)
+	set, cleared := responseCookie(hdr, h.opaque.cookie, h.app.now())
+	if b.present {
+		if b.user == "" || b.account == "" {
+			h.logger.Warn("upstream sent bind headers without Session-Guard-Bind-User and -Account; not bound")
+			return true
+		}
+		value := set
+		if value == "" && !cleared {
+			value, _ = token.Extract(r, h.sources, maxOpaqueCookie)
+		}
+		if !validCookieValue(value) {
+			h.logger.Warn("upstream bound a session without a valid session cookie; not bound", zap.String("cookie", h.opaque.cookie))
+			return true
+		}
+		if err := ow.bind(value, b); err != nil {
+			h.logger.Error("binding session: session store unavailable", zap.Error(err))
+			for k := range hdr {
+				delete(hdr, k)
+			}
+			h.unavailable(ow.ResponseWriterWrapper.ResponseWriter)
+			ow.drop = true
+			return false
+		}
+		return true
+	}
+	if cleared && ow.bound != nil {
+		_, err := h.app.store.Revoke(r.Context(), store.RevokeRequest{
+			Account: ow.bound.AccountID, Scope: store.ScopeSession, Sessions: []string{session.HashID(ow.bound.SessionID)},
+			Policy: &h.app.policy, Now: h.app.StoreNow(),
+		})
+		if err != nil {
+			h.logger.Error("ending the session of a cleared cookie: session store unavailable", zap.Error(err))
+		}
+	}
+	return true
+}
+
+// bind records the session of a cookie value.
+func (ow *opaqueWriter) bind(value string, b bindInfo) error {
+	h, r := ow.h, ow.r
+	key, err := h.opaqueKey(r)
+	if err != nil {
+		return err
+	}
+	hash := session.HashID(opaqueID(key, value))
+	_, err = h.app.store.Touch(r.Context(), &store.TouchRequest{
+		Account: b.account, SessionHash: hash,
+		User: b.user, Role: b.role, Name: b.name, Email: b.email,
+		IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256),
+		Policy: &h.app.policy, Now: h.app.StoreNow(),
+		Opaque: store.OpaqueBind,
+	})
+	if err == nil {
+		if c := h.logger.Check(zapcore.DebugLevel, "session bound"); c != nil {
+			c.Write(zap.String("session_id_hash", hash), zap.String("account", b.account))
+		}
+	}
+	return err
+}
+
+// responseCookie returns the value the response sets for the cookie
+// name, and whether it clears it (empty value, Max-Age <= 0 or Expires
+// in the past). The last Set-Cookie of the name wins.
+func responseCookie(hdr http.Header, name string, now time.Time) (value string, cleared bool) {
+	found := false
+	for _, c := range (&http.Response{Header: http.Header{"Set-Cookie": hdr.Values("Set-Cookie")}}).Cookies() {
+		if c.Name != name {
+			continue
+		}
+		found = true
+		value = c.Value
+		cleared = c.Value == "" || c.MaxAge < 0 || (!c.Expires.IsZero() && !c.Expires.After(now))
+	}
+	if !found || cleared {
+		return "", found && cleared
+	}
+	return value, false
+}
+
+func (ow *opaqueWriter) WriteHeader(status int) {
+	if ow.drop {
+		return
+	}
+	if ow.armed && !ow.done && (status < 100 || status > 199) {
+		if !ow.handle() {
+			return
+		}
+	}
+	ow.ResponseWriterWrapper.WriteHeader(status)
+}
+
+func (ow *opaqueWriter) Write(b []byte) (int, error) {
+	if !ow.done && ow.armed {
+		ow.WriteHeader(http.StatusOK)
+	}
+	if ow.drop {
+		return len(b), nil
+	}
+	return ow.ResponseWriterWrapper.Write(b)
+}
+
+// ReadFrom makes sure the header is handled before a body copied with
+// io.Copy.
+func (ow *opaqueWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !ow.done && ow.armed {
+		ow.WriteHeader(http.StatusOK)
+	}
+	if ow.drop {
+		return io.Copy(io.Discard, src)
+	}
+	return ow.ResponseWriterWrapper.ReadFrom(src)
+}
+
+// FlushError makes sure the header is handled before a flush.
+func (ow *opaqueWriter) FlushError() error {
+	if !ow.done && ow.armed {
+		ow.WriteHeader(http.StatusOK)
+	}
+	if ow.drop {
+		return nil
+	}
+	return http.NewResponseController(ow.ResponseWriterWrapper).Flush()
+}
+
+// Flush implements http.Flusher.
+func (ow *opaqueWriter) Flush() { _ = ow.FlushError() }

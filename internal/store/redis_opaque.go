@@ -1,0 +1,292 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionguard/sessionguard/internal/policy"
+	"github.com/sessionguard/sessionguard/internal/session"
+)
+
+// Opaque-cookie sessions in Redis. Their records are ordinary session
+// records in their account's slot (so that listing, revocation and
+// policy work on them unchanged); a pointer key in the slot of the
+// session hash remembers the account:
+//
+//	<prefix>:{~<hash>}:o         hash   a account, b key base of the account
+//	<prefix>:{~secret}:<name>    string a gateway secret (SecretStore)
+//
+// '~' is escaped by keyEscape, so no account's hash tag starts with it.
+//
+// On a single node or with Sentinel, a lookup and a bind are one script
+// each, one round trip: the script reads the pointer and reaches the
+// account's keys through the key base. Redis Cluster refuses keys of two
+// slots in one script, so there a lookup reads the pointer first and a
+// bind writes it after the record: two round trips, each atomic, and the
+// record is written before the pointer that makes it reachable.
+
+// luaOpaqueLib is luaTouch without creation, for a session found
+// through its pointer.
+const luaOpaqueLib = luaPrelude + `
+local function unbound(now)
+  return {4, 0, now, 0, 0, now, now, '', '', '', '', ''}
+end
+
+local function opaquetouch(key, polkey, idx, sp, m, now, cfg, passive, acct)
+  local r, why = load(key)
+  if not r then
+    if why == 'corrupt' then return {3, 0, now, 0, 0, now, now, acct, '', '', '', ''} end
+    return unbound(now)
+  end
+  if now >= r.rt then
+    redis.call('DEL', key)
+    redis.call('ZREM', idx, m)
+    return unbound(now)
+  end
+  local who = redis.call('HMGET', key, 'u', 'r', 'n', 'e')
+  local ovi, ova = readov(polkey)
+  local pi, pa = inforce(cfg, r, ovi, ova)
+  local st = state(r, now, pi, pa)
+  if st ~= '' then
+    r.x = st
+  elseif not passive and now > r.l then
+    r.l = now
+  end
+  local abs = r.c + pa
+  local rt = abs + 60000
+  prune(idx, sp, now)
+  redis.call('HSET', key, 'l', int(r.l), 'x', r.x, 'rt', int(rt))
+  local d = ttl(rt, now)
+  if d > 0 then
+    redis.call('PEXPIRE', key, int(d))
+    redis.call('ZADD', idx, int(rt), m)
+    expireindex(idx, now)
+  else
+    redis.call('DEL', key)
+    redis.call('ZREM', idx, m)
+  end
+  return {CODES[st], 0, now, pi, pa, r.l + pi, abs, acct, who[1] or '', who[2] or '', who[3] or '', who[4] or ''}
+end
+`
+
+// luaOpaqueLookup is an OpaqueLookup on a single node.
+//
+// KEYS: 1 pointer. ARGV: 1 now, 2..8 policy config, 9 passive 0/1, 10
+// index member. Returns {status code (4 = unbound), 0, now, policy idle,
+// policy absolute, idle deadline, absolute deadline, account, user,
+// role, name, email}.
+const luaOpaqueLookup = luaOpaqueLib + `
+local now = clock(ARGV[1])
+local cfg = readcfg(2)
+local p = redis.call('HMGET', KEYS[1], 'a', 'b')
+if not p[1] or not p[2] then return unbound(now) end
+local b, m = p[2], ARGV[10]
+local res = opaquetouch(b .. 's:' .. m, b .. 'pol', b .. 'idx', b .. 's:', m, now, cfg, ARGV[9] == '1', p[1])
+if res[1] == 4 then redis.call('DEL', KEYS[1]) end
+return res
+`
+
+// luaOpaqueLookupIn is the second step of an OpaqueLookup on Redis
+// Cluster, in the account's slot.
+//
+// KEYS: 1 session, 2 pol, 3 idx. ARGV: 1 now, 2 session-key prefix,
+// 3..9 policy config, 10 passive 0/1, 11 index member, 12 account.
+// Returns as luaOpaqueLookup.
+const luaOpaqueLookupIn = luaOpaqueLib + `
+local now = clock(ARGV[1])
+return opaquetouch(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[11], now, readcfg(3), ARGV[10] == '1', ARGV[12])
+`
+
+// luaOpaqueBind is OpaqueBind: it replaces the record of the hash with a
+// new session logged in now and, when KEYS[4] is given (single node),
+// writes the pointer too.
+//
+// KEYS: 1 session, 2 pol, 3 idx, [4 pointer]. ARGV: 1 now, 2
+// session-key prefix, 3..9 policy config, 10 index member, 11 account,
+// 12 key base, 13 user, 14 role, 15 name, 16 email, 17 ip, 18 user agent.
+// Returns {0, 1, now, policy idle, policy absolute, idle deadline,
+// absolute deadline, pointer ttl}.
+const luaOpaqueBind = luaPrelude + `
+local key, polkey, idx = KEYS[1], KEYS[2], KEYS[3]
+local now = clock(ARGV[1])
+local sp = ARGV[2]
+local cfg = readcfg(3)
+local m = ARGV[10]
+local ovi, ova = readov(polkey)
+local pi, pa = effective(cfg, ovi, ova, 0, 0)
+local rt = now + pa + 60000
+prune(idx, sp, now)
+redis.call('DEL', key)
+redis.call('HSET', key,
+  'u', ARGV[13], 'r', ARGV[14], 'n', ARGV[15], 'e', ARGV[16], 'ip', ARGV[17], 'ua', ARGV[18],
+  'c', int(now), 'l', int(now), 'pi', int(pi), 'pa', int(pa), 'ci', '0', 'ca', '0',
+  'x', '', 'rt', int(rt))
+redis.call('PEXPIRE', key, int(ttl(rt, now)))
+redis.call('ZADD', idx, int(rt), m)
+expireindex(idx, now)
+-- the pointer outlives any absolute limit the bounds allow
+local amax = cfg.amax
+if pa > amax then amax = pa end
+local pttl = ttl(now + amax + 60000, now)
+if KEYS[4] then
+  redis.call('DEL', KEYS[4])
+  redis.call('HSET', KEYS[4], 'a', ARGV[11], 'b', ARGV[12])
+  redis.call('PEXPIRE', KEYS[4], int(pttl))
+end
+return {0, 1, now, pi, pa, now + pi, now + pa, pttl}
+`
+
+// luaSecret is SecretStore.Secret. KEYS: 1 secret. ARGV: 1 fresh value.
+const luaSecret = `
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
+`
+
+var (
+	scriptOpaqueLookup   = redis.NewScript(luaOpaqueLookup)
+	scriptOpaqueLookupIn = redis.NewScript(luaOpaqueLookupIn)
+	scriptOpaqueBind     = redis.NewScript(luaOpaqueBind)
+	scriptSecret         = redis.NewScript(luaSecret)
+)
+
+var _ SecretStore = (*Redis)(nil)
+
+// opaqueKey is the pointer key of an opaque session hash.
+func (r *Redis) opaqueKey(hash string) string { return r.prefix + ":{~" + member(hash) + "}:o" }
+
+// cluster reports whether the client is a Redis Cluster client, whose
+// scripts may only touch keys of one slot.
+func (r *Redis) cluster() bool {
+	_, ok := r.client.(*redis.ClusterClient)
+	return ok
+}
+
+// lookup is Touch with OpaqueLookup.
+func (r *Redis) lookup(ctx context.Context, req *TouchRequest) (TouchResult, error) {
+	passive := "0"
+	if req.Passive {
+		passive = "1"
+	}
+	m := member(req.SessionHash)
+	tctx, cancel := r.withTimeout(ctx)
+	defer cancel()
+	var reply []any
+	var err error
+	if !r.cluster() {
+		args := []any{r.nowArg(req.Now)}
+		args = append(args, cfgArgs(req.Policy)...)
+		args = append(args, passive, m)
+		reply, err = scriptOpaqueLookup.Run(tctx, r.client, []string{r.opaqueKey(req.SessionHash)}, args...).Slice()
+	} else {
+		var acct string
+		acct, err = r.client.HGet(tctx, r.opaqueKey(req.SessionHash), "a").Result()
+		if err == redis.Nil {
+			return TouchResult{Status: session.Unbound, Now: r.resultNow(req.Now)}, nil
+		}
+		if err == nil {
+			k := r.keys(acct)
+			args := []any{r.nowArg(req.Now), k.sessionPrefix()}
+			args = append(args, cfgArgs(req.Policy)...)
+			args = append(args, passive, m, acct)
+			reply, err = scriptOpaqueLookupIn.Run(tctx, r.client, []string{k.session(req.SessionHash), k.override(), k.index()}, args...).Slice()
+		}
+	}
+	if err != nil {
+		return TouchResult{}, unavailable("opaque lookup", err)
+	}
+	if len(reply) != 12 {
+		return TouchResult{}, unavailable("opaque lookup", fmt.Errorf("unexpected reply of %d values", len(reply)))
+	}
+	var n [7]int64
+	for i := range n {
+		v, ok := asInt(reply[i])
+		if !ok {
+			return TouchResult{}, unavailable("opaque lookup", fmt.Errorf("unexpected reply value %d", i))
+		}
+		n[i] = v
+	}
+	res := TouchResult{Now: time.UnixMilli(n[2])}
+	if n[0] == 4 {
+		res.Status = session.Unbound
+		return res, nil
+	}
+	res.Status = statusOf(n[0])
+	res.Policy = policy.Policy{Idle: millisDur(n[3]), Absolute: millisDur(n[4])}
+	res.IdleExpiresAt, res.AbsoluteExpiresAt = time.UnixMilli(n[5]), time.UnixMilli(n[6])
+	res.Account, res.User, res.Role = asString(reply[7]), asString(reply[8]), asString(reply[9])
+	res.Name, res.Email = asString(reply[10]), asString(reply[11])
+	return res, nil
+}
+
+// resultNow is the time an answer given without a script is reported at.
+func (r *Redis) resultNow(t time.Time) time.Time {
+	if t.IsZero() && r.now != nil {
+		t = r.now()
+	}
+	if t.IsZero() {
+		t = time.Now()
+	}
+	return t
+}
+
+// bind is Touch with OpaqueBind.
+func (r *Redis) bind(ctx context.Context, req *TouchRequest) (TouchResult, error) {
+	k := r.keys(req.Account)
+	keys := []string{k.session(req.SessionHash), k.override(), k.index()}
+	cluster := r.cluster()
+	if !cluster {
+		keys = append(keys, r.opaqueKey(req.SessionHash))
+	}
+	args := []any{r.nowArg(req.Now), k.sessionPrefix()}
+	args = append(args, cfgArgs(req.Policy)...)
+	args = append(args, member(req.SessionHash), req.Account, k.base,
+		req.User, req.Role, req.Name, req.Email, req.IP, req.UserAgent)
+	tctx, cancel := r.withTimeout(ctx)
+	defer cancel()
+	v, err := scriptOpaqueBind.Run(tctx, r.client, keys, args...).Int64Slice()
+	if err != nil {
+		return TouchResult{}, unavailable("opaque bind", err)
+	}
+	if len(v) != 8 {
+		return TouchResult{}, unavailable("opaque bind", fmt.Errorf("unexpected reply of %d values", len(v)))
+	}
+	if cluster {
+		ptr := r.opaqueKey(req.SessionHash)
+		_, err := r.client.TxPipelined(tctx, func(p redis.Pipeliner) error {
+			p.Del(tctx, ptr)
+			p.HSet(tctx, ptr, "a", req.Account, "b", k.base)
+			p.PExpire(tctx, ptr, millisDur(v[7]))
+			return nil
+		})
+		if err != nil {
+			return TouchResult{}, unavailable("opaque bind", err)
+		}
+	}
+	return TouchResult{
+		Status:            session.Active,
+		Created:           true,
+		Now:               time.UnixMilli(v[2]),
+		Policy:            policy.Policy{Idle: millisDur(v[3]), Absolute: millisDur(v[4])},
+		IdleExpiresAt:     time.UnixMilli(v[5]),
+		AbsoluteExpiresAt: time.UnixMilli(v[6]),
+		Account:           req.Account, User: req.User, Role: req.Role, Name: req.Name, Email: req.Email,
+	}, nil
+}
+
+// Secret implements SecretStore in one round trip. The secret never
+// expires; there is one key per name.
+func (r *Redis) Secret(ctx context.Context, name string, fresh []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	tctx, cancel := r.withTimeout(ctx)
+	defer cancel()
+	v, err := scriptSecret.Run(tctx, r.client, []string{r.prefix + ":{~secret}:" + keyEscape(name)}, string(fresh)).Text()
+	if err != nil {
+		return nil, unavailable("secret", err)
+	}
+	return []byte(v), nil
+}

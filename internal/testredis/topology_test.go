@@ -1,0 +1,65 @@
+package testredis
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSentinelFailover(t *testing.T) {
+	t0 := time.Now()
+	s := StartSentinel(t)
+	t.Logf("sentinel set ready in %v", time.Since(t0))
+	first := s.MasterAddr(t)
+	if first != s.Nodes[0].Addr() {
+		t.Fatalf("master %s, want the first node %s", first, s.Nodes[0].Addr())
+	}
+	ctx := context.Background()
+	c := s.Client(t)
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("SET through sentinel: %v", err)
+	}
+	if err := c.Wait(ctx, 1, time.Second).Err(); err != nil {
+		t.Fatalf("WAIT: %v", err)
+	}
+	t1 := time.Now()
+	second := s.Failover(t)
+	t.Logf("failover in %v", time.Since(t1))
+	if second != s.Nodes[1].Addr() {
+		t.Fatalf("new master %s, want the replica %s", second, s.Nodes[1].Addr())
+	}
+	if !strings.Contains(s.Master(t).CLI(t, "INFO", "replication"), "role:master") {
+		t.Fatal("Master() is not role:master")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, err := c.Get(ctx, "k").Result()
+		if err == nil {
+			if v != "v" {
+				t.Fatalf("GET after failover = %q", v)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET after failover: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestCluster(t *testing.T) {
+	c := StartCluster(t)
+	cc := c.Client(t)
+	ctx := context.Background()
+	for _, k := range []string{"a", "b", "c", "d", "e", "f"} {
+		if err := cc.Set(ctx, k, k, 0).Err(); err != nil {
+			t.Fatalf("SET %s: %v", k, err)
+		}
+	}
+	for _, n := range c.Nodes {
+		if n.CLI(t, "DBSIZE") == "0" {
+			t.Fatalf("node %s holds no key: the slots are not spread", n.Addr())
+		}
+	}
+}

@@ -1,0 +1,103 @@
+package token
+
+import (
+	"crypto/sha256"
+	"sync"
+	"time"
+)
+
+const (
+	// DefaultCacheSize is the default value of Config.CacheSize.
+	DefaultCacheSize = 10000
+
+	// cacheMaxAge bounds how long a verified token is served from the
+	// cache, whatever its exp, so that a key removed from a JWKS stops
+	// being honoured within this time (the JWKS refresh default).
+	cacheMaxAge = DefaultJWKSRefresh
+)
+
+// verifiedCache remembers the identities of tokens that passed
+// verification, keyed by the SHA-256 of the raw token, so that a token
+// seen again skips signature verification and claim parsing. It holds at
+// most max entries; when full, an arbitrary entry (Go's map iteration
+// order) is evicted. It never returns an entry past the token's exp (or
+// before its nbf) by the verifier's clock. It is safe for concurrent
+// use.
+type verifiedCache struct {
+	mu  sync.RWMutex
+	m   map[[sha256.Size]byte]cacheEntry
+	max int
+}
+
+// cacheEntry is one verified token.
+type cacheEntry struct {
+	ident     Identity
+	notBefore time.Time // nbf minus leeway; zero when the token has no nbf
+	notAfter  time.Time // the earlier of exp and the verification time plus cacheMaxAge
+}
+
+// newVerifiedCache returns a cache of at most max entries, or nil when
+// max is not positive (caching disabled).
+func newVerifiedCache(max int) *verifiedCache {
+	if max <= 0 {
+		return nil
+	}
+	return &verifiedCache{m: make(map[[sha256.Size]byte]cacheEntry), max: max}
+}
+
+// get returns a copy of the identity verified for the token whose hash is
+// key, if it is cached and now is within its validity window. An entry
+// whose window has ended is removed.
+func (c *verifiedCache) get(key [sha256.Size]byte, now time.Time) (*Identity, bool) {
+	c.mu.RLock()
+	e, ok := c.m[key]
+	c.mu.RUnlock()
+	if !ok {
+		return nil, false
+	}
+	if !now.Before(e.notAfter) {
+		c.mu.Lock()
+		if cur, ok := c.m[key]; ok && cur.notAfter.Equal(e.notAfter) {
+			delete(c.m, key)
+		}
+		c.mu.Unlock()
+		return nil, false
+	}
+	if !e.notBefore.IsZero() && now.Before(e.notBefore) {
+		return nil, false // clock went back before nbf: verify again
+	}
+	id := e.ident
+	return &id, true
+}
+
+// put records a verified identity. notBefore is the token's nbf minus the
+// leeway (zero without nbf); the entry is never served at or after exp
+// nor after now plus cacheMaxAge.
+func (c *verifiedCache) put(key [sha256.Size]byte, id *Identity, notBefore, now time.Time) {
+	notAfter := id.ExpiresAt
+	if limit := now.Add(cacheMaxAge); limit.Before(notAfter) {
+		notAfter = limit
+	}
+	if !now.Before(notAfter) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[key]; !ok && len(c.m) >= c.max {
+		for k, e := range c.m {
+			delete(c.m, k)
+			if !now.Before(e.notAfter) {
+				continue // an expired one: keep clearing a few of those
+			}
+			break
+		}
+	}
+	c.m[key] = cacheEntry{ident: *id, notBefore: notBefore, notAfter: notAfter}
+}
+
+// len returns the number of entries, for tests.
+func (c *verifiedCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
+}

@@ -345,23 +345,11 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, repl *caddy.Repl
 	}
 	req := h.touchRequest(r, ident, passive)
 	res, err := h.app.store.Touch(r.Context(), req)
-	if err != nil && r.Context().Err() != nil {
-		// the client went away; nothing to tell anyone
-		h.debug("request canceled during the store call", r, err)
-		repl.Set("http.session_guard.reason", "canceled")
-		h.unavailable(w)
-		return nil, nil, true
-	}
 	if err != nil {
-		if c := h.logger.Check(zapcore.ErrorLevel, "session store unavailable"); c != nil {
-			c.Write(zap.Error(err))
-		}
-		repl.Set("http.session_guard.reason", "store_unavailable")
-		if h.app.OnStoreError == OnStoreErrorOpen {
+		if h.storeFailed(w, r, repl, err, true) {
 			repl.Set("http.auth.user.id", ident.UserID)
 			return ident, nil, false
 		}
-		h.unavailable(w)
 		return nil, nil, true
 	}
 	if res.Status != session.Active {
@@ -375,6 +363,28 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, repl *caddy.Repl
 		return nil, nil, true
 	}
 	return ident, &res, false
+}
+
+// storeFailed handles a failed store call: a client that went away is
+// only noted at debug level; an outage is logged and, when mayOpen and
+// on_store_error is open, reported as failing open (true). Otherwise it
+// answers 503 and returns false.
+func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, err error, mayOpen bool) bool {
+	if r.Context().Err() != nil {
+		h.debug("request canceled during the store call", r, err)
+		repl.Set("http.session_guard.reason", "canceled")
+		h.unavailable(w)
+		return false
+	}
+	if c := h.logger.Check(zapcore.ErrorLevel, "session store unavailable"); c != nil {
+		c.Write(zap.Error(err))
+	}
+	repl.Set("http.session_guard.reason", "store_unavailable")
+	if mayOpen && h.app.OnStoreError == OnStoreErrorOpen {
+		return true
+	}
+	h.unavailable(w)
+	return false
 }
 
 func (h *Handler) touchRequest(r *http.Request, ident *token.Identity, passive bool) *store.TouchRequest {

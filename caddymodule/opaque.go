@@ -203,23 +203,12 @@ func (h *Handler) checkOpaque(w http.ResponseWriter, r *http.Request, repl *cadd
 		return nil, nil, true
 	}
 	res, id, err := h.lookupOpaque(r, raw, passive)
-	if err != nil && r.Context().Err() != nil {
-		h.debug("request canceled during the store call", r, err)
-		repl.Set("http.session_guard.reason", "canceled")
-		h.unavailable(w)
-		return nil, nil, true
-	}
 	if err != nil {
-		if c := h.logger.Check(zapcore.ErrorLevel, "session store unavailable"); c != nil {
-			c.Write(zap.Error(err))
-		}
-		repl.Set("http.session_guard.reason", "store_unavailable")
-		if h.app.OnStoreError == OnStoreErrorOpen && proxy {
+		if h.storeFailed(w, r, repl, err, proxy) {
 			// nobody can tell whose cookie it is: pass it as unbound
 			w.Header().Set("Session-Expiry-Warning", "unknown")
 			return nil, nil, false
 		}
-		h.unavailable(w)
 		return nil, nil, true
 	}
 	hash := session.HashID(id)

@@ -224,7 +224,7 @@ sentinel parallel-syncs %[3]s 1
 			case <-p.done:
 				lastErr = fmt.Errorf("sentinel on port %d exited: %v", port, p.err)
 			default:
-				lastErr = probe(addr(port), "", p.cmd.Process.Pid)
+				lastErr = probe(addr(port), "", p.cmd.Process.Pid, nil)
 			}
 			if lastErr == nil {
 				s.mu.Lock()

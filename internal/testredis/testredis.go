@@ -14,6 +14,7 @@ package testredis
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -63,10 +64,11 @@ const (
 
 // Server is one redis-server process started for a test.
 type Server struct {
-	bin      string   // path of redis-server
-	dir      string   // working directory (--dir), holds the log
-	extra    []string // extra command-line arguments
-	password string   // value of --requirepass in extra, if any
+	bin      string    // path of redis-server
+	dir      string    // working directory (--dir), holds the log
+	extra    []string  // extra command-line arguments
+	password string    // value of --requirepass in extra, if any
+	tls      *TLSCerts // non-nil: TLS only (--port 0 --tls-port PORT)
 
 	mu   sync.Mutex
 	port int   // fixed once the first start succeeds
@@ -91,11 +93,17 @@ type proc struct {
 // Start fails the test, never skips it, when redis-server is not on PATH.
 func Start(tb testing.TB, extraArgs ...string) *Server {
 	tb.Helper()
+	return startServer(tb, nil, extraArgs)
+}
+
+func startServer(tb testing.TB, certs *TLSCerts, extraArgs []string) *Server {
+	tb.Helper()
 	bin, err := lookPath()
 	if err != nil {
 		tb.Fatalf("testredis: %v", err)
 	}
 	s := newServer(bin, tb.TempDir(), extraArgs)
+	s.tls = certs
 	// Registered after TempDir's cleanup, so it runs before it.
 	tb.Cleanup(func() {
 		if err := s.stop(); err != nil {
@@ -103,6 +111,9 @@ func Start(tb testing.TB, extraArgs ...string) *Server {
 		}
 	})
 	if err := s.start(); err != nil {
+		if certs != nil {
+			err = tlsHint(err)
+		}
 		tb.Fatalf("testredis: %v", err)
 	}
 	return s
@@ -225,8 +236,9 @@ func newServer(bin, dir string, extraArgs []string) *Server {
 
 func (s *Server) newClient() *redis.Client {
 	return redis.NewClient(&redis.Options{
-		Addr:     s.Addr(),
-		Password: s.password,
+		Addr:      s.Addr(),
+		Password:  s.password,
+		TLSConfig: s.tlsConfig(),
 	})
 }
 
@@ -282,6 +294,13 @@ func (s *Server) restart() error {
 	}
 }
 
+// running reports whether the process is up (started and not stopped).
+func (s *Server) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proc != nil && !isDone(s.proc)
+}
+
 func (s *Server) stop() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -311,15 +330,25 @@ func (s *Server) launch(port int) (*proc, error) {
 		return nil, fmt.Errorf("opening log: %v", err)
 	}
 
-	args := []string{
-		"--port", strconv.Itoa(port),
+	args := []string{"--port", strconv.Itoa(port)}
+	if s.tls != nil {
+		args = []string{
+			"--port", "0",
+			"--tls-port", strconv.Itoa(port),
+			"--tls-cert-file", s.tls.CertFile,
+			"--tls-key-file", s.tls.KeyFile,
+			"--tls-ca-cert-file", s.tls.CAFile,
+			"--tls-auth-clients", "no",
+		}
+	}
+	args = append(args,
 		"--bind", "127.0.0.1",
 		"--dir", s.dir,
 		"--save", "",
 		"--appendonly", "no",
 		"--daemonize", "no",
 		"--logfile", "",
-	}
+	)
 	args = append(args, s.extra...)
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir
@@ -360,7 +389,7 @@ func (s *Server) waitReady(p *proc) error {
 				addr(p.port), p.err, s.logTail(p.logOff))
 		default:
 		}
-		probeErr = probe(addr(p.port), s.password, p.cmd.Process.Pid)
+		probeErr = probe(addr(p.port), s.password, p.cmd.Process.Pid, s.tlsConfig())
 		if probeErr == nil {
 			return nil
 		}
@@ -449,10 +478,16 @@ func addr(port int) string {
 }
 
 // probe checks, over raw RESP2, that the server at address answers PING
-// and, when INFO is allowed, that it is the process pid rather than some
+// (over TLS when tlsConf is not nil) and, when INFO is allowed, that it is the process pid rather than some
 // other process that took the port.
-func probe(address, password string, pid int) error {
-	conn, err := net.DialTimeout("tcp", address, 500*time.Millisecond)
+func probe(address, password string, pid int, tlsConf *tls.Config) error {
+	var conn net.Conn
+	var err error
+	if tlsConf != nil {
+		conn, err = tls.DialWithDialer(&net.Dialer{Timeout: 500 * time.Millisecond}, "tcp", address, tlsConf)
+	} else {
+		conn, err = net.DialTimeout("tcp", address, 500*time.Millisecond)
+	}
 	if err != nil {
 		return err
 	}

@@ -198,10 +198,10 @@ func TestRestartWaitsForPort(t *testing.T) {
 func TestProbeChecksPid(t *testing.T) {
 	s := Start(t)
 	pid := s.proc.cmd.Process.Pid
-	if err := probe(s.Addr(), "", pid); err != nil {
+	if err := probe(s.Addr(), "", pid, nil); err != nil {
 		t.Fatalf("probe with the right pid: %v", err)
 	}
-	if err := probe(s.Addr(), "", pid+1); err == nil || !strings.Contains(err.Error(), "another process") {
+	if err := probe(s.Addr(), "", pid+1, nil); err == nil || !strings.Contains(err.Error(), "another process") {
 		t.Fatalf("probe with a wrong pid: err = %v, want another process", err)
 	}
 }

@@ -63,3 +63,36 @@ func TestCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterReplicaPromotion kills the master of a key's slot: its
+// replica is promoted and still has the key written before the kill.
+func TestClusterReplicaPromotion(t *testing.T) {
+	t0 := time.Now()
+	c := StartCluster(t, WithReplicas())
+	t.Logf("cluster with replicas ready in %v", time.Since(t0))
+	if len(c.Replicas) != 3 {
+		t.Fatalf("%d replicas, want 3", len(c.Replicas))
+	}
+	cc := c.Client(t)
+	ctx := context.Background()
+	slot := c.Slot(t, "{k}")
+	master, replica := c.MasterOf(t, slot), c.ReplicaOf(t, slot)
+	if master == replica {
+		t.Fatal("the slot's master is its own replica")
+	}
+	if err := cc.Set(ctx, "{k}", "v", 0).Err(); err != nil {
+		t.Fatalf("SET: %v", err)
+	}
+	WaitReplicated(t, master, []*Server{replica}, 5*time.Second)
+	master.Stop(t)
+	t1 := time.Now()
+	promoted := c.WaitPromoted(t, slot, master, 20*time.Second)
+	t.Logf("replica promoted in %v", time.Since(t1))
+	if promoted != replica {
+		t.Fatalf("promoted %s, want the replica %s", promoted.Addr(), replica.Addr())
+	}
+	waitFor(t, 10*time.Second, "GET through the cluster client", func() bool {
+		v, err := cc.Get(ctx, "{k}").Result()
+		return err == nil && v == "v"
+	})
+}

@@ -154,7 +154,7 @@ func create(ctx context.Context, st store.Store, pol *policy.Config, n, accounts
 					Name:        "Some User",
 					Email:       fmt.Sprintf("user-%d@example.com", i),
 					IP:          "203.0.113.7",
-					UserAgent:   userAgent,
+					UserAgent:   session.CompactUserAgent(userAgent), // as the gateway records it
 					LoginAt:     now,
 					NotAfter:    now.Add(time.Hour),
 					Policy:      pol,

@@ -106,16 +106,26 @@ func (r *Record) State(now time.Time, p policy.Policy) Status {
 
 // Touch applies one request at now under p: an ended session stays
 // ended; a session found expired is marked so for good; an active one
-// has its LastSeen moved to now unless passive. LastSeen never moves
-// backwards, so a retried or reordered touch is harmless, and the
-// absolute deadline never moves at all.
-func (r *Record) Touch(now time.Time, p policy.Policy, passive bool) Status {
+// has its LastSeen moved to now unless passive or coalesced. LastSeen
+// never moves backwards, so a retried or reordered touch is harmless,
+// and the absolute deadline never moves at all.
+//
+// Touches are coalesced by every: LastSeen moves only when now is at
+// least every after it, so a burst of requests writes the session once
+// per interval instead of once per request. The idle deadline then
+// trails the true last activity by less than every, which can only end
+// a session that much earlier, never later. every is capped at a quarter
+// of p.Idle; every <= 0 moves LastSeen on every later request.
+func (r *Record) Touch(now time.Time, p policy.Policy, passive bool, every time.Duration) Status {
 	st := r.State(now, p)
 	if st != Active {
 		r.Ended = st
 		return st
 	}
-	if !passive && now.After(r.LastSeen) {
+	// Never coarser than a quarter of the session's idle timeout, whatever
+	// the configuration (records keep the policy they were created with).
+	every = min(every, (p.Idle / 4).Truncate(time.Millisecond))
+	if !passive && now.After(r.LastSeen) && now.Sub(r.LastSeen) >= every {
 		r.LastSeen = now
 	}
 	return Active

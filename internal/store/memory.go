@@ -103,7 +103,7 @@ func (m *Memory) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 		created = true
 	}
 	p := PolicyInForce(req.Policy, &s.rec, a.override)
-	st := s.rec.Touch(now, p, req.Passive)
+	st := s.rec.Touch(now, p, req.Passive, req.TouchInterval)
 	s.retain = Retention(s.rec.AbsoluteExpiresAt(p), req.NotAfter)
 	return Deadlines(&s.rec, p, st, now, created), nil
 }
@@ -126,7 +126,7 @@ func (m *Memory) lookup(req *TouchRequest, now time.Time) TouchResult {
 		return TouchResult{Status: session.Unbound, Now: now}
 	}
 	p := PolicyInForce(req.Policy, &s.rec, a.override)
-	st := s.rec.Touch(now, p, req.Passive)
+	st := s.rec.Touch(now, p, req.Passive, req.TouchInterval)
 	s.retain = Retention(s.rec.AbsoluteExpiresAt(p), time.Time{})
 	res := Deadlines(&s.rec, p, st, now, false)
 	res.Account, res.User, res.Role, res.Name, res.Email = s.rec.Account, s.rec.User, s.rec.Role, s.rec.Name, s.rec.Email

@@ -25,6 +25,10 @@ type RedisOptions struct {
 	// call); default 100ms. For it to bound socket reads and writes too,
 	// the client needs ContextTimeoutEnabled.
 	Timeout time.Duration
+	// Pipelines is how many pipelines of concurrent touches may be in
+	// flight at once; touches that arrive while all are busy travel
+	// together in the next one (see batcher). Default 4.
+	Pipelines int
 	// Now is an optional injected clock. When nil the scripts take the
 	// time from Redis TIME, one clock for all gateways. A non-zero
 	// TouchRequest.Now, RevokeRequest.Now or Sessions now wins over both.
@@ -52,12 +56,17 @@ type RedisOptions struct {
 // let a revoked session start over) and version 5 or later.
 type Redis struct {
 	client  redis.UniversalClient
+	batch   *batcher
 	prefix  string
 	timeout time.Duration
 	now     func() time.Time
+	ptrs    pointerCache // opaque session hash -> account, on Cluster
 }
 
 var _ Store = (*Redis)(nil)
+
+// DefaultRedisPipelines is RedisOptions.Pipelines when unset.
+const DefaultRedisPipelines = 4
 
 // DefaultRedisTimeout is the per-operation timeout when
 // RedisOptions.Timeout is zero.
@@ -69,8 +78,12 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) *Redis {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultRedisTimeout
 	}
+	if opts.Pipelines <= 0 {
+		opts.Pipelines = DefaultRedisPipelines
+	}
 	return &Redis{
 		client:  client,
+		batch:   newBatcher(client, opts.Timeout, opts.Pipelines),
 		prefix:  cleanPrefix(opts.KeyPrefix),
 		timeout: opts.Timeout,
 		now:     opts.Now,
@@ -158,7 +171,7 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 	if req.Passive {
 		passive = "1"
 	}
-	args := make([]any, 0, 21)
+	args := make([]any, 0, 22)
 	args = append(args, r.nowArg(req.Now), k.sessionPrefix())
 	args = append(args, cfgArgs(req.Policy)...)
 	args = append(args,
@@ -166,10 +179,11 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 		durMillis(req.Claimed.Idle), durMillis(req.Claimed.Absolute),
 		member(req.SessionHash),
 		req.User, req.Role, req.Name, req.Email, req.IP, req.UserAgent,
+		durMillis(max(req.TouchInterval, 0)),
 	)
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
-	v, err := scriptTouch.Run(tctx, r.client, keys, args...).Int64Slice()
+	v, err := r.batch.run(tctx, scriptTouch, keys, args...).Int64Slice()
 	if err != nil {
 		return TouchResult{}, unavailable("touch", err)
 	}

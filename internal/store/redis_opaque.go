@@ -26,7 +26,10 @@ import (
 // account's keys through the key base. Redis Cluster refuses keys of two
 // slots in one script, so there a lookup reads the pointer first and a
 // bind writes it after the record: two round trips, each atomic, and the
-// record is written before the pointer that makes it reachable.
+// record is written before the pointer that makes it reachable. A
+// gateway remembers the account of the hashes it looked up or bound, so
+// that a repeated lookup on Cluster is one round trip too (see
+// redis_opaque_cluster.go).
 
 // luaOpaqueLib is luaTouch without creation, for a session found
 // through its pointer.
@@ -35,7 +38,7 @@ local function unbound(now)
   return {4, 0, now, 0, 0, now, now, '', '', '', '', ''}
 end
 
-local function opaquetouch(key, polkey, idx, sp, m, now, cfg, passive, acct)
+local function opaquetouch(key, polkey, idx, sp, m, now, cfg, passive, acct, interval)
   local r, why = load(key)
   if not r then
     if why == 'corrupt' then return {3, 0, now, 0, 0, now, now, acct, '', '', '', ''} end
@@ -47,35 +50,41 @@ local function opaquetouch(key, polkey, idx, sp, m, now, cfg, passive, acct)
     return unbound(now)
   end
   local who = redis.call('HMGET', key, 'u', 'r', 'n', 'e')
-  local ovi, ova = readov(polkey)
+  local ovi, ova
+  if cfg.immediately then ovi, ova = readov(polkey) end
   local pi, pa = inforce(cfg, r, ovi, ova)
   local st = state(r, now, pi, pa)
+  local dirty = false
   if st ~= '' then
+    if r.x ~= st then dirty = true end
     r.x = st
-  elseif not passive and now > r.l then
+  elseif not passive and now > r.l and now - r.l >= math.min(interval, math.floor(pi / 4)) then
     r.l = now
+    dirty = true
   end
   local abs = r.c + pa
   local rt = abs + 60000
-  prune(idx, sp, now)
+  local out = {CODES[st], 0, now, pi, pa, r.l + pi, abs, acct, who[1] or '', who[2] or '', who[3] or '', who[4] or ''}
+  -- coalesced: nothing changed, nothing to write (as in luaTouch)
+  if not dirty and rt == r.rt then return out end
   redis.call('HSET', key, 'l', int(r.l), 'x', r.x, 'rt', int(rt))
   local d = ttl(rt, now)
   if d > 0 then
     redis.call('PEXPIRE', key, int(d))
     redis.call('ZADD', idx, int(rt), m)
-    expireindex(idx, now)
+    extendindex(idx, d)
   else
     redis.call('DEL', key)
     redis.call('ZREM', idx, m)
   end
-  return {CODES[st], 0, now, pi, pa, r.l + pi, abs, acct, who[1] or '', who[2] or '', who[3] or '', who[4] or ''}
+  return out
 end
 `
 
 // luaOpaqueLookup is an OpaqueLookup on a single node.
 //
 // KEYS: 1 pointer. ARGV: 1 now, 2..8 policy config, 9 passive 0/1, 10
-// index member. Returns {status code (4 = unbound), 0, now, policy idle,
+// index member, 11 touch interval ms. Returns {status code (4 = unbound), 0, now, policy idle,
 // policy absolute, idle deadline, absolute deadline, account, user,
 // role, name, email}.
 const luaOpaqueLookup = luaOpaqueLib + `
@@ -84,7 +93,7 @@ local cfg = readcfg(2)
 local p = redis.call('HMGET', KEYS[1], 'a', 'b')
 if not p[1] or not p[2] then return unbound(now) end
 local b, m = p[2], ARGV[10]
-local res = opaquetouch(b .. 's:' .. m, b .. 'pol', b .. 'idx', b .. 's:', m, now, cfg, ARGV[9] == '1', p[1])
+local res = opaquetouch(b .. 's:' .. m, b .. 'pol', b .. 'idx', b .. 's:', m, now, cfg, ARGV[9] == '1', p[1], tonumber(ARGV[11]) or 0)
 if res[1] == 4 then redis.call('DEL', KEYS[1]) end
 return res
 `
@@ -93,11 +102,12 @@ return res
 // Cluster, in the account's slot.
 //
 // KEYS: 1 session, 2 pol, 3 idx. ARGV: 1 now, 2 session-key prefix,
-// 3..9 policy config, 10 passive 0/1, 11 index member, 12 account.
+// 3..9 policy config, 10 passive 0/1, 11 index member, 12 account, 13
+// touch interval ms.
 // Returns as luaOpaqueLookup.
 const luaOpaqueLookupIn = luaOpaqueLib + `
 local now = clock(ARGV[1])
-return opaquetouch(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[11], now, readcfg(3), ARGV[10] == '1', ARGV[12])
+return opaquetouch(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[11], now, readcfg(3), ARGV[10] == '1', ARGV[12], tonumber(ARGV[13]) or 0)
 `
 
 // luaOpaqueBind is OpaqueBind: it replaces the record of the hash with a
@@ -178,20 +188,12 @@ func (r *Redis) lookup(ctx context.Context, req *TouchRequest) (TouchResult, err
 	if !r.cluster() {
 		args := []any{r.nowArg(req.Now)}
 		args = append(args, cfgArgs(req.Policy)...)
-		args = append(args, passive, m)
-		reply, err = scriptOpaqueLookup.Run(tctx, r.client, []string{r.opaqueKey(req.SessionHash)}, args...).Slice()
+		args = append(args, passive, m, durMillis(max(req.TouchInterval, 0)))
+		reply, err = r.batch.run(tctx, scriptOpaqueLookup, []string{r.opaqueKey(req.SessionHash)}, args...).Slice()
 	} else {
-		var acct string
-		acct, err = r.client.HGet(tctx, r.opaqueKey(req.SessionHash), "a").Result()
-		if err == redis.Nil {
+		reply, err = r.lookupCluster(tctx, req, passive, m)
+		if err == nil && reply == nil {
 			return TouchResult{Status: session.Unbound, Now: r.resultNow(req.Now)}, nil
-		}
-		if err == nil {
-			k := r.keys(acct)
-			args := []any{r.nowArg(req.Now), k.sessionPrefix()}
-			args = append(args, cfgArgs(req.Policy)...)
-			args = append(args, passive, m, acct)
-			reply, err = scriptOpaqueLookupIn.Run(tctx, r.client, []string{k.session(req.SessionHash), k.override(), k.index()}, args...).Slice()
 		}
 	}
 	if err != nil {
@@ -254,14 +256,7 @@ func (r *Redis) bind(ctx context.Context, req *TouchRequest) (TouchResult, error
 		return TouchResult{}, unavailable("opaque bind", fmt.Errorf("unexpected reply of %d values", len(v)))
 	}
 	if cluster {
-		ptr := r.opaqueKey(req.SessionHash)
-		_, err := r.client.TxPipelined(tctx, func(p redis.Pipeliner) error {
-			p.Del(tctx, ptr)
-			p.HSet(tctx, ptr, "a", req.Account, "b", k.base)
-			p.PExpire(tctx, ptr, millisDur(v[7]))
-			return nil
-		})
-		if err != nil {
+		if err := r.pointCluster(tctx, req, k.base, v[7]); err != nil {
 			return TouchResult{}, unavailable("opaque bind", err)
 		}
 	}

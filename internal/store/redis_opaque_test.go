@@ -64,3 +64,102 @@ func TestRedisOpaqueOneRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisClusterOpaquePointerCache: on a real three-master Redis
+// Cluster an opaque lookup takes two round trips the first time (the
+// pointer in the hash's slot, then the account's slot) and one after
+// that, from the account the gateway remembers. A second gateway moving
+// the hash to another account, or revoking it, is still seen at once:
+// the remembered account's record is gone (moved) or ended (revoked).
+func TestRedisClusterOpaquePointerCache(t *testing.T) {
+	cl := testredis.StartCluster(t)
+	cnt := &counter{}
+	client := cl.Client(t)
+	client.AddHook(cnt)
+	ctx := context.Background()
+	c := cfg()
+	const prefix = "pc"
+	hash := session.HashID("cookie-value")
+	ptrKey := prefix + ":{~" + hash + "}:o"
+	if ptrSlot, acctSlot := cl.Slot(t, ptrKey), cl.Slot(t, prefix+":{acme}:idx"); ptrSlot == acctSlot {
+		t.Fatalf("pointer and account share slot %d; pick other names", ptrSlot)
+	}
+	newGateway := func() *store.Redis {
+		return store.NewRedis(client, store.RedisOptions{KeyPrefix: prefix, Timeout: 2 * time.Second})
+	}
+	bind := func(s *store.Redis, account, user string) {
+		t.Helper()
+		res, err := s.Touch(ctx, &store.TouchRequest{Account: account, SessionHash: hash, User: user, Policy: c, Opaque: store.OpaqueBind})
+		if err != nil || res.Status != session.Active {
+			t.Fatalf("bind to %s: %s %v", account, res.Status, err)
+		}
+	}
+	// lookup checks the answer and returns the commands it took.
+	lookup := func(s *store.Redis, h string, want session.Status, account, user string) int64 {
+		t.Helper()
+		before := cnt.n.Load()
+		res, err := s.Touch(ctx, &store.TouchRequest{SessionHash: h, Policy: c, Opaque: store.OpaqueLookup})
+		n := cnt.n.Load() - before
+		if err != nil || res.Status != want || res.Account != account || res.User != user {
+			t.Fatalf("lookup: %s %q %q %v, want %s %q %q", res.Status, res.Account, res.User, err, want, account, user)
+		}
+		return n
+	}
+	wantTrips := func(what string, got, want int64) {
+		t.Helper()
+		if got != want {
+			t.Errorf("%s: %d round trips, want %d", what, got, want)
+		}
+	}
+
+	// A throwaway gateway loads the scripts on the nodes of both
+	// accounts and of the pointer (go-redis falls back from EVALSHA to
+	// EVAL once per node), so that the counts below are steady state.
+	warm := newGateway()
+	for _, acct := range []string{"globex", "acme"} {
+		bind(warm, acct, "warm")
+		lookup(warm, hash, session.Active, acct, "warm")
+		lookup(newGateway(), hash, session.Active, acct, "warm")
+	}
+
+	g1, g2 := newGateway(), newGateway()
+	bind(g2, "acme", "alice")
+	wantTrips("first lookup", lookup(g1, hash, session.Active, "acme", "alice"), 2)
+	for i := 0; i < 3; i++ {
+		wantTrips("repeated lookup", lookup(g1, hash, session.Active, "acme", "alice"), 1)
+	}
+	wantTrips("lookup after own bind", lookup(g2, hash, session.Active, "acme", "alice"), 1)
+
+	// The second gateway moves the hash to another account: the first
+	// finds no record under the account it remembers, reads the pointer
+	// and answers for the new account.
+	bind(g2, "globex", "bob")
+	wantTrips("lookup after a move", lookup(g1, hash, session.Active, "globex", "bob"), 3)
+	wantTrips("repeated lookup after a move", lookup(g1, hash, session.Active, "globex", "bob"), 1)
+	if list, err := g1.Sessions(ctx, "acme", c, time.Time{}); err != nil || len(list) != 0 {
+		t.Fatalf("the moved session is still listed under acme: %+v %v", list, err)
+	}
+
+	// Revoked through the second gateway: the first's remembered account
+	// holds the ended record, answered in one trip.
+	n, err := g2.Revoke(ctx, store.RevokeRequest{Account: "globex", Scope: store.ScopeSession, Sessions: []string{hash}, Policy: c})
+	if err != nil || n != 1 {
+		t.Fatalf("revoke: %d %v", n, err)
+	}
+	wantTrips("lookup after a revocation", lookup(g1, hash, session.Revoked, "globex", "bob"), 1)
+
+	// A hash never bound: one trip (the pointer), and nothing is
+	// remembered for it.
+	other := session.HashID("never-bound")
+	for i := 0; i < 2; i++ {
+		wantTrips("unbound lookup", lookup(g1, other, session.Unbound, "", ""), 1)
+	}
+
+	// Bound again, in the first account, by the second gateway: the
+	// first gateway's stale hint (globex, revoked) must not win.
+	bind(g2, "acme", "carol")
+	wantTrips("lookup after a move back", lookup(g1, hash, session.Active, "acme", "carol"), 3)
+	if list, err := g1.Sessions(ctx, "globex", c, time.Time{}); err != nil || len(list) != 0 {
+		t.Fatalf("the moved session is still listed under globex: %+v %v", list, err)
+	}
+}

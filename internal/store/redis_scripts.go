@@ -132,6 +132,14 @@ local function expireindex(idx, now)
   end
 end
 
+-- Keep the index alive at least d ms more (PTTL is -1 on an index that
+-- has no expiry yet): cheaper than expireindex, for writes that only add
+-- or extend one member.
+local function extendindex(idx, d)
+  local cur = redis.call('PTTL', idx)
+  if cur < d then redis.call('PEXPIRE', idx, int(d)) end
+end
+
 -- Drop (a bounded number of) sessions whose retention has passed: the
 -- memory store treats them as absent (now >= retention).
 local function prune(idx, sp, now)
@@ -155,14 +163,17 @@ end
 // ARGV: 1 now ("" = Redis TIME), 2 session-key prefix, 3..9 policy config
 // (see readcfg), 10 login ms, 11 not-after ms, 12 passive 0/1, 13 claimed
 // idle ms, 14 claimed absolute ms, 15 index member, 16 user, 17 role,
-// 18 name, 19 email, 20 ip, 21 user agent.
+// 18 name, 19 email, 20 ip, 21 user agent, 22 touch interval ms.
 //
 // Returns {status code, created 0/1, now, policy idle, policy absolute,
 // idle deadline, absolute deadline}, all integers (ms). Status codes: 0
 // active, 1 idle, 2 absolute, 3 revoked.
 //
 // Idempotent under retries: creation is conditional and last-seen only
-// moves forward.
+// moves forward. A touch that changes nothing (last seen moved by less
+// than the touch interval, or passive, state and retention unchanged)
+// only reads: the common request is two HMGETs and no write. Pruning of
+// the index runs when a session is created, the only time it grows.
 const luaTouch = luaPrelude + `
 local key, polkey, cutkey, uckey, idx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now = clock(ARGV[1])
@@ -172,10 +183,19 @@ local login, notafter = tonumber(ARGV[10]), tonumber(ARGV[11])
 local passive = ARGV[12] == '1'
 local ci, ca = tonumber(ARGV[13]), tonumber(ARGV[14])
 local m = ARGV[15]
-local ovi, ova = readov(polkey)
+local interval = tonumber(ARGV[22]) or 0
+-- The override matters on creation and, under apply immediately, on
+-- every request; apply next_login keeps the snapshot, so the common
+-- request does not read it.
+local ovi, ova
+if cfg.immediately then ovi, ova = readov(polkey) end
+local function readovonce()
+  if not cfg.immediately then ovi, ova = readov(polkey) end
+end
 
 local r, why = load(key)
 if not r and why == 'corrupt' then
+  readovonce()
   local pi, pa = effective(cfg, ovi, ova, ci, ca)
   return {3, 0, now, pi, pa, now + pi, now + pa}
 end
@@ -188,6 +208,7 @@ end
 
 local created = 0
 if not r then
+  readovonce()
   local pi, pa = effective(cfg, ovi, ova, ci, ca)
   if login > now then login = now end
   local ls = math.floor(login / 1000)
@@ -208,19 +229,27 @@ end
 
 local pi, pa = inforce(cfg, r, ovi, ova)
 local st = state(r, now, pi, pa)
+local dirty = created == 1
 if st ~= '' then
+  if r.x ~= st then dirty = true end
   r.x = st
-elseif not passive and now > r.l then
+elseif not passive and now > r.l and now - r.l >= math.min(interval, math.floor(pi / 4)) then
+  -- (session.Record.Touch: the interval is capped at a quarter of idle)
   r.l = now
+  dirty = true
 end
 
 local abs = r.c + pa
 local rt = abs
 if notafter > rt then rt = notafter end
 rt = rt + 60000
+-- coalesced: nothing changed, nothing to write
+if not dirty and rt == r.rt then
+  return {CODES[st], 0, now, pi, pa, r.l + pi, abs}
+end
 
-prune(idx, sp, now)
 if created == 1 then
+  prune(idx, sp, now)
   redis.call('DEL', key)
   redis.call('HSET', key,
     'u', ARGV[16], 'r', ARGV[17], 'n', ARGV[18], 'e', ARGV[19], 'ip', ARGV[20], 'ua', ARGV[21],
@@ -233,7 +262,7 @@ local d = ttl(rt, now)
 if d > 0 then
   redis.call('PEXPIRE', key, int(d))
   redis.call('ZADD', idx, int(rt), m)
-  expireindex(idx, now)
+  extendindex(idx, d)
 else
   -- already past retention: the next request finds it absent anyway
   redis.call('DEL', key)

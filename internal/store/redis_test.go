@@ -670,6 +670,7 @@ func TestRedisMatchesMemory(t *testing.T) {
 					r.NotAfter = r.LoginAt.Add(time.Duration(rnd.Intn(40)) * time.Minute)
 					r.Claimed = policy.Claimed{Idle: durs[rnd.Intn(len(durs))], Absolute: durs[rnd.Intn(len(durs))]}
 					r.Passive = rnd.Intn(4) == 0
+					r.TouchInterval = []time.Duration{0, time.Second, 45 * time.Second, 10 * time.Minute}[rnd.Intn(4)]
 					a, errA := mem.Touch(ctx, r)
 					b, errB := red.Touch(ctx, r)
 					if errA != nil || errB != nil {
@@ -726,4 +727,65 @@ func sameSessions(a, b []store.SessionInfo) bool {
 		}
 	}
 	return true
+}
+
+// TestRedisCoalescedTouchWritesNothing counts writes with Redis's own
+// dirty counter (rdb_changes_since_last_save): touches inside the touch
+// interval, and passive ones, change nothing; the one at the interval
+// writes.
+func TestRedisCoalescedTouchWritesNothing(t *testing.T) {
+	srv := testredis.Start(t)
+	client := gatewayClient(t, srv.Addr())
+	ctx := context.Background()
+	changes := func() int64 {
+		t.Helper()
+		info, err := client.Info(ctx, "persistence").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "rdb_changes_since_last_save:"); ok {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+		}
+		t.Fatalf("no rdb_changes_since_last_save in INFO persistence:\n%s", info)
+		return 0
+	}
+	s := store.NewRedis(client, store.RedisOptions{KeyPrefix: uniquePrefix(t.Name()), Timeout: 2 * time.Second})
+	c := cfg()
+	r := treq(c, "acme", "s1", "alice", t0)
+	r.TouchInterval = time.Second
+	mustTouch(t, s, r)
+	before := changes()
+	for i := 1; i < 100; i++ {
+		rr := *r
+		rr.Now = t0.Add(time.Duration(i) * 10 * time.Millisecond)
+		rr.Passive = i%3 == 0
+		if res := mustTouch(t, s, &rr); res.Status != session.Active {
+			t.Fatalf("touch %d: %s", i, res.Status)
+		}
+	}
+	if d := changes() - before; d != 0 {
+		t.Fatalf("99 touches inside the interval made %d changes, want 0", d)
+	}
+	rr := *r
+	rr.Now = t0.Add(time.Second)
+	res := mustTouch(t, s, &rr)
+	if d := changes() - before; d == 0 {
+		t.Fatal("the touch at the interval wrote nothing")
+	}
+	if want := t0.Add(time.Second).Add(res.Policy.Idle); !res.IdleExpiresAt.Equal(want) {
+		t.Fatalf("idle deadline %s, want %s", res.IdleExpiresAt, want)
+	}
+	// Without an interval every touch writes, as before.
+	before = changes()
+	rr.TouchInterval, rr.Now = 0, t0.Add(time.Second+time.Millisecond)
+	mustTouch(t, s, &rr)
+	if changes() == before {
+		t.Fatal("a touch without interval wrote nothing")
+	}
 }

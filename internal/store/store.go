@@ -63,6 +63,11 @@ type TouchRequest struct {
 	Claimed policy.Claimed
 	// Passive requests are checked but do not count as activity.
 	Passive bool
+	// TouchInterval coalesces activity: a request less than this after
+	// the session's recorded last activity checks the session but writes
+	// nothing (see session.Record.Touch). Zero or negative records every
+	// request.
+	TouchInterval time.Duration
 	// Policy is the gateway's policy configuration.
 	Policy *policy.Config
 	// Now is the request time; zero means the store's clock.

@@ -44,6 +44,7 @@ func Run(t *testing.T, open Open) {
 		{"Audit", testAudit},
 		{"RetentionPassedStartsOver", testRetention},
 		{"ConcurrentTouches", testConcurrent},
+		{"TouchesCoalesced", testCoalescing},
 		{"RevokeRejectsBadRequests", func(t *testing.T, s store.Store) {
 			c := cfg()
 			touch(t, s, req(c, "acme", "s1", "alice", t0, t0))
@@ -569,4 +570,46 @@ func testConcurrent(t *testing.T, s store.Store) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+}
+
+// testCoalescing: with a touch interval, a request less than the
+// interval after the recorded last activity leaves the idle deadline
+// where it was; at the interval it moves; the deadline never ends up
+// later than without coalescing; expiry and revocation are seen on the
+// very next request whatever the interval.
+func testCoalescing(t *testing.T, s store.Store) {
+	c := cfg() // strict: 15m idle
+	for _, mode := range []string{"token", "opaque"} {
+		t.Run(mode, func(t *testing.T) {
+			var r *store.TouchRequest
+			if mode == "token" {
+				r = req(c, "acme", "c-"+mode, "alice", t0, t0)
+				touch(t, s, r)
+			} else {
+				touch(t, s, bindReq(c, "acme", "c-"+mode, "alice", t0))
+				r = lookupReq(c, "c-"+mode, t0)
+			}
+			r.TouchInterval = time.Second
+			res := touch(t, s, at(r, t0.Add(999*time.Millisecond)))
+			wantStatus(t, res, session.Active)
+			wantTime(t, "idle deadline inside the interval", res.IdleExpiresAt, t0.Add(15*time.Minute))
+			res = touch(t, s, at(r, t0.Add(time.Second)))
+			wantTime(t, "idle deadline at the interval", res.IdleExpiresAt, t0.Add(time.Second+15*time.Minute))
+			res = touch(t, s, at(r, t0.Add(1500*time.Millisecond)))
+			wantTime(t, "idle deadline after a coalesced touch", res.IdleExpiresAt, t0.Add(time.Second+15*time.Minute))
+			// The coalesced touch did not keep the session alive past
+			// the written deadline.
+			wantStatus(t, touch(t, s, at(r, t0.Add(time.Second+15*time.Minute))), session.ExpiredIdle)
+			// Ended for good, even for a touch inside the interval of
+			// the last written one.
+			wantStatus(t, touch(t, s, at(r, t0.Add(time.Second+15*time.Minute+time.Millisecond))), session.ExpiredIdle)
+		})
+	}
+	t.Run("revoked inside the interval", func(t *testing.T) {
+		r := req(c, "acme", "c-rev", "bob", t0, t0)
+		r.TouchInterval = time.Minute
+		touch(t, s, r)
+		revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{r.SessionHash}, Policy: c, Now: t0.Add(time.Millisecond)})
+		wantStatus(t, touch(t, s, at(r, t0.Add(2*time.Millisecond))), session.Revoked)
+	})
 }

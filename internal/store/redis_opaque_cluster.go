@@ -1,0 +1,211 @@
+package store
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Opaque-cookie lookups on Redis Cluster. The pointer of a session hash
+// and the account's keys are in different slots, so a lookup through
+// the pointer takes two round trips: HGET of the pointer, then the touch
+// script in the account's slot. Each gateway therefore remembers, for a
+// short while, which account the pointer of a hash named (pointerCache),
+// and goes straight to the account's slot: one round trip.
+//
+// The remembered account is only a hint. The touch script finds the
+// session record by the hash inside that account's keys; it answers
+// "unbound" when there is none, and then the lookup forgets the hint,
+// reads the pointer and runs the script once more in the account it
+// names. A record under the hinted account is always the hash's current
+// session: a bind that moves a hash to another account deletes the
+// record under the account the pointer named before (luaOpaquePoint and
+// unbindOld), before it returns. A revoked or expired session keeps its
+// record (or loses it) exactly as without the hint, so the hint never
+// lets a revoked or unbound session through.
+
+// Pointer cache bounds: entries live pointerCacheTTL, at most
+// pointerCacheSize of them (least recently used go first). About 100
+// bytes each, so the cache stays near 10 MB at its cap.
+const (
+	pointerCacheTTL  = time.Minute
+	pointerCacheSize = 100_000
+)
+
+// pointerCache is a bounded LRU map from session hash to account with a
+// TTL per entry. The zero value is ready to use; it is safe for
+// concurrent use.
+type pointerCache struct {
+	mu      sync.Mutex
+	entries map[string]*list.Element
+	lru     list.List // of *pointerEntry, most recently used first
+
+	// size and ttl override the defaults when non-zero (tests).
+	size int
+	ttl  time.Duration
+}
+
+type pointerEntry struct {
+	hash, account string
+	expires       time.Time
+}
+
+// get returns the account remembered for hash, if any and fresh.
+func (c *pointerCache) get(hash string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[hash]
+	if !ok {
+		return "", false
+	}
+	e := el.Value.(*pointerEntry)
+	if !time.Now().Before(e.expires) {
+		c.lru.Remove(el)
+		delete(c.entries, hash)
+		return "", false
+	}
+	c.lru.MoveToFront(el)
+	return e.account, true
+}
+
+// put remembers that hash is bound to account.
+func (c *pointerCache) put(hash, account string) {
+	ttl := c.ttl
+	if ttl <= 0 {
+		ttl = pointerCacheTTL
+	}
+	size := c.size
+	if size <= 0 {
+		size = pointerCacheSize
+	}
+	exp := time.Now().Add(ttl)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = make(map[string]*list.Element)
+	}
+	if el, ok := c.entries[hash]; ok {
+		e := el.Value.(*pointerEntry)
+		e.account, e.expires = account, exp
+		c.lru.MoveToFront(el)
+		return
+	}
+	for c.lru.Len() >= size {
+		old := c.lru.Back()
+		c.lru.Remove(old)
+		delete(c.entries, old.Value.(*pointerEntry).hash)
+	}
+	c.entries[hash] = c.lru.PushFront(&pointerEntry{hash: hash, account: account, expires: exp})
+}
+
+// forget drops what is remembered for hash.
+func (c *pointerCache) forget(hash string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[hash]; ok {
+		c.lru.Remove(el)
+		delete(c.entries, hash)
+	}
+}
+
+// len is the number of entries, fresh or not.
+func (c *pointerCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len()
+}
+
+// luaOpaquePoint writes the pointer of a hash on Redis Cluster, the
+// second step of a bind, and returns the account it named before (false
+// when none).
+//
+// KEYS: 1 pointer. ARGV: 1 account, 2 key base, 3 pointer ttl ms.
+const luaOpaquePoint = `
+local old = redis.call('HGET', KEYS[1], 'a')
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'a', ARGV[1], 'b', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return old
+`
+
+// luaOpaqueUnbind deletes the record of a hash in an account it has
+// moved away from. KEYS: 1 session, 2 idx. ARGV: 1 index member.
+const luaOpaqueUnbind = `
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 0
+`
+
+var (
+	scriptOpaquePoint  = redis.NewScript(luaOpaquePoint)
+	scriptOpaqueUnbind = redis.NewScript(luaOpaqueUnbind)
+)
+
+// lookupCluster runs an OpaqueLookup on Redis Cluster: in the remembered
+// account, one round trip; else (or when that account has no record of
+// the hash) through the pointer, two. A nil reply means unbound.
+func (r *Redis) lookupCluster(ctx context.Context, req *TouchRequest, passive, m string) ([]any, error) {
+	if acct, ok := r.ptrs.get(req.SessionHash); ok {
+		reply, err := r.lookupIn(ctx, req, acct, passive, m)
+		if err != nil || !unboundReply(reply) {
+			return reply, err
+		}
+		// the hint is stale: the hash was moved, or its record is gone
+		r.ptrs.forget(req.SessionHash)
+	}
+	acct, err := r.client.HGet(ctx, r.opaqueKey(req.SessionHash), "a").Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	reply, err := r.lookupIn(ctx, req, acct, passive, m)
+	if err == nil && !unboundReply(reply) {
+		r.ptrs.put(req.SessionHash, acct)
+	}
+	return reply, err
+}
+
+// lookupIn runs luaOpaqueLookupIn in the slot of account acct.
+func (r *Redis) lookupIn(ctx context.Context, req *TouchRequest, acct, passive, m string) ([]any, error) {
+	k := r.keys(acct)
+	args := []any{r.nowArg(req.Now), k.sessionPrefix()}
+	args = append(args, cfgArgs(req.Policy)...)
+	args = append(args, passive, m, acct, durMillis(max(req.TouchInterval, 0)))
+	return r.batch.run(ctx, scriptOpaqueLookupIn, []string{k.session(req.SessionHash), k.override(), k.index()}, args...).Slice()
+}
+
+// unboundReply reports whether a lookup script answered "unbound"
+// (status code 4).
+func unboundReply(reply []any) bool {
+	if len(reply) == 0 {
+		return false
+	}
+	code, ok := asInt(reply[0])
+	return ok && code == 4
+}
+
+// pointCluster is the second step of an OpaqueBind on Redis Cluster,
+// after the record is written: it points the hash at its account and,
+// when the hash was bound to another account before, deletes the record
+// there (a third round trip, for a rebind to another account only), so
+// that no gateway's remembered account can reach the old session.
+func (r *Redis) pointCluster(ctx context.Context, req *TouchRequest, base string, pttl int64) error {
+	old, err := scriptOpaquePoint.Run(ctx, r.client, []string{r.opaqueKey(req.SessionHash)}, req.Account, base, pttl).Text()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	if err == nil && old != req.Account {
+		k := r.keys(old)
+		if err := scriptOpaqueUnbind.Run(ctx, r.client, []string{k.session(req.SessionHash), k.index()}, member(req.SessionHash)).Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+	}
+	r.ptrs.put(req.SessionHash, req.Account)
+	return nil
+}

@@ -21,7 +21,7 @@ const (
 // seen again skips signature verification and claim parsing. It holds at
 // most max entries; when full, an arbitrary entry (Go's map iteration
 // order) is evicted. It never returns an entry past the token's exp (or
-// before its nbf) by the verifier's clock. It is safe for concurrent
+// before its nbf or iat, minus the leeway) by the verifier's clock. It is safe for concurrent
 // use.
 type verifiedCache struct {
 	mu  sync.RWMutex
@@ -32,7 +32,7 @@ type verifiedCache struct {
 // cacheEntry is one verified token.
 type cacheEntry struct {
 	ident     Identity
-	notBefore time.Time // nbf minus leeway; zero when the token has no nbf
+	notBefore time.Time // the later of nbf and iat, minus leeway; zero when the token has neither
 	notAfter  time.Time // the earlier of exp and the verification time plus cacheMaxAge
 }
 
@@ -64,14 +64,14 @@ func (c *verifiedCache) get(key [sha256.Size]byte, now time.Time) (*Identity, bo
 		return nil, false
 	}
 	if !e.notBefore.IsZero() && now.Before(e.notBefore) {
-		return nil, false // clock went back before nbf: verify again
+		return nil, false // clock went back before nbf or iat: verify again
 	}
 	id := e.ident
 	return &id, true
 }
 
-// put records a verified identity. notBefore is the token's nbf minus the
-// leeway (zero without nbf); the entry is never served at or after exp
+// put records a verified identity. notBefore is the later of the token's
+// nbf and iat, minus the leeway (zero without either); the entry is never served at or after exp
 // nor after now plus cacheMaxAge.
 func (c *verifiedCache) put(key [sha256.Size]byte, id *Identity, notBefore, now time.Time) {
 	notAfter := id.ExpiresAt

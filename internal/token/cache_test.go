@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -112,6 +113,54 @@ func TestCacheRespectsNbf(t *testing.T) {
 	_, err = v.Verify(context.Background(), tok)
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not valid yet") {
 		t.Fatalf("before nbf - leeway: err = %v, want not valid yet", err)
+	}
+}
+
+// TestCacheRespectsIat: an entry is not used when the clock is before the
+// token's iat (minus leeway), so that the cache cannot accept a token the
+// verifier would reject as issued in the future; with both nbf and iat
+// the later one counts.
+func TestCacheRespectsIat(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		nbf  time.Duration // relative to iat; 0: no nbf
+	}{
+		{name: "iat only"},
+		{name: "nbf before iat", nbf: -time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := newSettableClock(testNow)
+			leeway := 5 * time.Second
+			v, err := New(Config{Algorithms: []string{"HS256"}, Secret: testSecret, Now: clock.now, Leeway: leeway})
+			if err != nil {
+				t.Fatal(err)
+			}
+			iat := testNow.Add(-time.Second)
+			over := map[string]any{"iat": iat.Unix()}
+			if tc.nbf != 0 {
+				over["nbf"] = iat.Add(tc.nbf).Unix()
+			}
+			tok := hsToken(t, claims(over))
+			if _, err := v.Verify(context.Background(), tok); err != nil {
+				t.Fatal(err)
+			}
+			if v.cache.len() != 1 {
+				t.Fatalf("cache has %d entries, want 1", v.cache.len())
+			}
+			clock.set(iat.Add(-leeway))
+			if _, err := v.Verify(context.Background(), tok); err != nil {
+				t.Fatalf("at iat - leeway: %v", err)
+			}
+			clock.set(iat.Add(-leeway - time.Second))
+			id, ok := v.cache.get(sha256.Sum256([]byte(tok)), clock.now())
+			if ok || id != nil {
+				t.Fatalf("cache served the token before iat - leeway: %+v", id)
+			}
+			_, err = v.Verify(context.Background(), tok)
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "issued in the future") {
+				t.Fatalf("before iat - leeway: err = %v, want issued in the future", err)
+			}
+		})
 	}
 }
 

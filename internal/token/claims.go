@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/sessionguard/sessionguard/internal/session"
 )
 
 // Default claim names used by [ClaimMap.WithDefaults].
@@ -96,6 +98,10 @@ func (m ClaimMap) WithDefaults() ClaimMap {
 type Identity struct {
 	// SessionID is the session claim; never empty.
 	SessionID string
+	// SessionHash is session.HashID(SessionID), computed once when the
+	// token is verified (and kept by the verified-token cache), because
+	// the store, the upstream header and the placeholders all need it.
+	SessionHash string
 	// UserID is the user claim; never empty.
 	UserID string
 	// AccountID is the account claim, or [DefaultAccount] ("default")
@@ -137,6 +143,7 @@ func (m ClaimMap) identity(c claimSet) (*Identity, error) {
 	if id.SessionID, err = c.requiredString("session", m.Session); err != nil {
 		return nil, err
 	}
+	id.SessionHash = session.HashID(id.SessionID)
 	if id.UserID, err = c.requiredString("user", m.User); err != nil {
 		return nil, err
 	}

@@ -82,8 +82,9 @@ type Config struct {
 	// Audience, when set, must be one of the token's aud values.
 	Audience string
 
-	// Leeway is the clock skew tolerated when checking exp and nbf.
-	// Default: 0.
+	// Leeway is the clock skew tolerated when checking exp, nbf and iat:
+	// a token is accepted until exp plus Leeway, from nbf minus Leeway,
+	// and only when its iat is at most Leeway in the future. Default: 0.
 	Leeway time.Duration
 
 	// Claims names the claims read from the token. See [ClaimMap].
@@ -99,8 +100,8 @@ type Config struct {
 	// CacheSize is the number of verified tokens remembered, keyed by
 	// the SHA-256 of the token, so that a token seen again is not
 	// verified again (which matters for RS*, PS*, ES* and EdDSA). An
-	// entry is never used at or after the token's exp, before its nbf,
-	// or more than 5 minutes after it was verified. Default:
+	// entry is never used at or after the token's exp, before its nbf or
+	// iat (minus Leeway), or more than 5 minutes after it was verified. Default:
 	// [DefaultCacheSize] (10000); negative disables the cache.
 	CacheSize int
 }
@@ -226,6 +227,7 @@ func New(cfg Config) (*Verifier, error) {
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(names),
 		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(), // iat in the future (beyond the leeway) is invalid
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithTimeFunc(now),
 		jwt.WithJSONNumber(),
@@ -261,7 +263,8 @@ func keyDescription(a algorithm) string {
 // parsing when it is wrong. It then checks the header (alg in the
 // allowlist; typ absent or, case-insensitively, "JWT" or "at+jwt" with an
 // optional "application/" prefix; no crit), the signature, exp
-// (required, numeric), nbf, iss and aud, and finally the sessionguard
+// (required, numeric), nbf, iat (not in the future), iss and aud, and
+// finally the sessionguard
 // claims described by [ClaimMap]. Header parameters jwk, jku, x5u and x5c
 // are ignored; kid is only used to look a key up in the JWKS cache.
 //
@@ -298,12 +301,25 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
 	if err != nil || v.cache == nil {
 		return id, err
 	}
-	var notBefore time.Time
-	if nbf, err := claims.GetNotBefore(); err == nil && nbf != nil {
-		notBefore = nbf.Add(-v.leeway)
-	}
-	v.cache.put(key, id, notBefore, v.now())
+	v.cache.put(key, id, notBefore(claims, v.leeway), v.now())
 	return id, nil
+}
+
+// notBefore returns the earliest time a verified token may be used: the
+// later of its nbf and iat, minus leeway. It is zero when the token has
+// neither.
+func notBefore(c claimSet, leeway time.Duration) time.Time {
+	var t time.Time
+	if nbf, err := c.GetNotBefore(); err == nil && nbf != nil {
+		t = nbf.Time
+	}
+	if iat, err := c.GetIssuedAt(); err == nil && iat != nil && iat.After(t) {
+		t = iat.Time
+	}
+	if t.IsZero() {
+		return t
+	}
+	return t.Add(-leeway)
 }
 
 // checkShape cheaply checks that raw looks like a compact JWS: three
@@ -495,6 +511,8 @@ func (v *Verifier) parseError(err error, c claimSet) error {
 		desc = "token is expired"
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		desc = "token is not valid yet"
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		desc = "token is issued in the future"
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
 		desc = "issuer is not accepted"
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):

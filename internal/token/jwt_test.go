@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/sessionguard/sessionguard/internal/session"
 )
 
 func TestVerify(t *testing.T) {
@@ -168,6 +170,23 @@ func TestVerify(t *testing.T) {
 			token: hs256(claims(map[string]any{"nbf": testNow.Add(time.Minute).Unix()}))},
 		{name: "nbf as string", cfg: hs, token: hs256(claims(map[string]any{"nbf": "0"})),
 			wantErr: ErrInvalid, wantMsg: "nbf claim is not a number"},
+		{name: "iat in the future", cfg: hs, token: hs256(claims(map[string]any{"iat": testNow.Add(time.Minute).Unix()})),
+			wantErr: ErrInvalid, wantMsg: "issued in the future"},
+		{name: "iat one second in the future", cfg: hs, token: hs256(claims(map[string]any{"iat": testNow.Add(time.Second).Unix()})),
+			wantErr: ErrInvalid, wantMsg: "issued in the future"},
+		{name: "iat in the future with auth_time", cfg: hs,
+			token:   hs256(claims(map[string]any{"auth_time": testNow.Add(-time.Hour).Unix(), "iat": testNow.Add(time.Hour).Unix()})),
+			wantErr: ErrInvalid, wantMsg: "issued in the future"},
+		{name: "iat fractionally in the future", cfg: hs, token: hs256(claims(map[string]any{"iat": json.RawMessage("1700000000.5")})),
+			wantErr: ErrInvalid, wantMsg: "issued in the future"},
+		{name: "iat exactly now", cfg: hs, token: hs256(claims(map[string]any{"iat": testNow.Unix()}))},
+		{name: "iat within leeway", cfg: with(hs, func(c *Config) { c.Leeway = 2 * time.Minute }),
+			token: hs256(claims(map[string]any{"iat": testNow.Add(2 * time.Minute).Unix()}))},
+		{name: "iat beyond leeway", cfg: with(hs, func(c *Config) { c.Leeway = 2 * time.Minute }),
+			token:   hs256(claims(map[string]any{"iat": testNow.Add(2*time.Minute + time.Second).Unix()})),
+			wantErr: ErrInvalid, wantMsg: "issued in the future"},
+		{name: "iat as string", cfg: hs, token: hs256(claims(map[string]any{"auth_time": testNow.Unix(), "iat": "0"})),
+			wantErr: ErrInvalid, wantMsg: "iat claim is not a number"},
 		{name: "right iss", cfg: with(hs, func(c *Config) { c.Issuer = "https://idp" }),
 			token: hs256(claims(map[string]any{"iss": "https://idp"}))},
 		{name: "wrong iss", cfg: with(hs, func(c *Config) { c.Issuer = "https://idp" }),
@@ -231,7 +250,7 @@ func TestVerify(t *testing.T) {
 			c.Claims = ClaimMap{Session: "session_id", User: "uid", Account: "tenant", Role: "r", Name: "n", Email: "e", Login: "login"}
 		}), token: hs256(claims(map[string]any{"sid": nil, "sub": nil, "session_id": "S", "uid": "U", "tenant": "T", "r": "admin", "n": "Ann", "e": "a@x", "login": testNow.Add(-time.Hour).Unix()})),
 			check: func(t *testing.T, id *Identity) {
-				want := Identity{SessionID: "S", UserID: "U", AccountID: "T", Role: "admin", Name: "Ann", Email: "a@x",
+				want := Identity{SessionID: "S", SessionHash: session.HashID("S"), UserID: "U", AccountID: "T", Role: "admin", Name: "Ann", Email: "a@x",
 					LoginAt: testNow.Add(-time.Hour), ExpiresAt: testNow.Add(time.Hour)}
 				if *id != want {
 					t.Errorf("identity = %+v, want %+v", id, want)

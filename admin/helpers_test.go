@@ -1,9 +1,12 @@
 package admin_test
 
 import (
-	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,26 +15,59 @@ import (
 
 	"github.com/sessionguard/sessionguard/internal/devtoken"
 	"github.com/sessionguard/sessionguard/internal/gatewaytest"
+	"github.com/sessionguard/sessionguard/internal/session"
 	"github.com/sessionguard/sessionguard/internal/store"
 	"github.com/sessionguard/sessionguard/internal/testredis"
 )
 
 const secret = "0123456789abcdef0123456789abcdef"
 
-const site = `{SITE} {
-	session_guard {
-		jwt {
-			alg HS256
-			secret 0123456789abcdef0123456789abcdef
-		}
-	}
-	reverse_proxy {UPSTREAM}
-}`
+// cookieKey is the HMAC key of opaque mode, configured so that the
+// tests can derive the session id of a cookie.
+const cookieKey = "fedcba9876543210fedcba9876543210-admin-cookies"
 
-// backend is one store the tests run against.
+// mode is a token mode the suites run in: the same tests, with a
+// credential that is a bearer JWT or an opaque session cookie that the
+// app's login response bound.
+type mode struct {
+	name string
+	// handler is the mode's part of the session_guard handler block.
+	handler string
+	opaque  bool
+}
+
+var (
+	jwtMode = mode{
+		name:    "jwt",
+		handler: "jwt {\n\t\t\talg HS256\n\t\t\tsecret " + secret + "\n\t\t}",
+	}
+	// opaqueMode passes unbound cookies, so that the login through the
+	// gateway can reach the app and bind one.
+	opaqueMode = mode{
+		name:    "opaque",
+		handler: "token cookie sid\n\t\topaque {\n\t\t\tkey " + cookieKey + "\n\t\t}",
+		opaque:  true,
+	}
+	modes = []mode{jwtMode, opaqueMode}
+)
+
+// site renders the mode's site block, with extra handler options.
+func (m mode) site(extra ...string) string {
+	h := m.handler
+	for _, x := range extra {
+		h += "\n\t\t" + x
+	}
+	return "{SITE} {\n\tsession_guard {\n\t\t" + h + "\n\t}\n\treverse_proxy {UPSTREAM}\n}"
+}
+
+// site is the JWT site.
+var site = jwtMode.site()
+
+// backend is one store the tests run against, in one token mode.
 type backend struct {
 	name  string
 	redis *testredis.Server // nil for memory
+	mode  mode              // jwtMode when zero
 }
 
 // storeSnippet is the store line(s) of the global session_guard block.
@@ -47,23 +83,48 @@ func (b backend) globals(extra ...string) string {
 	return "session_guard {\n\t\t" + b.storeSnippet() + "\n\t\t" + strings.Join(extra, "\n\t\t") + "\n\t}"
 }
 
+// tokenMode is the backend's token mode.
+func (b backend) tokenMode() mode {
+	if b.mode.name == "" {
+		return jwtMode
+	}
+	return b.mode
+}
+
+// site is the site block of the backend's token mode, with extra
+// handler options.
+func (b backend) site(extra ...string) string { return b.tokenMode().site(extra...) }
+
 // eachStore runs fn once against the memory store and once against a
-// real redis-server.
+// real redis-server, in JWT mode.
 func eachStore(t *testing.T, fn func(t *testing.T, b backend)) {
 	t.Run("memory", func(t *testing.T) { fn(t, backend{name: "memory"}) })
 	t.Run("redis", func(t *testing.T) { fn(t, backend{name: "redis", redis: testredis.Start(t)}) })
 }
 
+// eachMode runs fn in both token modes against both stores.
+func eachMode(t *testing.T, fn func(t *testing.T, b backend)) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			eachStore(t, func(t *testing.T, b backend) {
+				b.mode = m
+				fn(t, b)
+			})
+		})
+	}
+}
+
 // env is a running gateway with helpers.
 type env struct {
 	*gatewaytest.Gateway
-	b backend
+	b    backend
+	mode mode
 }
 
 func start(t *testing.T, b backend, extra ...string) *env {
 	t.Helper()
-	g := gatewaytest.Start(t, b.globals(extra...), site, time.Now().Truncate(time.Second))
-	return &env{Gateway: g, b: b}
+	g := gatewaytest.Start(t, b.globals(extra...), b.site(), time.Now().Truncate(time.Second))
+	return &env{Gateway: g, b: b, mode: b.tokenMode()}
 }
 
 type tok struct {
@@ -72,9 +133,13 @@ type tok struct {
 	extra                 map[string]any
 }
 
-// mint returns a signed token; login defaults to now.
+// mint returns a signed token; login defaults to now. JWT mode only:
+// the gateway has not seen the token yet.
 func (e *env) mint(t *testing.T, k tok) string {
 	t.Helper()
+	if e.mode.opaque {
+		t.Fatal("mint in opaque mode: use login")
+	}
 	s, err := devtoken.Mint([]byte(secret), devtoken.Claims{
 		Session: k.sid, User: k.user, Account: k.acct, Role: k.role,
 		Name: "Name " + k.user, Email: k.user + "@example.com",
@@ -86,10 +151,64 @@ func (e *env) mint(t *testing.T, k tok) string {
 	return s
 }
 
+// login starts the session k.sid and returns its credential: in JWT mode
+// a minted token, after a first request that the gateway answers 200; in
+// opaque mode the cookie value that a login through the gateway bound
+// (login time now). k.login and k.extra are JWT claims.
+func (e *env) login(t *testing.T, k tok) string {
+	t.Helper()
+	if !e.mode.opaque {
+		tk := e.mint(t, k)
+		e.wantGet(t, tk, 200, "")
+		return tk
+	}
+	if !k.login.IsZero() || k.extra != nil {
+		t.Fatal("login time and extra claims are JWT-only")
+	}
+	v := cookieValue(k.sid)
+	e.Bind(t, gatewaytest.Binding{
+		Value: v, User: k.user, Account: k.acct, Role: k.role,
+		Name: "Name " + k.user, Email: k.user + "@example.com",
+	})
+	return v
+}
+
+// cookieValue is the app's cookie of the session named sid in opaque
+// mode.
+func cookieValue(sid string) string { return "app-cookie-" + sid }
+
+// id is the session id the gateway knows the session sid by: the JWT's
+// sid claim, or in opaque mode the documented HMAC-SHA-256 (base64url)
+// of the cookie value.
+func (e *env) id(sid string) string {
+	if !e.mode.opaque {
+		return sid
+	}
+	m := hmac.New(sha256.New, []byte(cookieKey))
+	m.Write([]byte(cookieValue(sid)))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// hash is the session id hash of the session sid.
+func (e *env) hash(sid string) string { return session.HashID(e.id(sid)) }
+
+// do sends a request with the credential cred: a bearer token, or the
+// session cookie in opaque mode.
+func (e *env) do(t *testing.T, method, path, cred string, body io.Reader, headers ...string) *gatewaytest.Response {
+	t.Helper()
+	if e.mode.opaque {
+		if cred != "" {
+			headers = append(headers, "Cookie", "sid="+cred)
+		}
+		return e.Do(t, method, path, "", body, headers...)
+	}
+	return e.Do(t, method, path, cred, body, headers...)
+}
+
 // get sends GET / with a token and returns the status and error code.
 func (e *env) get(t *testing.T, token string) (int, string) {
 	t.Helper()
-	r := e.Do(t, http.MethodGet, "/", token, nil)
+	r := e.do(t, http.MethodGet, "/", token, nil)
 	var body struct {
 		Error string `json:"error"`
 	}
@@ -216,13 +335,10 @@ func show(p *int64) string {
 // ownerDo sends a request to an owner endpoint.
 func (e *env) ownerDo(t *testing.T, method, ep, token, body string, headers ...string) *gatewaytest.Response {
 	t.Helper()
-	var rd *bytes.Reader
+	var rd io.Reader
 	if body != "" {
-		rd = bytes.NewReader([]byte(body))
+		rd = strings.NewReader(body)
 		headers = append([]string{"Content-Type", "application/json"}, headers...)
 	}
-	if rd == nil {
-		return e.Do(t, method, "/.session/"+ep, token, nil, headers...)
-	}
-	return e.Do(t, method, "/.session/"+ep, token, rd, headers...)
+	return e.do(t, method, "/.session/"+ep, token, rd, headers...)
 }

@@ -30,6 +30,9 @@ var (
 	_ caddy.CleanerUpper = (*App)(nil)
 )
 
+// DefaultTouchInterval is App.TouchInterval when unset.
+const DefaultTouchInterval = time.Second
+
 // App is the session_guard app: the state shared by every
 // session_guard handler and by the admin API — the session store, the
 // policy configuration and the pooled Redis client. A config without it
@@ -59,6 +62,17 @@ type App struct {
 	// Session-Expiry-Warning: soon. Default 5m.
 	WarnBefore caddy.Duration `json:"warn_before,omitempty"`
 
+	// TouchInterval coalesces activity writes: a request that comes less
+	// than this after the session's recorded last activity is checked
+	// but not written, so a page that fires many requests costs one
+	// store write per interval. The idle deadline may then trail the
+	// true last activity by up to this much (a session can end that
+	// much early, never late). Default 1s, or a quarter of the shortest
+	// allowed idle timeout when that is less; it must be shorter than
+	// that timeout. A negative value (Caddyfile "off") records every
+	// request.
+	TouchInterval caddy.Duration `json:"touch_interval,omitempty"`
+
 	// OnStoreError is what happens when the store cannot be reached:
 	// "closed" (default; 503 with Retry-After) or "open" (requests pass
 	// with Session-Expiry-Warning: unknown).
@@ -71,6 +85,7 @@ type App struct {
 	fixed   bool // clock injected: pass explicit times to the store
 	logger  *zap.Logger
 	ctx     context.Context
+	live    *liveTracker // this instance's live sessions, for the gauge
 }
 
 // PresetConfig is one preset.
@@ -148,11 +163,16 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.Apply != "" {
 		a.policy.Apply = policy.Apply(a.Apply)
 	}
+	if a.TouchInterval == 0 {
+		// never coarser than a quarter of the shortest idle timeout
+		a.TouchInterval = caddy.Duration(min(DefaultTouchInterval, a.policy.Bounds.Idle.Min/4))
+	}
 	st, key, err := a.Store.acquire(ctx, a.now, a.fixed)
 	if err != nil {
 		return fmt.Errorf("session store: %w", err)
 	}
 	a.store, a.poolKey = instrumentStore(st), key
+	a.live = newLiveTracker(key, DefaultLiveSessionsCap)
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
@@ -172,15 +192,19 @@ func (a *App) Validate() error {
 	if a.WarnBefore < 0 {
 		return errors.New("warn_before must not be negative")
 	}
+	if time.Duration(a.TouchInterval) >= a.policy.Bounds.Idle.Min {
+		return fmt.Errorf("touch_interval %s must be shorter than the shortest idle timeout (%s)", time.Duration(a.TouchInterval), a.policy.Bounds.Idle.Min)
+	}
 	return a.Store.validate()
 }
 
-// Start starts the memory store's pruning, stopped by the Provision
-// context.
+// Start starts the memory store's pruning and the live-session
+// tracker's sweeps, both stopped by the Provision context.
 func (a *App) Start() error {
 	if m, ok := unwrapStore(a.store).(*store.Memory); ok {
 		go m.Run(a.ctx, time.Minute)
 	}
+	a.live.start(a.ctx, a.now)
 	return nil
 }
 
@@ -188,8 +212,9 @@ func (a *App) Start() error {
 func (a *App) Stop() error { return nil }
 
 // Cleanup releases exactly what Provision acquired: this config's
-// reference to the pooled store.
+// reference to the pooled store (and the live-sessions gauge).
 func (a *App) Cleanup() error {
+	a.live.release()
 	if a.poolKey == "" {
 		return nil
 	}

@@ -54,6 +54,8 @@ func (s seen) once(d *caddyfile.Dispenser, key string) error {
 //			password <password>
 //			db <n>
 //			tls
+//			tls_ca_file <pem file>     # implies tls
+//			tls_server_name <name>     # implies tls
 //			key_prefix <prefix>
 //			timeout <duration>
 //			pool_size <n>
@@ -63,6 +65,7 @@ func (s seen) once(d *caddyfile.Dispenser, key string) error {
 //		bounds idle|absolute <min> <max>
 //		apply next_login|immediately
 //		warn_before <duration>
+//		touch_interval <duration>|off
 //		on_store_error closed|open
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -165,6 +168,25 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.ArgErr()
 			}
+		case "touch_interval":
+			if err := keys.once(d, key); err != nil {
+				return err
+			}
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			if d.Val() == "off" {
+				a.TouchInterval = -1
+			} else {
+				dur, err := parseDur(d, d.Val())
+				if err != nil {
+					return err
+				}
+				a.TouchInterval = dur
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
 		case "on_store_error":
 			if err := keys.once(d, key); err != nil {
 				return err
@@ -214,7 +236,7 @@ func parseStore(d *caddyfile.Dispenser) (*StoreConfig, error) {
 				return nil, d.ArgErr()
 			}
 			sc.Addresses = append(sc.Addresses, args...)
-		case "master_name", "username", "password", "key_prefix":
+		case "master_name", "username", "password", "key_prefix", "tls_ca_file", "tls_server_name":
 			v, err := oneArg(d)
 			if err != nil {
 				return nil, err
@@ -228,6 +250,10 @@ func parseStore(d *caddyfile.Dispenser) (*StoreConfig, error) {
 				sc.Password = v
 			case "key_prefix":
 				sc.KeyPrefix = v
+			case "tls_ca_file":
+				sc.TLS, sc.TLSCAFile = true, v
+			case "tls_server_name":
+				sc.TLS, sc.TLSServerName = true, v
 			}
 		case "cluster", "tls":
 			if d.NextArg() {

@@ -67,6 +67,23 @@ func TestValidateOffline(t *testing.T) {
 	if err := validate(t, weak); err == nil {
 		t.Fatal("alg none accepted")
 	}
+	coarse := gatewaytest.Adapt(t, `{
+	session_guard {
+		bounds idle 1m 1h
+		touch_interval 1m
+	}
+}
+:0 {
+	session_guard {
+		jwt {
+			alg HS256
+			secret `+secret+`
+		}
+	}
+}`)
+	if err := validate(t, coarse); err == nil || !strings.Contains(err.Error(), "touch_interval") {
+		t.Fatalf("touch_interval as long as the shortest idle timeout: %v", err)
+	}
 }
 
 func validate(t *testing.T, raw []byte) error {

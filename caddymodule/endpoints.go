@@ -9,7 +9,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/sessionguard/sessionguard/internal/session"
 	"github.com/sessionguard/sessionguard/internal/store"
 	"github.com/sessionguard/sessionguard/internal/token"
 )
@@ -49,53 +48,65 @@ type sessionStatus struct {
 }
 
 // serveEndpoint serves the session endpoints. Every one needs a valid
-// session; none is proxied upstream.
+// session; none is proxied upstream. Each decision on status, keepalive
+// and logout is counted in the decisions metric under its endpoint.
 func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, ep string) error {
-	var method string
+	var method, label string
 	passive := true
 	switch ep {
 	case "status":
-		method = http.MethodGet
+		method, label = http.MethodGet, endpointStatus
 	case "keepalive":
-		method, passive = http.MethodPost, false
+		method, label, passive = http.MethodPost, endpointKeepalive, false
 	case "logout":
-		method = http.MethodPost
+		method, label = http.MethodPost, endpointLogout
 	case "account", "account/policy", "account/revoke":
 		return h.serveOwner(w, r, repl, ep)
 	default:
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
 		return nil
 	}
-	if !allowMethod(w, r, method) || !h.sameOrigin(w, r) {
+	if !allowMethod(w, r, method) {
+		countDecision(label, "invalid_request")
+		return nil
+	}
+	if !h.sameOrigin(w, r) {
+		countDecision(label, "cross_site")
 		return nil
 	}
 	ident, res, rejected := h.check(w, r, repl, passive)
 	if rejected {
+		h.observeDecision(label, repl, true, nil, nil)
 		return nil
 	}
 	if res == nil { // store down, failing open: no state to report
+		countDecision(label, "store_unavailable")
 		h.unavailable(w)
 		return nil
 	}
 	e := h.expiryHeaders(*res)
-	h.setPlaceholders(repl, ident, e)
+	h.setPlaceholders(r, repl, ident, e)
 	if ep == "logout" {
-		hash := session.HashID(ident.SessionID)
+		hash := ident.SessionHash
 		n, err := h.app.store.Revoke(r.Context(), store.RevokeRequest{
 			Account: ident.AccountID, Scope: store.ScopeSession, Sessions: []string{hash},
 			Policy: &h.app.policy, Now: h.app.StoreNow(),
 		})
 		if err != nil {
 			h.logger.Error("logout: session store unavailable", zap.Error(err))
+			countDecision(label, "store_unavailable")
 			h.unavailable(w)
 			return nil
 		}
+		h.app.live.forget(hash)
+		countDecision(label, "allowed")
 		h.expireCookies(w, r)
 		w.Header().Set("Session-Expiry-Warning", "now")
 		w.Header().Set("Session-Expiry-Reason", "revoked")
 		writeJSON(w, http.StatusOK, map[string]any{"status": "revoked", "revoked": n})
 		return nil
 	}
+	h.observeDecision(label, repl, false, ident, res)
 	e.apply(w.Header(), r.Header.Get("Origin") != "")
 	writeJSON(w, http.StatusOK, h.status(ident, *res, e))
 	return nil
@@ -105,7 +116,7 @@ func (h *Handler) status(ident *token.Identity, res store.TouchResult, e expiry)
 	_, owner := h.owners[ident.Role]
 	return sessionStatus{
 		Status:            "active",
-		SessionIDHash:     session.HashID(ident.SessionID),
+		SessionIDHash:     ident.SessionHash,
 		UserID:            ident.UserID,
 		AccountID:         ident.AccountID,
 		Role:              ident.Role,
@@ -127,8 +138,14 @@ func (h *Handler) status(ident *token.Identity, res store.TouchResult, e expiry)
 
 // expireCookies expires the token cookies in the response. The Secure
 // attribute follows the request's scheme, so that browsers honour the
-// deletion on plain-HTTP development setups too.
+// deletion on plain-HTTP development setups too. In opaque mode the
+// app's cookie is expired with its configured path and domain, or the
+// browser would keep it.
 func (h *Handler) expireCookies(w http.ResponseWriter, r *http.Request) {
+	if h.opaque != nil {
+		h.expireOpaqueCookie(w, r)
+		return
+	}
 	for _, s := range h.Tokens {
 		if s.From == "cookie" {
 			http.SetCookie(w, &http.Cookie{Name: s.Name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})

@@ -59,6 +59,11 @@ const site = `{SITE} {
 		header_up X-Auth-User {http.auth.user.id}
 		header_up X-SG-Account {http.session_guard.account_id}
 		header_up X-SG-Warning {http.session_guard.warning}
+		header_up X-SG-Hash {http.session_guard.session_id_hash}
+		header_up X-SG-User {http.session_guard.user_id}
+		header_up X-SG-Role {http.session_guard.role}
+		header_up X-SG-In {http.session_guard.expires_in}/{http.session_guard.idle_expires_in}/{http.session_guard.absolute_expires_in}
+		header_up X-SG-Reason {http.session_guard.reason}
 	}
 }`
 
@@ -153,6 +158,8 @@ func TestValidPassThrough(t *testing.T) {
 		for k, v := range map[string]string{
 			"Session-Id-Hash": e.hash("s1"), "Session-User": "alice", "Session-Account": "acme",
 			"Session-Role": "member", "X-Auth-User": "alice", "X-Sg-Account": "acme", "X-Sg-Warning": "none",
+			"X-Sg-Hash": e.hash("s1"), "X-Sg-User": "alice", "X-Sg-Role": "member", "X-Sg-Reason": "idle",
+			"X-Sg-In": "900/900/" + strconv.Itoa(abs),
 		} {
 			if up.Get(k) != v {
 				t.Errorf("upstream %s = %q, want %q", k, up.Get(k), v)

@@ -249,18 +249,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		w, next = ow, ow.wrapNext(next)
 	}
 	ident, res, rejected := h.check(w, r, repl, h.isPassive(r))
-	observeDecision(repl, rejected, ident, res)
+	h.observeDecision(endpointProxy, repl, rejected, ident, res)
 	if rejected {
 		return nil
 	}
 	if ident == nil { // opaque mode: no session is bound to the cookie
 		return next.ServeHTTP(w, r)
 	}
-	r.Header.Set("Session-Id-Hash", session.HashID(ident.SessionID))
-	r.Header.Set("Session-User", ident.UserID)
-	r.Header.Set("Session-Account", ident.AccountID)
+	// The identity headers (stripIdentity removed any the client sent),
+	// in one array.
+	idv := []string{ident.SessionHash, ident.UserID, ident.AccountID, ident.Role}
+	r.Header["Session-Id-Hash"] = idv[0:1:1]
+	r.Header["Session-User"] = idv[1:2:2]
+	r.Header["Session-Account"] = idv[2:3:3]
 	if ident.Role != "" {
-		r.Header.Set("Session-Role", ident.Role)
+		r.Header["Session-Role"] = idv[3:4:4]
 	}
 	var hdrs expiry
 	if res == nil { // store down, failing open
@@ -268,7 +271,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		repl.Set("http.auth.user.id", ident.UserID)
 	} else {
 		hdrs = h.expiryHeaders(*res)
-		h.setPlaceholders(repl, ident, hdrs)
+		h.setPlaceholders(r, repl, ident, hdrs)
 	}
 	cors := r.Header.Get("Origin") != ""
 	// Set now, so that error responses written by Caddy carry them too,
@@ -390,19 +393,21 @@ func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, repl *cadd
 func (h *Handler) touchRequest(r *http.Request, ident *token.Identity, passive bool) *store.TouchRequest {
 	return &store.TouchRequest{
 		Account:     ident.AccountID,
-		SessionHash: session.HashID(ident.SessionID),
+		SessionHash: ident.SessionHash,
 		User:        ident.UserID,
 		Role:        ident.Role,
 		Name:        ident.Name,
 		Email:       ident.Email,
 		IP:          clientIP(r),
-		UserAgent:   truncate(r.UserAgent(), 256),
+		UserAgent:   session.CompactUserAgent(r.UserAgent()),
 		LoginAt:     ident.LoginAt,
 		NotAfter:    ident.ExpiresAt.Add(time.Duration(h.JWT.Leeway)),
 		Claimed:     policy.Claimed{Idle: ident.Idle, Absolute: ident.Absolute},
 		Passive:     passive,
 		Policy:      &h.app.policy,
 		Now:         h.app.StoreNow(),
+
+		TouchInterval: time.Duration(h.app.TouchInterval),
 	}
 }
 
@@ -422,6 +427,9 @@ type expiry struct {
 	expiresIn, idleIn, absIn int64
 	warning, reason          string
 	unknown                  bool // store down, failing open
+	// values holds the five header values, formatted once (by
+	// expiryHeaders); apply copies them, they are never in a header.
+	values []string
 }
 
 func (h *Handler) expiryHeaders(res store.TouchResult) expiry {
@@ -434,6 +442,15 @@ func (h *Handler) expiryHeaders(res store.TouchResult) expiry {
 	if time.Duration(e.expiresIn)*time.Second <= time.Duration(h.app.WarnBefore) {
 		e.warning = "soon"
 	}
+	// One string and one slice for all five values, not one each.
+	var buf [60]byte
+	b := strconv.AppendInt(buf[:0], e.expiresIn, 10)
+	n1 := len(b)
+	b = strconv.AppendInt(b, e.idleIn, 10)
+	n2 := len(b)
+	b = strconv.AppendInt(b, e.absIn, 10)
+	nums := string(b)
+	e.values = []string{nums[:n1], nums[n1:n2], nums[n2:], e.warning, e.reason}
 	return e
 }
 
@@ -451,11 +468,18 @@ func (e expiry) apply(hdr http.Header, cors bool) {
 		hdr.Set("Session-Expiry-Warning", "unknown")
 		return
 	}
-	hdr.Set("Session-Expires-In", strconv.FormatInt(e.expiresIn, 10))
-	hdr.Set("Session-Idle-Expires-In", strconv.FormatInt(e.idleIn, 10))
-	hdr.Set("Session-Absolute-Expires-In", strconv.FormatInt(e.absIn, 10))
-	hdr.Set("Session-Expiry-Warning", e.warning)
-	hdr.Set("Session-Expiry-Reason", e.reason)
+	// Canonical names, assigned directly: what Set does, with one array
+	// for the five instead of a slice each. It is a fresh copy on every
+	// apply, so a handler that edits a value in place (header replace)
+	// cannot change what the next apply asserts; the capacity of one
+	// keeps an Add from writing into the neighbour's value.
+	v := make([]string, len(e.values))
+	copy(v, e.values)
+	hdr["Session-Expires-In"] = v[0:1:1]
+	hdr["Session-Idle-Expires-In"] = v[1:2:2]
+	hdr["Session-Absolute-Expires-In"] = v[2:3:3]
+	hdr["Session-Expiry-Warning"] = v[3:4:4]
+	hdr["Session-Expiry-Reason"] = v[4:5:5]
 	if cors {
 		exposeHeaders(hdr)
 	}
@@ -487,17 +511,61 @@ func exposeHeaders(hdr http.Header) {
 	}
 }
 
-func (h *Handler) setPlaceholders(repl *caddy.Replacer, ident *token.Identity, e expiry) {
+// placeholderVar is the request variable holding a request's
+// placeholderState.
+const placeholderVar = "session_guard_placeholders"
+
+// placeholderState is what the placeholders of a valid session are read
+// from; a second session_guard run on the same request (nested routes,
+// handle_errors) replaces it.
+type placeholderState struct {
+	ident *token.Identity
+	e     expiry
+}
+
+// setPlaceholders provides the placeholders of a valid session. Most
+// requests read none of them, so they are one provider computing a value
+// when it is read, not ten boxed values. http.auth.user.id is set
+// statically, so that it replaces what an earlier authentication handler
+// set, as Caddy's own authentication does.
+func (h *Handler) setPlaceholders(r *http.Request, repl *caddy.Replacer, ident *token.Identity, e expiry) {
 	repl.Set("http.auth.user.id", ident.UserID)
-	repl.Set("http.session_guard.session_id_hash", session.HashID(ident.SessionID))
-	repl.Set("http.session_guard.user_id", ident.UserID)
-	repl.Set("http.session_guard.account_id", ident.AccountID)
-	repl.Set("http.session_guard.role", ident.Role)
-	repl.Set("http.session_guard.expires_in", e.expiresIn)
-	repl.Set("http.session_guard.idle_expires_in", e.idleIn)
-	repl.Set("http.session_guard.absolute_expires_in", e.absIn)
-	repl.Set("http.session_guard.warning", e.warning)
-	repl.Set("http.session_guard.reason", e.reason)
+	if st, ok := caddyhttp.GetVar(r.Context(), placeholderVar).(*placeholderState); ok {
+		st.ident, st.e = ident, e
+		return
+	}
+	st := &placeholderState{ident: ident, e: e}
+	caddyhttp.SetVar(r.Context(), placeholderVar, st)
+	repl.Map(st.get)
+}
+
+func (st *placeholderState) get(key string) (any, bool) {
+	name, ok := strings.CutPrefix(key, "http.session_guard.")
+	if !ok {
+		return nil, false
+	}
+	ident, e := st.ident, st.e
+	switch name {
+	case "session_id_hash":
+		return ident.SessionHash, true
+	case "user_id":
+		return ident.UserID, true
+	case "account_id":
+		return ident.AccountID, true
+	case "role":
+		return ident.Role, true
+	case "expires_in":
+		return e.expiresIn, true
+	case "idle_expires_in":
+		return e.idleIn, true
+	case "absolute_expires_in":
+		return e.absIn, true
+	case "warning":
+		return e.warning, true
+	case "reason":
+		return e.reason, true
+	}
+	return nil, false
 }
 
 // expiryWriter sets the expiry headers just before the response header

@@ -26,7 +26,18 @@ var metrics = struct {
 	storeErrors  *prometheus.CounterVec
 	revocations  prometheus.Counter
 	created      prometheus.Counter
+	liveSessions prometheus.Gauge
 }{}
+
+// Values of the decisions' endpoint label: the proxied requests and the
+// session endpoints served by the handler.
+const (
+	endpointProxy     = "proxy"
+	endpointStatus    = "status"
+	endpointKeepalive = "keepalive"
+	endpointLogout    = "logout"
+	endpointAccount   = "account" // the owner endpoints, /.session/account*
+)
 
 // decisionOutcomes are the values of the outcome label; anything else is
 // counted as "other".
@@ -34,7 +45,7 @@ var decisionOutcomes = map[string]bool{
 	"allowed": true, "fail_open": true, "unbound": true,
 	"no_token": true, "invalid_request": true, "invalid_token": true,
 	"key_unavailable": true, "canceled": true, "store_unavailable": true,
-	"idle": true, "absolute": true, "revoked": true,
+	"idle": true, "absolute": true, "revoked": true, "cross_site": true,
 }
 
 // registerMetrics builds the collectors on first use and registers them
@@ -44,8 +55,8 @@ func registerMetrics(reg *prometheus.Registry) error {
 	metrics.once.Do(func() {
 		metrics.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "decisions_total",
-			Help: "Requests checked by session_guard, by outcome (allowed, fail_open, unbound, or the rejection reason).",
-		}, []string{"outcome"})
+			Help: "Requests checked by session_guard, by endpoint (proxy, status, keepalive, logout) and outcome (allowed, fail_open, unbound, or the rejection reason).",
+		}, []string{"endpoint", "outcome"})
 		metrics.storeLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: ns, Subsystem: sub, Name: "store_latency_seconds",
 			Help:    "Latency of session store operations, by operation.",
@@ -63,11 +74,16 @@ func registerMetrics(reg *prometheus.Registry) error {
 			Namespace: ns, Subsystem: sub, Name: "sessions_created_total",
 			Help: "Sessions first seen by this instance.",
 		})
+		metrics.liveSessions = prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "live_sessions",
+			Help: "Sessions this gateway instance has seen live and whose idle or absolute deadline, as last reported to it by the store, has not passed; updated every 10s. " +
+				"Per instance and approximate: sessions revoked elsewhere stay counted until their deadline, sessions kept alive through other instances drop out here, and the sum over instances over-counts sessions used on several of them.",
+		})
 	})
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{metrics.decisions, metrics.storeLatency, metrics.storeErrors, metrics.revocations, metrics.created} {
+	for _, c := range []prometheus.Collector{metrics.decisions, metrics.storeLatency, metrics.storeErrors, metrics.revocations, metrics.created, metrics.liveSessions} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
@@ -78,27 +94,48 @@ func registerMetrics(reg *prometheus.Registry) error {
 	return nil
 }
 
-// observeDecision counts the outcome of one check: rejected requests by
-// the reason check put in the replacer, passed ones as allowed, fail_open
-// (store down, on_store_error open) or unbound (opaque cookie without a
-// session).
-func observeDecision(repl *caddy.Replacer, rejected bool, ident *token.Identity, res *store.TouchResult) {
-	if metrics.decisions == nil {
-		return
-	}
+// observeDecision counts the outcome of one check on endpoint (one of
+// the endpoint* constants): rejected requests by the reason check put in
+// the replacer, passed ones as allowed, fail_open (store down,
+// on_store_error open) or unbound (opaque cookie without a session). It
+// also tells the app's live-session tracker: an allowed session is live
+// until the closer of its deadlines, an expired or revoked one is gone.
+func (h *Handler) observeDecision(endpoint string, repl *caddy.Replacer, rejected bool, ident *token.Identity, res *store.TouchResult) {
 	outcome := "allowed"
 	switch {
 	case rejected:
-		outcome = repl.ReplaceAll("{http.session_guard.reason}", "")
-		if !decisionOutcomes[outcome] {
-			outcome = "other"
+		outcome = "other"
+		if v, _ := repl.Get("http.session_guard.reason"); v != nil {
+			if s, ok := v.(string); ok && decisionOutcomes[s] {
+				outcome = s
+			}
+		}
+		switch outcome {
+		case "idle", "absolute", "revoked":
+			if v, _ := repl.Get("http.session_guard.session_id_hash"); v != nil {
+				s, _ := v.(string)
+				h.app.live.forget(s)
+			}
 		}
 	case ident == nil:
 		outcome = "unbound"
 	case res == nil:
 		outcome = "fail_open"
+	default:
+		deadline := res.IdleExpiresAt
+		if res.AbsoluteExpiresAt.Before(deadline) {
+			deadline = res.AbsoluteExpiresAt
+		}
+		h.app.live.seen(ident.SessionHash, deadline)
 	}
-	metrics.decisions.WithLabelValues(outcome).Inc()
+	countDecision(endpoint, outcome)
+}
+
+// countDecision counts one decision with a known outcome.
+func countDecision(endpoint, outcome string) {
+	if metrics.decisions != nil {
+		metrics.decisions.WithLabelValues(endpoint, outcome).Inc()
+	}
 }
 
 // instrumentStore wraps st so that every operation is timed and its

@@ -202,7 +202,7 @@ func (h *Handler) checkOpaque(w http.ResponseWriter, r *http.Request, repl *cadd
 		h.unauthorized(w, r, "invalid_token", publicMessage(err), "")
 		return nil, nil, true
 	}
-	res, id, err := h.lookupOpaque(r, raw, passive)
+	res, id, hash, err := h.lookupOpaque(r, raw, passive)
 	if err != nil {
 		if h.storeFailed(w, r, repl, err, proxy) {
 			// nobody can tell whose cookie it is: pass it as unbound
@@ -211,7 +211,6 @@ func (h *Handler) checkOpaque(w http.ResponseWriter, r *http.Request, repl *cadd
 		}
 		return nil, nil, true
 	}
-	hash := session.HashID(id)
 	switch res.Status {
 	case session.Unbound:
 		return unbound("unbound")
@@ -228,7 +227,7 @@ func (h *Handler) checkOpaque(w http.ResponseWriter, r *http.Request, repl *cadd
 		return nil, nil, true
 	}
 	ident := &token.Identity{
-		SessionID: id, UserID: res.User, AccountID: res.Account,
+		SessionID: id, SessionHash: hash, UserID: res.User, AccountID: res.Account,
 		Role: res.Role, Name: res.Name, Email: res.Email,
 	}
 	if proxy {
@@ -238,21 +237,24 @@ func (h *Handler) checkOpaque(w http.ResponseWriter, r *http.Request, repl *cadd
 }
 
 // lookupOpaque finds, checks and touches the session of a cookie value
-// in one store operation. It returns the session id too.
-func (h *Handler) lookupOpaque(r *http.Request, value string, passive bool) (store.TouchResult, string, error) {
+// in one store operation. It returns the session id and its hash too.
+func (h *Handler) lookupOpaque(r *http.Request, value string, passive bool) (store.TouchResult, string, string, error) {
 	key, err := h.opaqueKey(r)
 	if err != nil {
-		return store.TouchResult{}, "", err
+		return store.TouchResult{}, "", "", err
 	}
 	id := opaqueID(key, value)
+	hash := session.HashID(id)
 	res, err := h.app.store.Touch(r.Context(), &store.TouchRequest{
-		SessionHash: session.HashID(id),
+		SessionHash: hash,
 		Passive:     passive,
-		Policy:      &h.app.policy,
-		Now:         h.app.StoreNow(),
-		Opaque:      store.OpaqueLookup,
+
+		TouchInterval: time.Duration(h.app.TouchInterval),
+		Policy:        &h.app.policy,
+		Now:           h.app.StoreNow(),
+		Opaque:        store.OpaqueLookup,
 	})
-	return res, id, err
+	return res, id, hash, err
 }
 
 // expireOpaqueCookie adds a Set-Cookie that makes the browser drop the
@@ -391,7 +393,7 @@ func (ow *opaqueWriter) handle() bool {
 	}
 	if cleared && ow.bound != nil {
 		_, err := h.app.store.Revoke(r.Context(), store.RevokeRequest{
-			Account: ow.bound.AccountID, Scope: store.ScopeSession, Sessions: []string{session.HashID(ow.bound.SessionID)},
+			Account: ow.bound.AccountID, Scope: store.ScopeSession, Sessions: []string{ow.bound.SessionHash},
 			Policy: &h.app.policy, Now: h.app.StoreNow(),
 		})
 		if err != nil {
@@ -412,7 +414,7 @@ func (ow *opaqueWriter) bind(value string, b bindInfo) error {
 	_, err = h.app.store.Touch(r.Context(), &store.TouchRequest{
 		Account: b.account, SessionHash: hash,
 		User: b.user, Role: b.role, Name: b.name, Email: b.email,
-		IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256),
+		IP: clientIP(r), UserAgent: session.CompactUserAgent(r.UserAgent()),
 		Policy: &h.app.policy, Now: h.app.StoreNow(),
 		Opaque: store.OpaqueBind,
 	})

@@ -3,10 +3,12 @@ package caddymodule
 import (
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -48,8 +50,21 @@ type StoreConfig struct {
 	// DB is the database number (single node and Sentinel only). Default 0.
 	DB int `json:"db,omitempty"`
 
-	// TLS enables TLS to Redis with the system roots.
+	// TLS enables TLS to Redis. The server certificate is verified
+	// against the system roots, or TLSCAFile, for the address's host, or
+	// TLSServerName.
 	TLS bool `json:"tls,omitempty"`
+
+	// TLSCAFile is a PEM file of the CA certificates that Redis's server
+	// certificate must chain to, instead of the system roots. Requires
+	// TLS. Default: none (system roots). Placeholders are replaced. It is
+	// read when the config is loaded; a reload reads it again.
+	TLSCAFile string `json:"tls_ca_file,omitempty"`
+
+	// TLSServerName is the name the server certificate must be valid
+	// for. Requires TLS. Default: the host of each address (for Sentinel
+	// and Cluster, of each node).
+	TLSServerName string `json:"tls_server_name,omitempty"`
 
 	// KeyPrefix starts every key. Default "sg".
 	KeyPrefix string `json:"key_prefix,omitempty"`
@@ -67,12 +82,16 @@ type StoreConfig struct {
 func (sc *StoreConfig) validate() error {
 	switch sc.Type {
 	case StoreMemory:
-		if len(sc.Addresses) > 0 || sc.MasterName != "" || sc.Password != "" || sc.Username != "" || sc.TLS || sc.DB != 0 || sc.Cluster {
+		if len(sc.Addresses) > 0 || sc.MasterName != "" || sc.Password != "" || sc.Username != "" || sc.TLS || sc.DB != 0 || sc.Cluster ||
+			sc.TLSCAFile != "" || sc.TLSServerName != "" {
 			return errors.New("redis settings given for the memory store")
 		}
 	case StoreRedis:
 		if sc.DB != 0 && (sc.Cluster || (len(sc.Addresses) > 1 && sc.MasterName == "")) {
 			return errors.New("db is not supported by Redis Cluster")
+		}
+		if !sc.TLS && (sc.TLSCAFile != "" || sc.TLSServerName != "") {
+			return errors.New("tls_ca_file and tls_server_name require tls")
 		}
 		if sc.Timeout < 0 {
 			return errors.New("timeout must not be negative")
@@ -96,15 +115,33 @@ var storePool = caddy.NewUsagePool()
 type pooledStore struct {
 	store  store.Store
 	client redis.UniversalClient // nil for memory
+	// closeDelay is how long Destruct leaves the client open.
+	closeDelay time.Duration
 }
 
-// Destruct closes the Redis client when its last config is unloaded.
+// Destruct closes the Redis client when its last config is unloaded,
+// after closeDelay. On a reload Caddy cleans up the old config as soon
+// as the old server has stopped accepting connections, without waiting
+// for the requests it is still serving; closed at once, the client made
+// those requests fail closed with "redis: client is closed" (6 of 772
+// in TestReloadUnderLoad with changed store settings). A request
+// already in the handler needs a few store operations, each bounded by
+// the store timeout, so the delay (see redisCloseDelay) covers them.
 func (p *pooledStore) Destruct() error {
-	if p.client != nil {
+	if p.client == nil {
+		return nil
+	}
+	if p.closeDelay <= 0 {
 		return p.client.Close()
 	}
+	c := p.client
+	time.AfterFunc(p.closeDelay, func() { _ = c.Close() })
 	return nil
 }
+
+// redisCloseDelay is how long an unloaded Redis client stays open for
+// the old config's requests in flight: 1s plus two store timeouts.
+func redisCloseDelay(timeout time.Duration) time.Duration { return time.Second + 2*timeout }
 
 // redisSettings is what identifies one pooled client.
 type redisSettings struct {
@@ -115,6 +152,8 @@ type redisSettings struct {
 	Password   string   `json:"p"`
 	DB         int      `json:"d"`
 	TLS        bool     `json:"t"`
+	TLSCA      []byte   `json:"ca"` // PEM content, so that a changed file makes a new client
+	TLSName    string   `json:"sn"`
 	Timeout    int64    `json:"o"`
 	PoolSize   int      `json:"s"`
 }
@@ -163,6 +202,19 @@ func (sc *StoreConfig) acquire(ctx caddy.Context, now func() time.Time, fixed bo
 	for _, a := range sc.Addresses {
 		set.Addrs = append(set.Addrs, strings.TrimSpace(repl.ReplaceAll(a, "")))
 	}
+	if sc.TLS {
+		set.TLSName = repl.ReplaceAll(sc.TLSServerName, "")
+		if f := repl.ReplaceAll(sc.TLSCAFile, ""); f != "" {
+			pem, err := os.ReadFile(f)
+			if err != nil {
+				return nil, "", fmt.Errorf("tls_ca_file: %w", err)
+			}
+			if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+				return nil, "", fmt.Errorf("tls_ca_file %s: no PEM certificate found", f)
+			}
+			set.TLSCA = pem
+		}
+	}
 	if len(set.Addrs) == 0 {
 		set.Addrs = []string{"127.0.0.1:6379"}
 	}
@@ -173,7 +225,7 @@ func (sc *StoreConfig) acquire(ctx caddy.Context, now func() time.Time, fixed bo
 	sum := sha256.Sum256(raw)
 	key := "redis:" + hex.EncodeToString(sum[:])
 	v, _, err := storePool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return &pooledStore{client: newRedisClient(set)}, nil
+		return &pooledStore{client: newRedisClient(set), closeDelay: redisCloseDelay(time.Duration(set.Timeout))}, nil
 	})
 	if err != nil {
 		return nil, "", err
@@ -206,7 +258,25 @@ func newRedisClient(s redisSettings) redis.UniversalClient {
 		DisableIdentity:       true,
 	}
 	if s.TLS {
-		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: s.TLSName}
+		if s.TLSCA != nil {
+			opts.TLSConfig.RootCAs = x509.NewCertPool()
+			opts.TLSConfig.RootCAs.AppendCertsFromPEM(s.TLSCA)
+		}
+	}
+	if s.MasterName == "" && (s.Cluster || len(s.Addrs) > 1) {
+		// go-redis reloads the slot map on MOVED, which a killed master
+		// never sends: with its default 60s interval, the slots of a
+		// failed master stay routed to it for up to a minute after its
+		// replica was promoted (TestClusterFailoverUnderLoad).
+		co := opts.Cluster()
+		co.ClusterStateReloadInterval = clusterStateReloadInterval
+		return redis.NewClusterClient(co)
 	}
 	return redis.NewUniversalClient(opts)
 }
+
+// clusterStateReloadInterval is how old go-redis's Cluster slot map may
+// get before a request triggers a reload in the background (one CLUSTER
+// SLOTS); it bounds the time to follow a failover.
+const clusterStateReloadInterval = time.Second

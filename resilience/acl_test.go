@@ -3,6 +3,7 @@ package resilience
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sessionguard/sessionguard/internal/gatewaytest"
 	"github.com/sessionguard/sessionguard/internal/testredis"
@@ -24,9 +25,21 @@ func TestRedisACLFromEnv(t *testing.T) {
 
 	t.Setenv("SG_TEST_REDIS_PASSWORD", "wrong")
 	g.Load(t, globals+"\n", site) // a new pooled client with the new password
-	r := g.DoAfterReload(t, "GET", "/", tok)
-	wantCode(t, r, 503)
-	if r.Header.Get("Retry-After") == "" {
-		t.Fatal("503 without Retry-After")
+	// The old config may still answer a request or two (right password,
+	// 200) while Caddy shuts it down; the new one must answer 503.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		r := g.DoAfterReload(t, "GET", "/", tok)
+		if r.StatusCode == 503 {
+			if r.Header.Get("Retry-After") == "" {
+				t.Fatal("503 without Retry-After")
+			}
+			return
+		}
+		if r.StatusCode != 200 || time.Now().After(deadline) {
+			t.Fatalf("wrong password: status %d, want 503", r.StatusCode)
+		}
+		g.Client.CloseIdleConnections()
+		time.Sleep(20 * time.Millisecond)
 	}
 }

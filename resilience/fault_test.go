@@ -171,11 +171,10 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 	wantCode(t, g.Do(t, "GET", "/", revoked, nil), 200)
 	wantCode(t, g.AdminDo(t, "POST", "/session_guard/accounts/victim/revoke", []byte(`{"scope":"all"}`)), 200)
 	// Wait for the replica to have every write (what a failover can lose
-	// is the subject of RELIABILITY.md, not of this test).
-	ctx := context.Background()
-	if err := s.Client(t).Do(ctx, "WAIT", 1, 2000).Err(); err != nil {
-		t.Fatalf("WAIT: %v", err)
-	}
+	// is the subject of RELIABILITY.md, not of this test). Not WAIT from
+	// a fresh connection: that returns at once, as that connection wrote
+	// nothing; the replica's offset must reach the master's.
+	testredis.WaitReplicated(t, s.Master(t), []*testredis.Server{s.Nodes[1]}, 5*time.Second)
 
 	ta := newTally()
 	client := newLoadClient()
@@ -267,14 +266,22 @@ func clientCount(t testing.TB, srv *testredis.Server) int {
 // TestReloadUnderLoad reloads the config 20 times through the admin
 // API's /load while requests flow, then 20 times more with store
 // settings that change on every reload, so that a new pooled Redis
-// client replaces the old one each time. Reloads that keep the store
-// settings fail no request; the old clients are closed (CLIENT LIST back
-// to at most the pool size).
+// client replaces the old one each time. Neither kind of reload fails a
+// request: the old client stays open for the old server's requests in
+// flight (it was closed at once before, and 6 of 772 requests failed
+// closed with "redis: client is closed"); the old clients are closed
+// afterwards (CLIENT LIST back to at most the pool size).
+//
+// The store timeout is 1s, not the 100ms default: on a loaded 2-core CI
+// machine under -race, a reload can stall the process for more than
+// 300ms, and such a 503 (context deadline exceeded) would hide what
+// this test is about. A closed client fails at once, whatever the
+// timeout.
 func TestReloadUnderLoad(t *testing.T) {
 	srv := testredis.Start(t)
 	const pool = 4
 	globals := func(i int, storeChanges bool) string {
-		timeout := 300
+		timeout := 1000
 		if storeChanges {
 			timeout += i % 2 * 100
 		}
@@ -321,13 +328,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		if resets*20 > total {
 			t.Errorf("%d of %d requests reset during reloads", resets, total)
 		}
-		if storeChanges {
-			// A new client dials while the reload holds the CPU; a few
-			// requests may exceed the operation timeout and fail closed.
-			onlyStatuses(t, ta, 200, 503)
-		} else {
-			onlyStatuses(t, ta, 200)
-		}
+		onlyStatuses(t, ta, 200)
 	}
 	if n := leaks(); n != 0 {
 		t.Errorf("goroutine leak: %d", n)

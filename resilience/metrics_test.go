@@ -40,6 +40,16 @@ func TestMetrics(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		wantCode(t, g.Do(t, "GET", "/", tok, nil), 200)
 	}
+	// The session endpoints are counted under their own endpoint label.
+	ep := mint(t, g.Clock.Now().Add(-1), "m-2", "acme", nil)
+	wantCode(t, g.Do(t, "GET", "/.session/status", ep, nil), 200)
+	wantCode(t, g.Do(t, "POST", "/.session/keepalive", ep, nil), 200)
+	wantCode(t, g.Do(t, "GET", "/.session/keepalive", ep, nil), 405)
+	wantCode(t, g.Do(t, "GET", "/.session/account", ep, nil), 403) // a member: valid session, not an owner
+	wantCode(t, g.Do(t, "DELETE", "/.session/account", ep, nil), 405)
+	wantCode(t, g.Do(t, "POST", "/.session/logout", ep, nil), 200)
+	wantError(t, g.Do(t, "GET", "/.session/status", ep, nil), 401, "session_revoked")
+	wantCode(t, g.Do(t, "POST", "/.session/logout", "", nil), 401)
 	// Reloads must neither panic nor fail on re-registration.
 	for i := 0; i < 3; i++ {
 		r := g.AdminDo(t, "POST", "/load", []byte(g.Caddyfile(globals, site)), "Content-Type", "text/caddyfile", "Cache-Control", "must-revalidate")
@@ -57,23 +67,47 @@ func TestMetrics(t *testing.T) {
 		name, labels string
 		delta        float64
 	}{
-		{"caddy_session_guard_decisions_total", `{outcome="allowed"}`, 3},
-		{"caddy_session_guard_decisions_total", `{outcome="no_token"}`, 1},
-		{"caddy_session_guard_decisions_total", `{outcome="invalid_token"}`, 1},
-		{"caddy_session_guard_decisions_total", `{outcome="revoked"}`, 1},
-		{"caddy_session_guard_decisions_total", `{outcome="store_unavailable"}`, 1},
-		{"caddy_session_guard_revocations_total", "", 1},
-		{"caddy_session_guard_sessions_created_total", "", 1},
+		{"caddy_session_guard_decisions_total", `{endpoint="proxy",outcome="allowed"}`, 3},
+		{"caddy_session_guard_decisions_total", `{endpoint="proxy",outcome="no_token"}`, 1},
+		{"caddy_session_guard_decisions_total", `{endpoint="proxy",outcome="invalid_token"}`, 1},
+		{"caddy_session_guard_decisions_total", `{endpoint="proxy",outcome="revoked"}`, 1},
+		{"caddy_session_guard_decisions_total", `{endpoint="proxy",outcome="store_unavailable"}`, 1},
+		{"caddy_session_guard_decisions_total", `{endpoint="status",outcome="allowed"}`, 1},
+		{"caddy_session_guard_decisions_total", `{endpoint="status",outcome="revoked"}`, 1},
+		{"caddy_session_guard_decisions_total", `{endpoint="keepalive",outcome="allowed"}`, 1},
+		{"caddy_session_guard_decisions_total", `{endpoint="keepalive",outcome="invalid_request"}`, 1},
+		{"caddy_session_guard_decisions_total", `{endpoint="account",outcome="allowed"}`, 1},
+		{"caddy_session_guard_decisions_total", `{endpoint="account",outcome="invalid_request"}`, 1},
+		{"caddy_session_guard_decisions_total", `{endpoint="logout",outcome="allowed"}`, 1},
+		{"caddy_session_guard_decisions_total", `{endpoint="logout",outcome="no_token"}`, 1},
+		{"caddy_session_guard_revocations_total", "", 2}, // the logout and the admin revoke
+		{"caddy_session_guard_sessions_created_total", "", 2},
 		{"caddy_session_guard_store_errors_total", `{op="touch"}`, 1},
-		{"caddy_session_guard_store_latency_seconds_count", `{op="touch"}`, 5}, // 3 allowed, 1 revoked, 1 failed
+		// proxy: 3 allowed, 1 revoked, 1 failed; endpoints: 4 allowed, 1 revoked
+		{"caddy_session_guard_store_latency_seconds_count", `{op="touch"}`, 10},
 	} {
 		if d := get(body, c.name, c.labels) - get(base, c.name, c.labels); d != c.delta {
 			t.Errorf("%s%s grew by %v, want %v", c.name, c.labels, d, c.delta)
 		}
 	}
+	endpointLabel := regexp.MustCompile(`endpoint="([^"]*)"`)
 	for _, l := range strings.Split(body, "\n") {
 		if strings.HasPrefix(l, "caddy_session_guard_") && strings.Contains(l, "acme") {
 			t.Errorf("high-cardinality label: %s", l)
 		}
+		if m := endpointLabel.FindStringSubmatch(l); m != nil && strings.HasPrefix(l, "caddy_session_guard_decisions_total") {
+			switch m[1] {
+			case "proxy", "status", "keepalive", "logout", "account":
+			default:
+				t.Errorf("endpoint label outside its fixed set: %s", l)
+			}
+		}
+	}
+	// The live-sessions gauge is exported and documented as per instance.
+	if !strings.Contains(body, "# TYPE caddy_session_guard_live_sessions gauge") || metricValue(body, "caddy_session_guard_live_sessions", "") < 0 {
+		t.Error("caddy_session_guard_live_sessions gauge missing")
+	}
+	if !regexp.MustCompile(`(?m)^# HELP caddy_session_guard_live_sessions .*[Pp]er instance.*over-counts`).MatchString(body) {
+		t.Error("live_sessions help text does not say it is per instance and over-counts across instances")
 	}
 }

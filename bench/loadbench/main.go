@@ -1,10 +1,12 @@
 // Command loadbench is sessionguard's load benchmark. In one run it starts,
-// on free loopback ports, a redis-server, a minimal upstream app, and four
+// on free loopback ports, a redis-server, a minimal upstream app, and five
 // Caddy processes built from ./cmd/caddy in front of it:
 //
 //   - plain: reverse_proxy only (the baseline);
 //   - memory: session_guard on the memory store, then reverse_proxy;
 //   - redis: session_guard on the Redis store, then reverse_proxy;
+//   - redis_every: the same with touch_interval off (every request
+//     writes), to show what touch coalescing saves;
 //   - forward_auth: Caddy's forward_auth to bench/authsvc (one HS256
 //     verification and one Redis EVALSHA per request), then reverse_proxy.
 //
@@ -147,7 +149,7 @@ func run(ctx context.Context, o options, w io.Writer) ([]*row, error) {
 		return p
 	}
 	upPort, authPort := port(), port()
-	ports := map[string]int{"plain": port(), "memory": port(), "redis": port(), "forward_auth": port()}
+	ports := map[string]int{"plain": port(), "memory": port(), "redis": port(), "redis_every": port(), "forward_auth": port()}
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +166,7 @@ func run(ctx context.Context, o options, w io.Writer) ([]*row, error) {
 	procs = append(procs, auth)
 
 	var targets []target
-	for _, name := range []string{"plain", "memory", "redis", "forward_auth"} {
+	for _, name := range []string{"plain", "memory", "redis", "redis_every", "forward_auth"} {
 		cf := caddyfile(name, ports[name], hostPort(upPort), hostPort(authPort), rs.Addr())
 		path := filepath.Join(dir, name+".Caddyfile")
 		if err := os.WriteFile(path, []byte(cf), 0o644); err != nil {
@@ -176,7 +178,7 @@ func run(ctx context.Context, o options, w io.Writer) ([]*row, error) {
 			return nil, err
 		}
 		procs = append(procs, p)
-		targets = append(targets, target{name: name, url: url, checkSG: name == "memory" || name == "redis"})
+		targets = append(targets, target{name: name, url: url, checkSG: name != "plain" && name != "forward_auth"})
 	}
 
 	tokens, err := mintTokens(o.sessions, o.accounts)
@@ -267,6 +269,11 @@ func caddyfile(name string, port int, upstream, authsvc, redisAddr string) strin
 		handler = sgHandler
 	case "redis":
 		global = fmt.Sprintf("\tsession_guard {\n\t\tstore redis {\n\t\t\taddress %s\n\t\t}\n\t}\n", redisAddr)
+		handler = sgHandler
+	case "redis_every":
+		// the Redis store writing every request: touch coalescing off,
+		// to measure what coalescing saves in the same run
+		global = fmt.Sprintf("\tsession_guard {\n\t\tstore redis {\n\t\t\taddress %s\n\t\t\tkey_prefix sgevery\n\t\t}\n\t\ttouch_interval off\n\t}\n", redisAddr)
 		handler = sgHandler
 	case "forward_auth":
 		handler = fmt.Sprintf("\tforward_auth %s {\n\t\turi /verify\n\t\tcopy_headers Session-User Session-Account\n\t}\n", authsvc)

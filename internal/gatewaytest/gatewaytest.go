@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -73,6 +74,9 @@ func newUpstream(t testing.TB) *Upstream {
 		for k, v := range extra {
 			w.Header()[k] = v
 		}
+		if r.URL.Path == LoginPath {
+			login(w, r)
+		}
 		seen := map[string]string{}
 		for k := range r.Header {
 			if strings.HasPrefix(k, "Session-") {
@@ -84,6 +88,57 @@ func newUpstream(t testing.TB) *Upstream {
 	}))
 	t.Cleanup(u.Close)
 	return u
+}
+
+// LoginPath is where the recording upstream acts as an app's login in
+// opaque-cookie mode: its answer sets the cookie named by the query
+// parameter "cookie" (default "sid") to "value", and binds it with the
+// Session-Guard-Bind-* headers from the parameters user, account, role,
+// name and email (empty ones are left out).
+const LoginPath = "/.gatewaytest/login"
+
+// login adds the Set-Cookie and bind headers of a LoginPath request.
+func login(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	name := q.Get("cookie")
+	if name == "" {
+		name = "sid"
+	}
+	http.SetCookie(w, &http.Cookie{Name: name, Value: q.Get("value"), Path: "/", HttpOnly: true})
+	for _, f := range []string{"User", "Account", "Role", "Name", "Email"} {
+		if v := q.Get(strings.ToLower(f)); v != "" {
+			w.Header().Set("Session-Guard-Bind-"+f, v)
+		}
+	}
+}
+
+// Binding is what an app's login binds to an opaque session cookie.
+type Binding struct {
+	Cookie                           string // the cookie's name; default "sid"
+	Value                            string // the cookie's value
+	User, Account, Role, Name, Email string
+}
+
+// Bind logs in through the gateway in opaque-cookie mode: the recording
+// upstream answers POST LoginPath by setting the cookie and binding it
+// (see LoginPath). It fails the test unless the gateway answers 200,
+// passes the cookie on and removes the bind headers.
+func (g *Gateway) Bind(t testing.TB, b Binding) {
+	t.Helper()
+	q := url.Values{"cookie": {b.Cookie}, "value": {b.Value}, "user": {b.User}, "account": {b.Account},
+		"role": {b.Role}, "name": {b.Name}, "email": {b.Email}}
+	r := g.Do(t, http.MethodPost, LoginPath+"?"+q.Encode(), "", nil)
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("login binding %q: status %d: %s", b.Value, r.StatusCode, r.Body)
+	}
+	for name := range r.Header {
+		if strings.HasPrefix(strings.ReplaceAll(strings.ToLower(name), "_", "-"), "session-guard-bind") {
+			t.Fatalf("login binding %q: bind header %q reached the client", b.Value, name)
+		}
+	}
+	if len(r.Cookies()) == 0 {
+		t.Fatalf("login binding %q: no Set-Cookie reached the client", b.Value)
+	}
 }
 
 // FreePort returns a free loopback TCP port.

@@ -43,6 +43,16 @@ type pageData struct {
 	// TickMS and PollMS are clientConfig in milliseconds; 0 is the
 	// module's default.
 	TickMS, PollMS int64
+	// CookieApp marks the pages of the cookie app (cookieapp.go): they
+	// sign out with the app alone, which clears its cookie.
+	CookieApp bool
+	// AppUser is who the cookie app's own session says the user is.
+	AppUser string
+}
+
+// page is the pageData of a signed-in page with the gateway's identity.
+func (c clientConfig) page(id identity) pageData {
+	return pageData{identity: id, TickMS: c.Tick.Milliseconds(), PollMS: c.Poll.Milliseconds()}
 }
 
 // newApp returns the upstream app's handler. It mints tokens with secret
@@ -51,16 +61,22 @@ func newApp(secret []byte, ttl time.Duration, client clientConfig) http.Handler 
 	a := &app{secret: secret, ttl: ttl, client: client, mux: http.NewServeMux()}
 	a.mux.HandleFunc("GET /{$}", a.home)
 	a.mux.HandleFunc("GET /security", a.security)
-	a.mux.HandleFunc("GET /assets/session-expiry.js", a.asset("session-expiry.js", "text/javascript; charset=utf-8"))
-	a.mux.HandleFunc("GET /assets/session-expiry.d.ts", a.asset("session-expiry.d.ts", "text/plain; charset=utf-8"))
-	a.mux.HandleFunc("GET /assets/demo.js", a.demoJS)
-	a.mux.HandleFunc("GET /login", a.loginForm)
+	a.mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) { loginForm(w, r, false) })
 	a.mux.HandleFunc("POST /login", a.login)
 	a.mux.HandleFunc("POST /signout", a.signout)
-	a.mux.HandleFunc("GET /assets/style.css", a.style)
-	a.mux.HandleFunc("GET /api/data", a.data)
-	a.mux.HandleFunc("GET /api/poll", a.poll)
+	handleShared(a.mux)
 	return a.mux
+}
+
+// handleShared adds what both demo apps serve alike: the browser kit,
+// the demo's script and style sheet, and the API.
+func handleShared(mux *http.ServeMux) {
+	mux.HandleFunc("GET /assets/session-expiry.js", asset("session-expiry.js", "text/javascript; charset=utf-8"))
+	mux.HandleFunc("GET /assets/session-expiry.d.ts", asset("session-expiry.d.ts", "text/plain; charset=utf-8"))
+	mux.HandleFunc("GET /assets/demo.js", serveDemoJS)
+	mux.HandleFunc("GET /assets/style.css", serveStyle)
+	mux.HandleFunc("GET /api/data", serveData)
+	mux.HandleFunc("GET /api/poll", servePoll)
 }
 
 // identity is who the gateway says the caller is.
@@ -85,11 +101,7 @@ func (a *app) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	renderPage(w, homeTmpl, a.page(id))
-}
-
-func (a *app) page(id identity) pageData {
-	return pageData{identity: id, TickMS: a.client.Tick.Milliseconds(), PollMS: a.client.Poll.Milliseconds()}
+	renderPage(w, homeTmpl, a.client.page(id))
 }
 
 // security is the account security page for owners. The gateway checks
@@ -104,11 +116,11 @@ func (a *app) security(w http.ResponseWriter, r *http.Request) {
 	if id.Role != "owner" {
 		w.WriteHeader(http.StatusForbidden)
 	}
-	renderPage(w, securityTmpl, a.page(id))
+	renderPage(w, securityTmpl, a.client.page(id))
 }
 
 // asset serves a file of the browser kit (package web).
-func (a *app) asset(name, contentType string) http.HandlerFunc {
+func asset(name, contentType string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		b, err := web.FS.ReadFile(name)
 		if err != nil {
@@ -121,7 +133,7 @@ func (a *app) asset(name, contentType string) http.HandlerFunc {
 	}
 }
 
-func (a *app) demoJS(w http.ResponseWriter, r *http.Request) {
+func serveDemoJS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
 	_, _ = w.Write([]byte(demoJS))
@@ -134,9 +146,17 @@ var loginBanners = map[string]string{
 	"session_revoked": "Your session was ended.",
 }
 
-func (a *app) loginForm(w http.ResponseWriter, r *http.Request) {
+// loginData fills loginTmpl.
+type loginData struct {
+	Banner, Error string
+	// CookieApp explains the cookie app's sign-in instead of the JWT's.
+	CookieApp bool
+}
+
+// loginForm serves the login page of either app.
+func loginForm(w http.ResponseWriter, r *http.Request, cookieApp bool) {
 	q := r.URL.Query()
-	data := struct{ Banner, Error string }{Banner: loginBanners[q.Get("reason")]}
+	data := loginData{Banner: loginBanners[q.Get("reason")], CookieApp: cookieApp}
 	if q.Get("signed_out") == "1" {
 		data.Banner = "You have signed out."
 	}
@@ -148,26 +168,44 @@ func (a *app) loginForm(w http.ResponseWriter, r *http.Request) {
 // in a URL of the admin API.
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 
-func (a *app) login(w http.ResponseWriter, r *http.Request) {
+// signInForm is a posted login form.
+type signInForm struct{ User, Account, Role string }
+
+// parseSignIn reads and checks the login form of either app. When it
+// returns false it has answered the request.
+func parseSignIn(w http.ResponseWriter, r *http.Request, cookieApp bool) (signInForm, bool) {
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
 		http.Error(w, "cross-site login refused", http.StatusForbidden)
-		return
+		return signInForm{}, false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "bad form", http.StatusBadRequest)
-		return
+		return signInForm{}, false
 	}
-	user := strings.TrimSpace(r.PostForm.Get("user"))
-	account := strings.TrimSpace(r.PostForm.Get("account"))
-	role := r.PostForm.Get("role")
-	if !validName.MatchString(user) || !validName.MatchString(account) || (role != "member" && role != "owner") {
+	f := signInForm{
+		User:    strings.TrimSpace(r.PostForm.Get("user")),
+		Account: strings.TrimSpace(r.PostForm.Get("account")),
+		Role:    r.PostForm.Get("role"),
+	}
+	if !validName.MatchString(f.User) || !validName.MatchString(f.Account) || (f.Role != "member" && f.Role != "owner") {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusUnprocessableEntity)
-		renderPage(w, loginTmpl, struct{ Banner, Error string }{
-			Error: "Enter a user and an account (letters, digits, . _ @ -) and pick a role.",
+		_ = loginTmpl.Execute(w, loginData{
+			Error:     "Enter a user and an account (letters, digits, . _ @ -) and pick a role.",
+			CookieApp: cookieApp,
 		})
+		return signInForm{}, false
+	}
+	return f, true
+}
+
+func (a *app) login(w http.ResponseWriter, r *http.Request) {
+	f, ok := parseSignIn(w, r, false)
+	if !ok {
 		return
 	}
+	user, account, role := f.User, f.Account, f.Role
 	now := time.Now()
 	tok, err := devtoken.Mint(a.secret, devtoken.Claims{
 		Session: devtoken.NewSessionID(),
@@ -208,7 +246,9 @@ func (a *app) signout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/login?signed_out=1", http.StatusSeeOther)
 }
 
-func (a *app) data(w http.ResponseWriter, r *http.Request) {
+// serveData is the demo API: it echoes who the gateway says the caller
+// is.
+func serveData(w http.ResponseWriter, r *http.Request) {
 	id := identityOf(r)
 	writeJSON(w, map[string]any{
 		"message":         "hello from the upstream app",
@@ -222,11 +262,11 @@ func (a *app) data(w http.ResponseWriter, r *http.Request) {
 
 // poll is a background endpoint; the gateway's `passive /api/poll*`
 // makes calls to it not count as activity.
-func (a *app) poll(w http.ResponseWriter, r *http.Request) {
+func servePoll(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"notifications": 0})
 }
 
-func (a *app) style(w http.ResponseWriter, r *http.Request) {
+func serveStyle(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/css; charset=utf-8")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	_, _ = w.Write([]byte(styleCSS))
@@ -269,9 +309,13 @@ var loginTmpl = template.Must(template.New("login").Parse(`<!doctype html>
 <h1>Sign in</h1>
 {{with .Banner}}<p class="banner">{{.}}</p>{{end}}
 {{with .Error}}<p class="banner error">{{.}}</p>{{end}}
-<p>This demo trusts whoever you say you are: the app mints a JWT
+{{if .CookieApp}}<p>This demo trusts whoever you say you are. The app knows nothing about JWTs:
+it keeps a classic server-side session and sets its random id as the
+<code>demo_sid</code> cookie. Its login response tells the gateway whose session
+it is with the <code>Session-Guard-Bind-*</code> headers, which the gateway removes.</p>
+{{- else}}<p>This demo trusts whoever you say you are: the app mints a JWT
 (<code>sid</code>, <code>sub</code>, <code>acct</code>, <code>role</code>, <code>auth_time</code>)
-and sets it as the <code>sg_token</code> cookie the gateway checks.</p>
+and sets it as the <code>sg_token</code> cookie the gateway checks.</p>{{end}}
 <form method="post" action="/login">
 <label>User <input name="user" value="alice" required maxlength="64"></label>
 <label>Account <input name="account" value="acme" required maxlength="64"></label>

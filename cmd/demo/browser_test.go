@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/sessionguard/sessionguard/browsertest"
@@ -60,12 +61,47 @@ func startBrowserDemo(t *testing.T, o browsertest.Options) *browserDemo {
 	return &browserDemo{demo: d, clock: clock, ctx: browsertest.Start(t, o)}
 }
 
-// signIn signs in through the login form and waits until the page's
-// tracker knows the deadlines.
-func (b *browserDemo) signIn(t *testing.T, ctx context.Context, user, role string) {
+// demoSite is one of the demo's two apps as the browser sees it.
+type demoSite struct {
+	name string
+	// cookie is the app's session cookie.
+	cookie string
+	// opaque: the site runs session_guard in opaque mode, which expires
+	// the cookie of an ended session.
+	opaque bool
+	// url is the site's base URL.
+	url func(*demo) string
+}
+
+// demoSites are the JWT app and the cookie app, each behind its site of
+// the gateway.
+var demoSites = []demoSite{
+	{name: "jwt", cookie: cookieName, url: func(d *demo) string { return d.GatewayURL }},
+	{name: "cookie", cookie: appCookieName, opaque: true, url: func(d *demo) string { return d.CookieGatewayURL }},
+}
+
+// browserCookie reports whether the browser holds the cookie name for
+// base. The demo's cookies are HttpOnly, so it asks the browser itself.
+func browserCookie(t *testing.T, ctx context.Context, base, name string) bool {
+	t.Helper()
+	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{base + "/"}})
+	if err != nil {
+		t.Fatalf("reading the browser's cookies: %v", err)
+	}
+	for _, c := range res.Cookies {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// signIn signs in through the login form at base and waits until the
+// page's tracker knows the deadlines.
+func (b *browserDemo) signIn(t *testing.T, ctx context.Context, base, user, role string) {
 	t.Helper()
 	browsertest.Do(t, ctx, "sign in",
-		chromedp.Navigate(b.GatewayURL+"/login"),
+		chromedp.Navigate(base+"/login"),
 		chromedp.SetValue(chromedp.CSS(`input[name=user]`), user),
 		chromedp.SetValue(chromedp.CSS(`select[name=role]`), role),
 		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
@@ -89,12 +125,30 @@ func statusHeader(t *testing.T, ctx context.Context, name string) int {
 
 const toastVisible = `!document.getElementById("toast").hidden`
 
-func TestBrowserIdleToastStaySignedIn(t *testing.T) {
+// TestBrowserIdleToast runs the idle toast against both apps: the JWT
+// app and the cookie app, which knows nothing about JWTs and binds its
+// own session cookie. "Stay signed in" extends the session; silence
+// past the idle limit ends it, and the page goes to the login page with
+// the reason.
+func TestBrowserIdleToast(t *testing.T) {
+	for _, site := range demoSites {
+		t.Run(site.name, func(t *testing.T) { testBrowserIdleToast(t, site) })
+	}
+}
+
+func testBrowserIdleToast(t *testing.T, site demoSite) {
 	b := startBrowserDemo(t, browsertest.Options{})
 	ctx := b.ctx
-	b.signIn(t, ctx, "alice", "member")
+	base := site.url(b.demo)
+	b.signIn(t, ctx, base, "alice", "member")
 	if browsertest.Eval[bool](t, ctx, toastVisible) {
 		t.Fatal("toast visible right after sign-in")
+	}
+	if !browserCookie(t, ctx, base, site.cookie) {
+		t.Fatalf("no %s cookie after sign-in", site.cookie)
+	}
+	if got := browsertest.Eval[string](t, ctx, `document.querySelector("h1").textContent`); got != "Hello, alice" {
+		t.Fatalf("home page heading %q, want Hello, alice", got)
 	}
 
 	// 3m30s of silence: 90s of idle left, inside the 2m warning window.
@@ -113,7 +167,9 @@ func TestBrowserIdleToastStaySignedIn(t *testing.T) {
 	if !strings.Contains(got["text"].(string), "inactive") {
 		t.Errorf("idle toast text = %q", got["text"])
 	}
-	browsertest.Screenshot(t, ctx, "toast-idle")
+	if site.name == "jwt" {
+		browsertest.Screenshot(t, ctx, "toast-idle")
+	}
 	if n := statusHeader(t, ctx, "Session-Idle-Expires-In"); n > 91 {
 		t.Fatalf("before keepalive Session-Idle-Expires-In = %d, want <= 90", n)
 	}
@@ -127,12 +183,34 @@ func TestBrowserIdleToastStaySignedIn(t *testing.T) {
 	if w := browsertest.Eval[string](t, ctx, `fetch("/.session/status").then(r => r.headers.get("Session-Expiry-Warning"))`); w != "none" {
 		t.Errorf("after Stay signed in Session-Expiry-Warning = %q, want none", w)
 	}
+
+	// Silence past the (extended) idle limit: the page's status poll
+	// gets the 401 and the page goes to the login page with the reason.
+	b.clock.Advance(bIdle + time.Second)
+	browsertest.WaitJS(t, ctx, wait,
+		`location.pathname === "/login" && location.search === "?reason=session_expired" && (document.querySelector(".banner") || {}).textContent === "Your session expired — please sign in again."`,
+		`[location.href, document.body && document.body.innerText]`)
+	// In opaque mode the gateway expired the app's cookie in that 401: the
+	// browser no longer has it, and "/" reaches the app as a stranger,
+	// which sends it to its login page. The JWT app's cookie stays until
+	// the app clears it; the gateway redirects it with the reason.
+	if got := browserCookie(t, ctx, base, site.cookie); got == site.opaque {
+		t.Errorf("after expiry the browser has the %s cookie: %v, want %v", site.cookie, got, !site.opaque)
+	}
+	want := "?reason=session_expired"
+	if site.opaque {
+		want = ""
+	}
+	browsertest.Do(t, ctx, "open / again", chromedp.Navigate(base+"/"))
+	if loc := browsertest.Eval[string](t, ctx, `location.pathname + location.search`); loc != "/login"+want {
+		t.Errorf("after expiry, / shows %s, want /login%s", loc, want)
+	}
 }
 
 func TestBrowserDismissSyncsTabsAndDoesNotRefire(t *testing.T) {
 	b := startBrowserDemo(t, browsertest.Options{})
 	tab1 := b.ctx
-	b.signIn(t, tab1, "alice", "member")
+	b.signIn(t, tab1, b.GatewayURL, "alice", "member")
 	tab2, cancel := chromedp.NewContext(tab1)
 	defer cancel()
 	browsertest.Do(t, tab2, "second tab", chromedp.Navigate(b.GatewayURL+"/"))
@@ -169,7 +247,7 @@ func TestBrowserDismissSyncsTabsAndDoesNotRefire(t *testing.T) {
 func TestBrowserAbsoluteToastOffersOnlySignIn(t *testing.T) {
 	b := startBrowserDemo(t, browsertest.Options{})
 	ctx := b.ctx
-	b.signIn(t, ctx, "alice", "member")
+	b.signIn(t, ctx, b.GatewayURL, "alice", "member")
 	// Stay active for 12 minutes: activity never extends the absolute limit.
 	for range 3 {
 		b.clock.Advance(4 * time.Minute)
@@ -196,7 +274,7 @@ func TestBrowserAbsoluteToastOffersOnlySignIn(t *testing.T) {
 func TestBrowserPollingIsPassiveAndExpiryRedirects(t *testing.T) {
 	b := startBrowserDemo(t, browsertest.Options{})
 	ctx := b.ctx
-	b.signIn(t, ctx, "alice", "member")
+	b.signIn(t, ctx, b.GatewayURL, "alice", "member")
 
 	b.clock.Advance(2 * time.Minute)
 	polls := browsertest.Eval[int](t, ctx, `sessionExpiry.state.polls`)
@@ -207,7 +285,7 @@ func TestBrowserPollingIsPassiveAndExpiryRedirects(t *testing.T) {
 	}
 
 	// The idle limit passes; the next poll gets 401 and the page goes to
-	// the login page with the banner (the gateway's redirect).
+	// the login page with the banner.
 	b.clock.Advance(3*time.Minute + time.Second)
 	browsertest.WaitJS(t, ctx, wait,
 		`location.pathname === "/login" && location.search === "?reason=session_expired" && (document.querySelector(".banner") || {}).textContent === "Your session expired — please sign in again."`,
@@ -244,7 +322,7 @@ func TestSecurityPageOwnersOnly(t *testing.T) {
 func TestBrowserSecurityPage(t *testing.T) {
 	b := startBrowserDemo(t, browsertest.Options{Width: 1000, Height: 1000})
 	ctx := b.ctx
-	b.signIn(t, ctx, "alice", "owner")
+	b.signIn(t, ctx, b.GatewayURL, "alice", "owner")
 
 	openSecurity := func() {
 		browsertest.Do(t, ctx, "open /security", chromedp.Navigate(b.GatewayURL+"/security"))

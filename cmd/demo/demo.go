@@ -54,6 +54,12 @@ type options struct {
 	Listen string
 	// ListenFallback picks a free port when Listen is busy.
 	ListenFallback bool
+	// CookieListen is the host:port of the gateway's second site, in
+	// front of the cookie app (opaque session cookies). Port 0 picks a
+	// free port; empty is 127.0.0.1:0.
+	CookieListen string
+	// CookieListenFallback picks a free port when CookieListen is busy.
+	CookieListenFallback bool
 	// Admin is Caddy's admin endpoint (host:port) or "off". Port 0 picks
 	// a free port.
 	Admin string
@@ -78,7 +84,8 @@ type options struct {
 	Secret string
 }
 
-// demo is a running demo: the upstream app and the embedded Caddy.
+// demo is a running demo: the two upstream apps and the embedded Caddy
+// in front of them.
 type demo struct {
 	// GatewayURL is the gateway's base URL, e.g. http://127.0.0.1:8080.
 	GatewayURL string
@@ -86,6 +93,11 @@ type demo struct {
 	AdminURL string
 	// UpstreamURL is the app behind the gateway.
 	UpstreamURL string
+	// CookieGatewayURL is the base URL of the gateway's site in front of
+	// the cookie app, e.g. http://127.0.0.1:8081.
+	CookieGatewayURL string
+	// CookieUpstreamURL is the cookie app behind that site.
+	CookieUpstreamURL string
 	// Caddyfile is the rendered Caddyfile that is running.
 	Caddyfile []byte
 	// SecretGenerated reports that the secret was made up for this run.
@@ -93,11 +105,40 @@ type demo struct {
 	// Policy describes the default policy, for the banner.
 	Policy string
 
-	secret   []byte
-	upstream *http.Server
-	upErr    chan error
-	stopOnce sync.Once
-	stopErr  error
+	secret    []byte
+	cookieApp *cookieApp
+	upstreams []*upstream
+	stopOnce  sync.Once
+	stopErr   error
+}
+
+// upstream is one of the demo apps, serving on a loopback port.
+type upstream struct {
+	name string
+	srv  *http.Server
+	ln   net.Listener
+	err  chan error
+}
+
+// startUpstream serves h on a free loopback port.
+func startUpstream(ctx context.Context, name string, h http.Handler) (*upstream, error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	u := &upstream{name: name, ln: ln, err: make(chan error, 1), srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
+	go func() { u.err <- u.srv.Serve(ln) }()
+	return u, nil
+}
+
+// addr is the upstream's host:port.
+func (u *upstream) addr() string { return u.ln.Addr().String() }
+
+// closeUpstreams closes the upstreams at once, after a failed start.
+func (d *demo) closeUpstreams() {
+	for _, u := range d.upstreams {
+		_ = u.srv.Close()
+	}
 }
 
 // caddyfileData fills Caddyfile.tmpl.
@@ -106,9 +147,12 @@ type caddyfileData struct {
 	LogLevel             string
 	AccessLog            bool
 	Host, Port, Upstream string
-	Preset               *presetData
-	IdleMin, AbsoluteMin string
-	WarnBefore           string
+	// CookieHost, CookiePort and CookieUpstream are the site of the
+	// cookie app.
+	CookieHost, CookiePort, CookieUpstream string
+	Preset                                 *presetData
+	IdleMin, AbsoluteMin                   string
+	WarnBefore                             string
 }
 
 type presetData struct{ Idle, Absolute string }
@@ -125,6 +169,13 @@ func run(ctx context.Context, opts options) (*demo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen address: %w", err)
 	}
+	cookieListen := opts.CookieListen
+	if cookieListen == "" {
+		cookieListen = "127.0.0.1:0"
+	}
+	if cookieListen, err = resolveSecondAddr(cookieListen, listen, opts.CookieListenFallback); err != nil {
+		return nil, fmt.Errorf("cookie app listen address: %w", err)
+	}
 	admin := opts.Admin
 	if admin != "off" {
 		if admin, err = resolveAddr(admin, opts.AdminFallback); err != nil {
@@ -136,36 +187,45 @@ func run(ctx context.Context, opts options) (*demo, error) {
 		return nil, err
 	}
 
-	d := &demo{secret: []byte(secret), SecretGenerated: generated, Policy: policyDesc, upErr: make(chan error, 1)}
+	d := &demo{secret: []byte(secret), SecretGenerated: generated, Policy: policyDesc}
 	ttl := max(tokenTTL, opts.Absolute)
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	client := clientConfig{Tick: opts.ClientTick, Poll: opts.ClientPoll}
+	jwtApp, err := startUpstream(ctx, "upstream", newApp(d.secret, ttl, client))
 	if err != nil {
-		return nil, fmt.Errorf("upstream: %w", err)
+		return nil, err
 	}
-	d.UpstreamURL = "http://" + ln.Addr().String()
-	d.upstream = &http.Server{
-		Handler:           newApp(d.secret, ttl, clientConfig{Tick: opts.ClientTick, Poll: opts.ClientPoll}),
-		ReadHeaderTimeout: 10 * time.Second,
+	d.upstreams = append(d.upstreams, jwtApp)
+	d.cookieApp = newCookieApp(ttl, client)
+	ckApp, err := startUpstream(ctx, "cookie app", d.cookieApp)
+	if err != nil {
+		d.closeUpstreams()
+		return nil, err
 	}
-	go func() { d.upErr <- d.upstream.Serve(ln) }()
+	d.upstreams = append(d.upstreams, ckApp)
+	d.UpstreamURL = "http://" + jwtApp.addr()
+	d.CookieUpstreamURL = "http://" + ckApp.addr()
 
 	host, port, _ := net.SplitHostPort(listen)
+	cookieHost, cookiePort, _ := net.SplitHostPort(cookieListen)
 	data.Admin = admin
 	data.Host, data.Port = host, port
-	data.Upstream = ln.Addr().String()
+	data.Upstream = jwtApp.addr()
+	data.CookieHost, data.CookiePort = cookieHost, cookiePort
+	data.CookieUpstream = ckApp.addr()
 	data.LogLevel = "WARN"
 	if opts.Verbose {
 		data.LogLevel, data.AccessLog = "DEBUG", true
 	}
 	if d.Caddyfile, err = render(data); err != nil {
-		_ = d.upstream.Close()
+		d.closeUpstreams()
 		return nil, err
 	}
 	if err := load(d.Caddyfile); err != nil {
-		_ = d.upstream.Close()
+		d.closeUpstreams()
 		return nil, err
 	}
 	d.GatewayURL = "http://" + urlHost(host, port)
+	d.CookieGatewayURL = "http://" + urlHost(cookieHost, cookiePort)
 	if admin != "off" {
 		ah, ap, _ := net.SplitHostPort(admin)
 		d.AdminURL = "http://" + urlHost(ah, ap)
@@ -174,7 +234,7 @@ func run(ctx context.Context, opts options) (*demo, error) {
 }
 
 // stop shuts Caddy down — its apps and its admin endpoint — and then the
-// upstream app. Calls after the first return the first one's result.
+// upstream apps. Calls after the first return the first one's result.
 func (d *demo) stop() error {
 	d.stopOnce.Do(func() { d.stopErr = d.shutdown() })
 	return d.stopErr
@@ -191,20 +251,45 @@ func (d *demo) shutdown() error {
 	if err := caddy.Stop(); err != nil {
 		errs = append(errs, fmt.Errorf("stopping caddy: %w", err))
 	}
+	// Caddy returns once its servers have begun to shut down; wait until
+	// the sites' listeners are closed, so a stopped demo is really gone.
+	for _, u := range []string{d.GatewayURL, d.CookieGatewayURL} {
+		if err := waitClosed(strings.TrimPrefix(u, "http://"), 5*time.Second); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := d.upstream.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("stopping upstream: %w", err))
-	}
-	select {
-	case err := <-d.upErr:
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errs = append(errs, fmt.Errorf("upstream: %w", err))
+	for _, u := range d.upstreams {
+		if err := u.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stopping %s: %w", u.name, err))
 		}
-	case <-ctx.Done():
-		errs = append(errs, errors.New("upstream did not stop in time"))
+		select {
+		case err := <-u.err:
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs = append(errs, fmt.Errorf("%s: %w", u.name, err))
+			}
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("%s did not stop in time", u.name))
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// waitClosed waits until nothing accepts connections at addr.
+func waitClosed(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err != nil {
+			return nil
+		}
+		_ = c.Close()
+		if time.Now().After(deadline) {
+			return fmt.Errorf("gateway %s still accepts connections %s after stopping", addr, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // unloadConfig replaces the demo's config on stop: no apps, no admin
@@ -297,6 +382,31 @@ func resolveAddr(addr string, fallback bool) (string, error) {
 	defer ln.Close()
 	_, free, _ := net.SplitHostPort(ln.Addr().String())
 	return net.JoinHostPort(host, free), nil
+}
+
+// resolveSecondAddr is resolveAddr for a second listener, which must not
+// take the first one's port (whatever the hosts: one may be a wildcard):
+// a free port is drawn again, and a taken fixed port falls back like a
+// busy one.
+func resolveSecondAddr(addr, first string, fallback bool) (string, error) {
+	_, firstPort, _ := net.SplitHostPort(first)
+	for range 5 {
+		got, err := resolveAddr(addr, fallback)
+		if err != nil {
+			return "", err
+		}
+		if _, port, _ := net.SplitHostPort(got); port != firstPort {
+			return got, nil
+		}
+		if _, port, _ := net.SplitHostPort(addr); port != "0" {
+			if !fallback {
+				return "", fmt.Errorf("%s is taken by the other site", addr)
+			}
+			host, _, _ := net.SplitHostPort(addr)
+			addr = net.JoinHostPort(host, "0")
+		}
+	}
+	return "", fmt.Errorf("no free port for %s", addr)
 }
 
 // urlHost is host:port for a URL; an empty or wildcard host becomes

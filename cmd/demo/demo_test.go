@@ -191,11 +191,11 @@ func TestDemoSmoke(t *testing.T) {
 	if err := d.stop(); err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range []string{d.GatewayURL, d.UpstreamURL} {
+	for _, u := range []string{d.GatewayURL, d.UpstreamURL, d.CookieGatewayURL, d.CookieUpstreamURL} {
 		pu, _ := url.Parse(u)
 		if c, err := net.DialTimeout("tcp", pu.Host, time.Second); err == nil {
 			c.Close()
-			t.Errorf("%s still accepts connections after stop", u)
+			t.Errorf("%s still accepts connections after stop (gateway %s, cookie site %s)", u, d.GatewayURL, d.CookieGatewayURL)
 		}
 	}
 	// stop again in Cleanup must be harmless
@@ -227,5 +227,45 @@ func TestDemoBusyListenFallsBack(t *testing.T) {
 	// Without fallback a busy address is an error.
 	if _, err := resolveAddr(ln.Addr().String(), false); err == nil {
 		t.Error("resolveAddr of a busy address without fallback: no error")
+	}
+}
+
+// TestBannerShowsBothApps checks that the quick start prints where both
+// demo apps are.
+func TestBannerShowsBothApps(t *testing.T) {
+	d := startDemo(t, options{})
+	var buf strings.Builder
+	if err := d.printBanner(&buf, options{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{d.GatewayURL + "/login", d.CookieGatewayURL + "/login", d.CookieUpstreamURL, d.AdminURL, "demo_sid"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, buf.String())
+		}
+	}
+	if d.GatewayURL == d.CookieGatewayURL {
+		t.Errorf("both sites on %s", d.GatewayURL)
+	}
+}
+
+// TestResolveSecondAddr checks that the cookie app's site never takes the
+// first site's port.
+func TestResolveSecondAddr(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := ln.Addr().String()
+	ln.Close() // free, but the first site's
+	if _, err := resolveSecondAddr(first, first, false); err == nil {
+		t.Error("the first site's port without fallback: no error")
+	}
+	got, err := resolveSecondAddr(first, first, true)
+	if err != nil || got == first {
+		t.Errorf("the first site's port with fallback: %q, %v; want another port", got, err)
+	}
+	_, p1, _ := net.SplitHostPort(first)
+	if got, err := resolveSecondAddr("0.0.0.0:"+p1, first, true); err != nil || strings.HasSuffix(got, ":"+p1) {
+		t.Errorf("the first site's port on another host: %q, %v; want another port", got, err)
 	}
 }

@@ -60,7 +60,7 @@ func readExample(t *testing.T) []byte {
 func TestCaddyfileExample(t *testing.T) {
 	t.Setenv(secretEnv, testSecret)
 	cfg := adaptClean(t, "Caddyfile.example", readExample(t))
-	for _, want := range []string{`"session_guard"`, `"login_url":"/login"`, `"default_preset":"strict"`} {
+	for _, want := range []string{`"session_guard"`, `"login_url":"/login"`, `"default_preset":"strict"`, `"opaque":{`, `"name":"sid"`} {
 		if !strings.Contains(string(cfg), want) {
 			t.Errorf("adapted config lacks %s", want)
 		}
@@ -130,12 +130,15 @@ func TestDemoCaddyfile(t *testing.T) {
 			}
 			data.Admin, data.LogLevel, data.AccessLog = "localhost:2019", "WARN", tc.verbose
 			data.Host, data.Port, data.Upstream = "127.0.0.1", "8080", "127.0.0.1:8000"
+			data.CookieHost, data.CookiePort, data.CookieUpstream = "127.0.0.1", "8081", "127.0.0.1:8001"
 			body, err := render(data)
 			if err != nil {
 				t.Fatal(err)
 			}
 			cfg := adaptClean(t, "Caddyfile.tmpl", body)
-			for _, want := range tc.want {
+			// both sites: the JWT app's and the cookie app's (opaque mode)
+			want := append([]string{`"listen":["127.0.0.1:8080"]`, `"listen":["127.0.0.1:8081"]`, `"opaque":{"unbound":"pass"}`, `"name":"demo_sid"`, `"dial":"127.0.0.1:8001"`}, tc.want...)
+			for _, want := range want {
 				if !strings.Contains(string(cfg), want) {
 					t.Errorf("adapted config lacks %s:\n%s", want, cfg)
 				}

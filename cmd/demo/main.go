@@ -1,14 +1,18 @@
-// Command demo is the sessionguard quick start: one command runs a small
-// web app behind an embedded Caddy with session_guard on the memory
-// store.
+// Command demo is the sessionguard quick start: one command runs two
+// small web apps behind an embedded Caddy with session_guard on the
+// memory store.
 //
 //	go run ./cmd/demo
 //
-// The app has a login form that mints JWTs (sid, sub, acct, role,
-// auth_time) into the sg_token cookie; the gateway checks every other
-// request against a server-side session and passes the identity on in
-// the Session-* headers. The Caddyfile it runs is Caddyfile.tmpl, next to
-// this file.
+// The first app (app.go, on the gateway's -listen address) has a login
+// form that mints JWTs (sid, sub, acct, role, auth_time) into the
+// sg_token cookie; the gateway checks every other request against a
+// server-side session and passes the identity on in the Session-*
+// headers. The second app (cookieapp.go, on -listen-cookie) knows nothing
+// about JWTs: a classic server-side session behind a random demo_sid
+// cookie, which the gateway's opaque mode binds from the app's
+// Session-Guard-Bind-* login response headers. The Caddyfile it runs is
+// Caddyfile.tmpl, next to this file.
 //
 // The signed-in pages use the browser kit in web/ (session-expiry.js,
 // served at /assets/session-expiry.js): a toast five minutes before the
@@ -19,6 +23,7 @@
 // Flags:
 //
 //	-listen 127.0.0.1:8080   gateway address (a free port if the default is busy)
+//	-listen-cookie 127.0.0.1:8081  the cookie app's gateway address (likewise)
 //	-admin localhost:2019    Caddy admin endpoint, or "off"
 //	-idle 5m -absolute 15m   a custom default preset, to watch sessions expire
 //	-warn 1m                 warn_before (default 5m, shorter for short idle limits)
@@ -41,8 +46,9 @@ import (
 )
 
 const (
-	defaultListen = "127.0.0.1:8080"
-	defaultAdmin  = "localhost:2019"
+	defaultListen       = "127.0.0.1:8080"
+	defaultCookieListen = "127.0.0.1:8081"
+	defaultAdmin        = "localhost:2019"
 )
 
 func main() {
@@ -56,6 +62,7 @@ func mainErr() error {
 	var opts options
 	var printCaddyfile bool
 	flag.StringVar(&opts.Listen, "listen", defaultListen, "gateway `host:port`")
+	flag.StringVar(&opts.CookieListen, "listen-cookie", defaultCookieListen, "`host:port` of the gateway's site in front of the cookie app")
 	flag.StringVar(&opts.Admin, "admin", defaultAdmin, "Caddy admin endpoint `host:port`, or off")
 	flag.DurationVar(&opts.Idle, "idle", 0, "idle limit of a custom default preset (e.g. 5m)")
 	flag.DurationVar(&opts.Absolute, "absolute", 0, "absolute limit of a custom default preset (e.g. 15m)")
@@ -69,6 +76,7 @@ func mainErr() error {
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	opts.ListenFallback = !set["listen"]
+	opts.CookieListenFallback = !set["listen-cookie"]
 	opts.AdminFallback = !set["admin"]
 
 	if printCaddyfile {
@@ -83,6 +91,10 @@ func mainErr() error {
 		}
 		data.Host, data.Port = host, port
 		data.Upstream = "127.0.0.1:8000"
+		if data.CookieHost, data.CookiePort, err = net.SplitHostPort(opts.CookieListen); err != nil {
+			return fmt.Errorf("-listen-cookie: %w", err)
+		}
+		data.CookieUpstream = "127.0.0.1:8001"
 		if opts.Verbose {
 			data.LogLevel = "DEBUG"
 		}
@@ -121,20 +133,29 @@ func (d *demo) printBanner(w io.Writer, opts options) error {
 	}
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	p("")
-	p("sessionguard demo is running: session_guard (memory store) in front of a small app.")
+	p("sessionguard demo is running: session_guard (memory store) in front of two small apps.")
 	p("")
+	p("JWT app: its login mints a JWT into the sg_token cookie.")
 	p("  Gateway     %s/", d.GatewayURL)
 	p("  Sign in     %s/login", d.GatewayURL)
 	p("  Security    %s/security  (sign in with role owner)", d.GatewayURL)
 	p("  Frontend    %s/assets/session-expiry.js", d.GatewayURL)
-	if d.AdminURL != "" {
-		p("  Admin API   %s/session_guard/policy", d.AdminURL)
-	}
 	p("  App         %s/  (the upstream; only the gateway should talk to it)", d.UpstreamURL)
 	p("")
+	p("Cookie app: no JWTs, a plain server-side session in the demo_sid cookie (opaque mode).")
+	p("  Gateway     %s/", d.CookieGatewayURL)
+	p("  Sign in     %s/login", d.CookieGatewayURL)
+	p("  App         %s/  (the upstream)", d.CookieUpstreamURL)
+	p("")
+	if d.AdminURL != "" {
+		p("Admin API     %s/session_guard/policy  (both apps' sessions)", d.AdminURL)
+	}
 	p("Policy: %s.", d.Policy)
 	if opts.ListenFallback && opts.Listen != "" && d.GatewayURL != "http://"+opts.Listen {
 		p("Note: %s was busy, so the gateway took a free port.", opts.Listen)
+	}
+	if opts.CookieListenFallback && opts.CookieListen != "" && d.CookieGatewayURL != "http://"+opts.CookieListen {
+		p("Note: %s was busy, so the cookie app's site took a free port.", opts.CookieListen)
 	}
 	p("")
 	if d.SecretGenerated {
@@ -154,6 +175,10 @@ func (d *demo) printBanner(w io.Writer, opts options) error {
 		p("  curl -s %s/session_guard/accounts/acme/sessions", d.AdminURL)
 		p("  curl -s -X POST -H 'Content-Type: application/json' -d '{\"scope\":\"all\"}' %s/session_guard/accounts/acme/revoke", d.AdminURL)
 	}
+	p("")
+	p("Sign in to the cookie app (the gateway binds its cookie and hides the bind headers):")
+	p("  curl -si -c /tmp/sg-jar -d 'user=bob&account=acme&role=member' %s/login", d.CookieGatewayURL)
+	p("  curl -s -b /tmp/sg-jar %s/.session/status", d.CookieGatewayURL)
 	p("")
 	p("Press Ctrl-C to stop.")
 	return nil

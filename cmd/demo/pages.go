@@ -25,10 +25,13 @@ var homeTmpl = template.Must(template.New("home").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>sessionguard demo</title>
 <link rel="stylesheet" href="/assets/style.css">
 <link rel="icon" href="data:,"></head>
-<body data-tick="{{.TickMS}}" data-poll="{{.PollMS}}">
+<body data-tick="{{.TickMS}}" data-poll="{{.PollMS}}"{{if .CookieApp}} data-app="cookie"{{end}}>
 <nav><a href="/">Home</a>{{if eq .Role "owner"}} · <a href="/security">Account security</a>{{end}}</nav>
-<h1>Hello, {{.User}}</h1>
-<p>The gateway checked your session and told the app who you are:</p>
+<h1>Hello, {{or .AppUser .User}}</h1>
+{{if .CookieApp}}<p>This app knows nothing about JWTs: it keeps its own server-side session,
+whose id is the <code>demo_sid</code> cookie. The gateway bound that cookie to you at
+sign-in, checks its idle and absolute limits on every request, and tells the app:</p>
+{{- else}}<p>The gateway checked your session and told the app who you are:</p>{{end}}
 <table>
 <tr><th>Session-User</th><td>{{.User}}</td></tr>
 <tr><th>Session-Account</th><td>{{.Account}}</td></tr>
@@ -60,7 +63,10 @@ $("api").onclick = async () => {
 };
 $("logout").onclick = async () => {
   markLeaving();
-  await se.fetch("/.session/logout", {method: "POST"});
+  // The JWT app's sign-out only clears its cookie, so the page ends the
+  // session on the gateway first. The cookie app ends its own session;
+  // the gateway sees the cookie cleared and ends its session too.
+  if (document.body.dataset.app !== "cookie") await se.fetch("/.session/logout", {method: "POST"});
   $("signout").submit();
 };
 </script>
@@ -71,7 +77,7 @@ var securityTmpl = template.Must(template.New("security").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Account security — sessionguard demo</title>
 <link rel="stylesheet" href="/assets/style.css">
 <link rel="icon" href="data:,"></head>
-<body data-tick="{{.TickMS}}" data-poll="{{.PollMS}}">
+<body data-tick="{{.TickMS}}" data-poll="{{.PollMS}}"{{if .CookieApp}} data-app="cookie"{{end}}>
 <nav><a href="/">Home</a> · <a href="/security">Account security</a></nav>
 <h1>Account security</h1>
 {{if ne .Role "owner"}}<p class="banner error">Only the account's owners can manage its sessions.</p>{{else}}
@@ -212,6 +218,14 @@ let leaving = false;
 // actions (sign out, sign everyone out) that navigate themselves.
 export function markLeaving() { leaving = true; }
 
+// loginURL is where a page goes when its session is over, with the
+// banner of /login?reason=... (the one the gateway's redirect shows).
+function loginURL(reason) {
+  if (reason === "revoked") return "/login?reason=session_revoked";
+  if (reason === "idle" || reason === "absolute") return "/login?reason=session_expired";
+  return "/login";
+}
+
 const mmss = (s) => Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
 const set = (id, v) => { const el = $(id); if (el) el.textContent = v; };
 
@@ -224,9 +238,11 @@ function render(s) {
   const t = $("toast");
   if (s.state === "now") {
     t.hidden = true;
-    // The gateway answers the navigation with a redirect to
-    // /login?reason=session_expired (or session_revoked).
-    if (!leaving) { leaving = true; location.assign("/"); }
+    // Straight to the login page with the reason. Not via "/" and the
+    // gateway's redirect: with an opaque session cookie, the 401 that
+    // told the tracker has already expired the cookie, so "/" would
+    // reach the app as a stranger and lose the reason.
+    if (!leaving) { leaving = true; location.assign(loginURL(s.reason)); }
     return;
   }
   const show = s.state === "soon" && !s.dismissed;

@@ -101,6 +101,7 @@ type row struct {
 	cmds      []map[string]int64 // INFO commandstats delta, per round
 	share     map[string]float64 // per command, share sent by clients (MONITOR sample)
 	scriptUs  []float64          // Redis script execution µs per request, per round
+	redisCPU  []float64          // redis-server CPU µs per request, per round
 	breakdown map[string]int64
 }
 
@@ -241,6 +242,7 @@ func run(ctx context.Context, o options, w io.Writer) ([]*row, error) {
 			r.results = append(r.results, res)
 			r.cmds = append(r.cmds, cmds)
 			r.scriptUs = append(r.scriptUs, float64(after[usecKey]-before[usecKey])/float64(max(res.requests, 1)))
+			r.redisCPU = append(r.redisCPU, float64(after[cpuKey]-before[cpuKey])/float64(max(res.requests, 1)))
 			if res.requests > 0 {
 				r.redisCmds = append(r.redisCmds, float64(sum)/float64(res.requests))
 			}
@@ -358,7 +360,7 @@ func pickGenerator(which, dir string, tokens []string) (generator, error) {
 func printTable(w io.Writer, rows []*row) {
 	fmt.Fprintf(w, "\nmedians over rounds (%s, GOMAXPROCS %d, %s):\n", runtime.GOOS+"/"+runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.Version())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\tratio\tadded p99\terrors\tredis round trips/req\tredis cmds/req\tredis script µs/req\tcommands (incl. inside scripts)\t")
+	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\tratio\tadded p99\terrors\tredis round trips/req\tredis cmds/req\tredis script µs/req\tredis CPU µs/req\tcommands (incl. inside scripts)\t")
 	for _, r := range rows {
 		var (
 			rps    []float64
@@ -380,8 +382,8 @@ func printTable(w io.Writer, rows []*row) {
 			}
 		}
 		trips := fmt.Sprintf("%.2f", median(perReq))
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%.2fx\t%s\t%s\t%s\t%.2f\t%.1f\t%s\t\n", r.name, median(rps), ms(medianDur(p50)), ms(medianDur(p99)),
-			median(r.ratios), ms(medianDur(r.addedP99)), errRate(errors, total), trips, median(r.redisCmds), median(r.scriptUs), breakdown(r.breakdown))
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%.2fx\t%s\t%s\t%s\t%.2f\t%.1f\t%.1f\t%s\t\n", r.name, median(rps), ms(medianDur(p50)), ms(medianDur(p99)),
+			median(r.ratios), ms(medianDur(r.addedP99)), errRate(errors, total), trips, median(r.redisCmds), median(r.scriptUs), median(r.redisCPU), breakdown(r.breakdown))
 	}
 	tw.Flush()
 }

@@ -19,16 +19,28 @@ import (
 // inner commands included.
 const usecKey = "\x00usec"
 
+// cpuKey is the key under which commandStats reports the CPU time of
+// redis-server (INFO cpu used_cpu_sys + used_cpu_user), in microseconds:
+// on a machine shared with the gateway, CPU that the gateway, the
+// upstream and the load generator do not get.
+const cpuKey = "\x00cpu"
+
 // commandStats returns the number of calls of every command, from INFO
 // commandstats, without INFO itself, and the script time under usecKey.
 func commandStats(ctx context.Context, c *redis.Client) (map[string]int64, error) {
-	info, err := c.Info(ctx, "commandstats").Result()
+	info, err := c.Info(ctx, "commandstats", "cpu").Result()
 	if err != nil {
-		return nil, fmt.Errorf("INFO commandstats: %w", err)
+		return nil, fmt.Errorf("INFO commandstats cpu: %w", err)
 	}
 	out := map[string]int64{}
 	for _, line := range strings.Split(info, "\n") {
 		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && (name == "used_cpu_sys" || name == "used_cpu_user") {
+			if sec, err := strconv.ParseFloat(rest, 64); err == nil {
+				out[cpuKey] += int64(sec * 1e6)
+			}
+			continue
+		}
 		if !ok || !strings.HasPrefix(name, "cmdstat_") {
 			continue
 		}
@@ -57,7 +69,7 @@ func delta(before, after map[string]int64) (map[string]int64, int64) {
 	d := map[string]int64{}
 	var sum int64
 	for k, v := range after {
-		if k == usecKey {
+		if k == usecKey || k == cpuKey {
 			continue
 		}
 		if n := v - before[k]; n > 0 {

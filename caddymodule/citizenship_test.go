@@ -40,9 +40,14 @@ func TestValidateOffline(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("validate took %s: it touched the network", d)
 	}
-	bad := gatewaytest.Adapt(t, `{
+	// Invalid global options, each with a valid site.
+	for _, tc := range []struct{ options, want string }{
+		{"default_preset nope", `default preset "nope"`},
+		{"bounds idle 1m 1h\n\t\ttouch_interval 1m", "touch_interval"},
+	} {
+		cfg := gatewaytest.Adapt(t, `{
 	session_guard {
-		default_preset nope
+		`+tc.options+`
 	}
 }
 :0 {
@@ -53,8 +58,9 @@ func TestValidateOffline(t *testing.T) {
 		}
 	}
 }`)
-	if err := validate(t, bad); err == nil || !strings.Contains(err.Error(), `default preset "nope"`) {
-		t.Fatalf("invalid default preset: %v", err)
+		if err := validate(t, cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%s: validate = %v, want an error about %s", tc.options, err, tc.want)
+		}
 	}
 	weak := gatewaytest.Adapt(t, `:0 {
 	session_guard {
@@ -66,23 +72,6 @@ func TestValidateOffline(t *testing.T) {
 }`)
 	if err := validate(t, weak); err == nil {
 		t.Fatal("alg none accepted")
-	}
-	coarse := gatewaytest.Adapt(t, `{
-	session_guard {
-		bounds idle 1m 1h
-		touch_interval 1m
-	}
-}
-:0 {
-	session_guard {
-		jwt {
-			alg HS256
-			secret `+secret+`
-		}
-	}
-}`)
-	if err := validate(t, coarse); err == nil || !strings.Contains(err.Error(), "touch_interval") {
-		t.Fatalf("touch_interval as long as the shortest idle timeout: %v", err)
 	}
 }
 

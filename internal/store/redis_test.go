@@ -449,19 +449,22 @@ func TestRedisOddSessionHash(t *testing.T) {
 	}
 }
 
-// counter counts the commands a client sends.
-type counter struct{ n atomic.Int64 }
+// counter counts the commands a client sends (n), and how they travel:
+// alone (singles) or in pipelines (each one write and one read).
+type counter struct{ n, singles, pipelines atomic.Int64 }
 
 func (c *counter) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (c *counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		c.n.Add(1)
+		c.singles.Add(1)
 		return next(ctx, cmd)
 	}
 }
 func (c *counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		c.n.Add(int64(len(cmds)))
+		c.pipelines.Add(1)
 		return next(ctx, cmds)
 	}
 }

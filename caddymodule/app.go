@@ -81,6 +81,7 @@ type App struct {
 	policy  policy.Config
 	store   store.Store
 	poolKey string
+	pooled  *pooledStore // the pooled Redis client; nil for memory
 	now     func() time.Time
 	fixed   bool // clock injected: pass explicit times to the store
 	logger  *zap.Logger
@@ -167,11 +168,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		// never coarser than a quarter of the shortest idle timeout
 		a.TouchInterval = caddy.Duration(min(DefaultTouchInterval, a.policy.Bounds.Idle.Min/4))
 	}
-	st, key, err := a.Store.acquire(ctx, a.now, a.fixed)
+	st, key, pooled, err := a.Store.acquire(ctx, a.now, a.fixed)
 	if err != nil {
 		return fmt.Errorf("session store: %w", err)
 	}
-	a.store, a.poolKey = instrumentStore(st), key
+	a.store, a.poolKey, a.pooled = instrumentStore(st), key, pooled
 	a.live = newLiveTracker(key, DefaultLiveSessionsCap)
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("metrics: %w", err)

@@ -239,6 +239,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		// CORS preflights never carry credentials; the app answers them.
 		return next.ServeHTTP(w, r)
 	}
+	if p := h.app.pooled; p != nil {
+		// keeps the Redis client open until this request is done, even
+		// if its config is unloaded meanwhile (see pooledStore.Destruct)
+		p.hold()
+		defer p.release()
+	}
 
 	if ep, ok := h.endpoint(r.URL.Path); ok {
 		return h.serveEndpoint(w, r, repl, ep)

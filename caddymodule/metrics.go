@@ -118,7 +118,12 @@ func (h *Handler) observeDecision(endpoint string, repl *caddy.Replacer, rejecte
 			}
 		}
 	case ident == nil:
+		// opaque mode: no session bound to the cookie, or nobody could
+		// tell whose it is (store down, failing open)
 		outcome = "unbound"
+		if v, _ := repl.Get("http.session_guard.reason"); v == "store_unavailable" {
+			outcome = "fail_open"
+		}
 	case res == nil:
 		outcome = "fail_open"
 	default:

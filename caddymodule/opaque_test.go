@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sessionguard/sessionguard/caddymodule"
 	"github.com/sessionguard/sessionguard/internal/gatewaytest"
 	"github.com/sessionguard/sessionguard/internal/session"
 	"github.com/sessionguard/sessionguard/internal/testredis"
@@ -41,7 +42,11 @@ func newCookieApp(t *testing.T) *cookieApp {
 		q := r.URL.Query()
 		switch r.URL.Path {
 		case "/login":
-			// ?user=&account=&role=&value= (value: the cookie; default random)
+			// ?user=&account=&role=&value=&delay= (value: the cookie;
+			// default random; delay: answer after that long)
+			if d, err := time.ParseDuration(q.Get("delay")); err == nil {
+				time.Sleep(d)
+			}
 			v := q.Get("value")
 			if v == "" {
 				b := make([]byte, 16)
@@ -493,6 +498,76 @@ func TestOpaqueUnboundReject(t *testing.T) {
 		c := e.login(t, "alice", "acme", "")
 		wantCode(t, e.get(t, "GET", "/", c), 200)
 	})
+}
+
+// TestOpaqueBindAcrossReload: a login whose upstream answers after a
+// reload that replaced the Redis client, and after the old client's
+// minimum close delay, still binds its session: the old client stays
+// open while a request holds it.
+func TestOpaqueBindAcrossReload(t *testing.T) {
+	srv := testredis.Start(t)
+	app := newCookieApp(t)
+	site := strings.NewReplacer("APP", strings.TrimPrefix(app.URL, "http://"), "OPAQUE", "key "+strings.Repeat("k", 32)).Replace(opaqueSite)
+	globals := func(timeout string) string {
+		return "session_guard {\n\t\tstore redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t\ttimeout " + timeout + "\n\t\t}\n\t}"
+	}
+	g := gatewaytest.Start(t, globals("100ms"), site, t0)
+	e := &opaqueEnv{Gateway: g, app: app, redis: srv}
+	type answer struct {
+		code int
+		err  error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		// the old client's close delay is 1s + 2 x 100ms
+		resp, err := http.Post(g.URL+"/login?user=alice&account=acme&value=slow-login&delay=1500ms", "text/plain", nil)
+		if err != nil {
+			done <- answer{err: err}
+			return
+		}
+		resp.Body.Close()
+		done <- answer{code: resp.StatusCode}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	g.Load(t, globals("150ms"), site) // other settings: a new pooled client
+	a := <-done
+	if a.err != nil || a.code != 200 {
+		t.Fatalf("slow login across the reload: %d %v", a.code, a.err)
+	}
+	r := e.get(t, "GET", "/", "slow-login")
+	wantCode(t, r, 200)
+	if up, _ := app.Last(); up.Get("Session-User") != "alice" {
+		t.Fatalf("the slow login's session was not bound: upstream saw Session-User %q", up.Get("Session-User"))
+	}
+}
+
+// TestOpaqueStoreDownFailOpen: with on_store_error open and Redis down,
+// nobody can tell whose a cookie is: the request passes without
+// identity, says Session-Expiry-Warning: unknown, and is counted as
+// fail_open (not as unbound).
+func TestOpaqueStoreDownFailOpen(t *testing.T) {
+	srv := testredis.Start(t)
+	app := newCookieApp(t)
+	site := strings.NewReplacer("APP", strings.TrimPrefix(app.URL, "http://"), "OPAQUE", "key "+strings.Repeat("k", 32)).Replace(opaqueSite)
+	g := gatewaytest.Start(t, "session_guard {\n\t\ton_store_error open\n\t\tstore redis {\n\t\t\taddress "+srv.Addr()+"\n\t\t\ttimeout 100ms\n\t\t}\n\t}", site, t0)
+	e := &opaqueEnv{Gateway: g, app: app, redis: srv}
+	c := e.login(t, "alice", "acme", "member")
+	wantCode(t, e.get(t, "GET", "/", c), 200)
+	srv.Stop(t)
+	before := caddymodule.DecisionCount("proxy", "fail_open")
+	unbound := caddymodule.DecisionCount("proxy", "unbound")
+	r := e.get(t, "GET", "/", c)
+	wantCode(t, r, 200)
+	wantHeader(t, r, "Session-Expiry-Warning", "unknown")
+	if up, _ := app.Last(); up.Get("Session-User") != "" {
+		t.Fatalf("identity sent upstream while nobody knows whose the cookie is: %q", up.Get("Session-User"))
+	}
+	if d := caddymodule.DecisionCount("proxy", "fail_open") - before; d != 1 {
+		t.Fatalf("fail_open decisions grew by %v, want 1", d)
+	}
+	if d := caddymodule.DecisionCount("proxy", "unbound") - unbound; d != 0 {
+		t.Fatalf("unbound decisions grew by %v, want 0", d)
+	}
 }
 
 // The generated key is kept in the store: after a config reload (a new

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -115,27 +117,57 @@ var storePool = caddy.NewUsagePool()
 type pooledStore struct {
 	store  store.Store
 	client redis.UniversalClient // nil for memory
-	// closeDelay is how long Destruct leaves the client open.
+	// closeDelay is how long Destruct leaves the client open at least.
 	closeDelay time.Duration
+
+	inflight  atomic.Int64 // requests of any config using the client
+	closing   atomic.Bool  // closeDelay has passed since Destruct
+	closeOnce sync.Once
 }
 
+// maxCloseWait bounds how long an unloaded client waits for requests
+// still using it (a stuck or streaming request must not keep it open
+// for ever).
+const maxCloseWait = 5 * time.Minute
+
+// hold and release bracket a request that may use the client; see
+// Destruct.
+func (p *pooledStore) hold() { p.inflight.Add(1) }
+
+func (p *pooledStore) release() {
+	if p.inflight.Add(-1) == 0 && p.closing.Load() {
+		p.close()
+	}
+}
+
+func (p *pooledStore) close() { p.closeOnce.Do(func() { _ = p.client.Close() }) }
+
 // Destruct closes the Redis client when its last config is unloaded,
-// after closeDelay. On a reload Caddy cleans up the old config as soon
-// as the old server has stopped accepting connections, without waiting
-// for the requests it is still serving; closed at once, the client made
-// those requests fail closed with "redis: client is closed" (6 of 772
-// in TestReloadUnderLoad with changed store settings). A request
-// already in the handler needs a few store operations, each bounded by
-// the store timeout, so the delay (see redisCloseDelay) covers them.
+// once the requests still using it are done. On a reload Caddy cleans
+// up the old config as soon as the old server has stopped accepting
+// connections, without waiting for the requests it is still serving;
+// closed at once, the client made those requests fail closed with
+// "redis: client is closed" (6 of 772 in TestReloadUnderLoad with
+// changed store settings). In opaque mode a request uses the store
+// again after the upstream answered (bind, unbind), however long that
+// took. So the client stays open at least closeDelay (a request may not
+// have been counted yet) and then until no request holds it, at most
+// maxCloseWait.
 func (p *pooledStore) Destruct() error {
 	if p.client == nil {
 		return nil
 	}
 	if p.closeDelay <= 0 {
-		return p.client.Close()
+		p.close()
+		return nil
 	}
-	c := p.client
-	time.AfterFunc(p.closeDelay, func() { _ = c.Close() })
+	time.AfterFunc(p.closeDelay, func() {
+		p.closing.Store(true)
+		if p.inflight.Load() == 0 {
+			p.close()
+		}
+	})
+	time.AfterFunc(maxCloseWait, p.close)
 	return nil
 }
 
@@ -160,7 +192,7 @@ type redisSettings struct {
 
 // acquire returns the store, taking it from the pool or creating it,
 // and the pool key to release in Cleanup. No network I/O happens here.
-func (sc *StoreConfig) acquire(ctx caddy.Context, now func() time.Time, fixed bool) (store.Store, string, error) {
+func (sc *StoreConfig) acquire(ctx caddy.Context, now func() time.Time, fixed bool) (store.Store, string, *pooledStore, error) {
 	if sc.Type == "" {
 		sc.Type = StoreMemory
 	}
@@ -175,12 +207,12 @@ func (sc *StoreConfig) acquire(ctx caddy.Context, now func() time.Time, fixed bo
 			return &pooledStore{store: store.NewMemory(clock)}, nil
 		})
 		if err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
-		return v.(*pooledStore).store, key, nil
+		return v.(*pooledStore).store, key, nil, nil
 	case StoreRedis:
 	default:
-		return nil, "", fmt.Errorf("unknown store type %q", sc.Type)
+		return nil, "", nil, fmt.Errorf("unknown store type %q", sc.Type)
 	}
 	repl := caddy.NewReplacer()
 	if sc.Timeout == 0 {
@@ -207,10 +239,10 @@ func (sc *StoreConfig) acquire(ctx caddy.Context, now func() time.Time, fixed bo
 		if f := repl.ReplaceAll(sc.TLSCAFile, ""); f != "" {
 			pem, err := os.ReadFile(f)
 			if err != nil {
-				return nil, "", fmt.Errorf("tls_ca_file: %w", err)
+				return nil, "", nil, fmt.Errorf("tls_ca_file: %w", err)
 			}
 			if !x509.NewCertPool().AppendCertsFromPEM(pem) {
-				return nil, "", fmt.Errorf("tls_ca_file %s: no PEM certificate found", f)
+				return nil, "", nil, fmt.Errorf("tls_ca_file %s: no PEM certificate found", f)
 			}
 			set.TLSCA = pem
 		}
@@ -220,7 +252,7 @@ func (sc *StoreConfig) acquire(ctx caddy.Context, now func() time.Time, fixed bo
 	}
 	raw, err := json.Marshal(set)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	sum := sha256.Sum256(raw)
 	key := "redis:" + hex.EncodeToString(sum[:])
@@ -228,14 +260,14 @@ func (sc *StoreConfig) acquire(ctx caddy.Context, now func() time.Time, fixed bo
 		return &pooledStore{client: newRedisClient(set), closeDelay: redisCloseDelay(time.Duration(set.Timeout))}, nil
 	})
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	ps := v.(*pooledStore)
 	opts := store.RedisOptions{KeyPrefix: sc.KeyPrefix, Timeout: time.Duration(sc.Timeout)}
 	if fixed {
 		opts.Now = now
 	}
-	return store.NewRedis(ps.client, opts), key, nil
+	return store.NewRedis(ps.client, opts), key, ps, nil
 }
 
 func newRedisClient(s redisSettings) redis.UniversalClient {

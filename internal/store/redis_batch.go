@@ -110,6 +110,11 @@ func (b *batcher) take() []*batchCall {
 	batch := make([]*batchCall, 0, n)
 	for _, c := range b.queue[:n] {
 		if c.gone.Load() || c.ctx.Err() != nil {
+			c.cmd = redis.NewCmd(c.ctx)
+			c.cmd.SetErr(context.Cause(c.ctx))
+			if c.cmd.Err() == nil {
+				c.cmd.SetErr(context.Canceled)
+			}
 			close(c.done)
 			continue
 		}

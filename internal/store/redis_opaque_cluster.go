@@ -23,14 +23,15 @@ import (
 // reads the pointer and runs the script once more in the account it
 // names. A record under the hinted account is always the hash's current
 // session: a bind that moves a hash to another account deletes the
-// record under the account the pointer named before (luaOpaquePoint and
-// unbindOld), before it returns. A revoked or expired session keeps its
+// record under the account the pointer named before (pointCluster),
+// before it moves the pointer. A revoked or expired session keeps its
 // record (or loses it) exactly as without the hint, so the hint never
 // lets a revoked or unbound session through.
 
 // Pointer cache bounds: entries live pointerCacheTTL, at most
 // pointerCacheSize of them (least recently used go first). About 100
-// bytes each, so the cache stays near 10 MB at its cap.
+// bytes each with short account ids (10 MB at the cap); account ids of
+// the maximum 256 bytes make it about 40-50 MB.
 const (
 	pointerCacheTTL  = time.Minute
 	pointerCacheSize = 100_000
@@ -191,18 +192,47 @@ func unboundReply(reply []any) bool {
 }
 
 // pointCluster is the second step of an OpaqueBind on Redis Cluster,
-// after the record is written: it points the hash at its account and,
-// when the hash was bound to another account before, deletes the record
-// there (a third round trip, for a rebind to another account only), so
-// that no gateway's remembered account can reach the old session.
-func (r *Redis) pointCluster(ctx context.Context, req *TouchRequest, base string, pttl int64) error {
+// after the record is written: it points the hash at its account. When
+// the hash was bound to another account before, the record there is
+// deleted FIRST, and the pointer is not moved if that fails: otherwise a
+// gateway still remembering the old account would reach the old session
+// through it (a record under a remembered account must always be the
+// hash's current session). The pointer script returns the account it
+// replaced; if a concurrent bind moved the hash in between, that
+// account's record is deleted too. On any error this gateway forgets its
+// hint. Round trips: two for a first bind, three or four for a rebind to
+// another account.
+func (r *Redis) pointCluster(ctx context.Context, req *TouchRequest, base string, pttl int64) (err error) {
+	defer func() {
+		if err != nil {
+			r.ptrs.forget(req.SessionHash)
+		}
+	}()
+	unbind := func(acct string) error {
+		k := r.keys(acct)
+		err := scriptOpaqueUnbind.Run(ctx, r.client, []string{k.session(req.SessionHash), k.index()}, member(req.SessionHash)).Err()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		return nil
+	}
+	prev, err := r.client.HGet(ctx, r.opaqueKey(req.SessionHash), "a").Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		prev = ""
+	case err != nil:
+		return err
+	case prev != req.Account:
+		if err := unbind(prev); err != nil {
+			return err
+		}
+	}
 	old, err := scriptOpaquePoint.Run(ctx, r.client, []string{r.opaqueKey(req.SessionHash)}, req.Account, base, pttl).Text()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return err
 	}
-	if err == nil && old != req.Account {
-		k := r.keys(old)
-		if err := scriptOpaqueUnbind.Run(ctx, r.client, []string{k.session(req.SessionHash), k.index()}, member(req.SessionHash)).Err(); err != nil && !errors.Is(err, redis.Nil) {
+	if err == nil && old != req.Account && old != prev {
+		if err := unbind(old); err != nil {
 			return err
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -259,29 +258,7 @@ func launchSentinel(bin, dir, conf, logPath string, port int) (*proc, error) {
 		return nil, fmt.Errorf("opening log: %v", err)
 	}
 	defer logFile.Close()
-	cmd := exec.Command(bin, conf, "--sentinel", "--logfile", "")
-	cmd.Dir = dir
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	setProcAttr(cmd)
-	p := &proc{cmd: cmd, port: port, done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		// See launch: Pdeathsig is tied to the forking thread.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	if err := <-started; err != nil {
-		return nil, fmt.Errorf("starting %s: %v", bin, err)
-	}
-	return p, nil
+	return startProc(exec.Command(bin, conf, "--sentinel", "--logfile", ""), dir, logFile, port, 0)
 }
 
 // sentinelDo runs one command on a sentinel with a fresh connection.

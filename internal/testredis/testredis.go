@@ -350,13 +350,17 @@ func (s *Server) launch(port int) (*proc, error) {
 		"--logfile", "",
 	)
 	args = append(args, s.extra...)
-	cmd := exec.Command(s.bin, args...)
-	cmd.Dir = s.dir
+	return startProc(exec.Command(s.bin, args...), s.dir, logFile, port, off)
+}
+
+// startProc starts cmd in dir with its output going to logFile, and
+// returns it as the proc on port, whose log output starts at logOff.
+func startProc(cmd *exec.Cmd, dir string, logFile *os.File, port int, logOff int64) (*proc, error) {
+	cmd.Dir = dir
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	setProcAttr(cmd)
-
-	p := &proc{cmd: cmd, port: port, logOff: off, done: make(chan struct{})}
+	p := &proc{cmd: cmd, port: port, logOff: logOff, done: make(chan struct{})}
 	started := make(chan error, 1)
 	go func() {
 		// Pdeathsig fires when the thread that forked the child exits,
@@ -373,7 +377,7 @@ func (s *Server) launch(port int) (*proc, error) {
 		close(p.done)
 	}()
 	if err := <-started; err != nil {
-		return nil, fmt.Errorf("starting %s: %v", s.bin, err)
+		return nil, fmt.Errorf("starting %s: %v", cmd.Path, err)
 	}
 	return p, nil
 }

@@ -54,29 +54,14 @@ local function opaquetouch(key, polkey, idx, sp, m, now, cfg, passive, acct, int
   if cfg.immediately then ovi, ova = readov(polkey) end
   local pi, pa = inforce(cfg, r, ovi, ova)
   local st = state(r, now, pi, pa)
-  local dirty = false
-  if st ~= '' then
-    if r.x ~= st then dirty = true end
-    r.x = st
-  elseif not passive and now > r.l and now - r.l >= math.min(interval, math.floor(pi / 4)) then
-    r.l = now
-    dirty = true
-  end
+  local dirty = advance(r, st, now, passive, interval, pi)
   local abs = r.c + pa
   local rt = abs + 60000
   local out = {CODES[st], 0, now, pi, pa, r.l + pi, abs, acct, who[1] or '', who[2] or '', who[3] or '', who[4] or ''}
   -- coalesced: nothing changed, nothing to write (as in luaTouch)
   if not dirty and rt == r.rt then return out end
   redis.call('HSET', key, 'l', int(r.l), 'x', r.x, 'rt', int(rt))
-  local d = ttl(rt, now)
-  if d > 0 then
-    redis.call('PEXPIRE', key, int(d))
-    redis.call('ZADD', idx, int(rt), m)
-    extendindex(idx, d)
-  else
-    redis.call('DEL', key)
-    redis.call('ZREM', idx, m)
-  end
+  retain(key, idx, m, rt, now)
   return out
 end
 `
@@ -134,9 +119,7 @@ redis.call('HSET', key,
   'u', ARGV[13], 'r', ARGV[14], 'n', ARGV[15], 'e', ARGV[16], 'ip', ARGV[17], 'ua', ARGV[18],
   'c', int(now), 'l', int(now), 'pi', int(pi), 'pa', int(pa), 'ci', '0', 'ca', '0',
   'x', '', 'rt', int(rt))
-redis.call('PEXPIRE', key, int(ttl(rt, now)))
-redis.call('ZADD', idx, int(rt), m)
-expireindex(idx, now)
+retain(key, idx, m, rt, now)
 -- the pointer outlives any absolute limit the bounds allow
 local amax = cfg.amax
 if pa > amax then amax = pa end

@@ -123,21 +123,42 @@ local function ttl(at, now)
   return d
 end
 
--- Keep the index alive as long as its longest-retained member.
-local function expireindex(idx, now)
-  local top = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
-  if top[2] then
-    local d = ttl(tonumber(top[2]), now)
-    if d > 0 then redis.call('PEXPIRE', idx, int(d)) end
-  end
-end
-
 -- Keep the index alive at least d ms more (PTTL is -1 on an index that
--- has no expiry yet): cheaper than expireindex, for writes that only add
--- or extend one member.
+-- has no expiry yet), after a write that added or extended one member.
 local function extendindex(idx, d)
   local cur = redis.call('PTTL', idx)
   if cur < d then redis.call('PEXPIRE', idx, int(d)) end
+end
+
+-- session.Record.Touch on a loaded record r whose state at now is st:
+-- an ended state is final; an active one has last seen moved to now
+-- unless passive or coalesced (less than interval since it, the interval
+-- capped at a quarter of idle). Returns whether r changed.
+local function advance(r, st, now, passive, interval, pi)
+  if st ~= '' then
+    local changed = r.x ~= st
+    r.x = st
+    return changed
+  end
+  if not passive and now > r.l and now - r.l >= math.min(interval, math.floor(pi / 4)) then
+    r.l = now
+    return true
+  end
+  return false
+end
+
+-- After a write of the session at key: keep it, and its index member m,
+-- until its retention rt; drop both when rt has already passed.
+local function retain(key, idx, m, rt, now)
+  local d = ttl(rt, now)
+  if d > 0 then
+    redis.call('PEXPIRE', key, int(d))
+    redis.call('ZADD', idx, int(rt), m)
+    extendindex(idx, d)
+  else
+    redis.call('DEL', key)
+    redis.call('ZREM', idx, m)
+  end
 end
 
 -- Drop (a bounded number of) sessions whose retention has passed: the
@@ -229,15 +250,7 @@ end
 
 local pi, pa = inforce(cfg, r, ovi, ova)
 local st = state(r, now, pi, pa)
-local dirty = created == 1
-if st ~= '' then
-  if r.x ~= st then dirty = true end
-  r.x = st
-elseif not passive and now > r.l and now - r.l >= math.min(interval, math.floor(pi / 4)) then
-  -- (session.Record.Touch: the interval is capped at a quarter of idle)
-  r.l = now
-  dirty = true
-end
+local dirty = advance(r, st, now, passive, interval, pi) or created == 1
 
 local abs = r.c + pa
 local rt = abs
@@ -258,16 +271,7 @@ if created == 1 then
 else
   redis.call('HSET', key, 'l', int(r.l), 'x', r.x, 'rt', int(rt))
 end
-local d = ttl(rt, now)
-if d > 0 then
-  redis.call('PEXPIRE', key, int(d))
-  redis.call('ZADD', idx, int(rt), m)
-  extendindex(idx, d)
-else
-  -- already past retention: the next request finds it absent anyway
-  redis.call('DEL', key)
-  redis.call('ZREM', idx, m)
-end
+retain(key, idx, m, rt, now)
 return {CODES[st], created, now, pi, pa, r.l + pi, abs}
 `
 

@@ -327,16 +327,8 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, repl *caddy.Repl
 		repl.Set("http.session_guard.reason", "no_token")
 		h.unauthorized(w, r, "", "", "")
 		return nil, nil, true
-	case errors.Is(err, token.ErrInvalidRequest):
-		h.debug("invalid token request", r, err)
-		repl.Set("http.session_guard.reason", "invalid_request")
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q, error="invalid_request"`, h.Realm))
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": publicMessage(err)})
-		return nil, nil, true
 	case err != nil:
-		h.debug("malformed token", r, err)
-		repl.Set("http.session_guard.reason", "invalid_token")
-		h.unauthorized(w, r, "invalid_token", publicMessage(err), "")
+		h.badCredential(w, r, repl, "token", err)
 		return nil, nil, true
 	}
 	ident, err := h.verifier.Verify(r.Context(), raw)

@@ -189,17 +189,8 @@ func (h *Handler) checkOpaque(w http.ResponseWriter, r *http.Request, repl *cadd
 	case err == nil && !validCookieValue(raw):
 		err = fmt.Errorf("%w: cookie %s is malformed", token.ErrInvalidRequest, h.opaque.cookie)
 	}
-	switch {
-	case errors.Is(err, token.ErrInvalidRequest):
-		h.debug("invalid cookie", r, err)
-		repl.Set("http.session_guard.reason", "invalid_request")
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q, error="invalid_request"`, h.Realm))
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": publicMessage(err)})
-		return nil, nil, true
-	case err != nil:
-		h.debug("malformed cookie", r, err)
-		repl.Set("http.session_guard.reason", "invalid_token")
-		h.unauthorized(w, r, "invalid_token", publicMessage(err), "")
+	if err != nil {
+		h.badCredential(w, r, repl, "cookie", err)
 		return nil, nil, true
 	}
 	res, id, hash, err := h.lookupOpaque(r, raw, passive)

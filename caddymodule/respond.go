@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/caddyserver/caddy/v2"
+
 	"github.com/sessionguard/sessionguard/internal/session"
 	"github.com/sessionguard/sessionguard/internal/token"
 )
@@ -74,6 +76,22 @@ func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, code, des
 }
 
 // ended answers a request of an expired or revoked session.
+// badCredential answers a credential that could not be read: 400
+// invalid_request (duplicated, or not where it may be) or 401
+// invalid_token (malformed), and sets the reason placeholder.
+func (h *Handler) badCredential(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, what string, err error) {
+	if errors.Is(err, token.ErrInvalidRequest) {
+		h.debug("invalid "+what+" request", r, err)
+		repl.Set("http.session_guard.reason", "invalid_request")
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q, error="invalid_request"`, h.Realm))
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": publicMessage(err)})
+		return
+	}
+	h.debug("malformed "+what, r, err)
+	repl.Set("http.session_guard.reason", "invalid_token")
+	h.unauthorized(w, r, "invalid_token", publicMessage(err), "")
+}
+
 func (h *Handler) ended(w http.ResponseWriter, r *http.Request, st session.Status) {
 	hdr := w.Header()
 	hdr.Set("Session-Expiry-Warning", "now")

@@ -16,21 +16,11 @@ import (
 
 // faultSite is site without keep-alive to the upstream (see
 // newLoadClient).
-const faultSite = `{SITE} {
-	session_guard {
-		jwt {
-			alg HS256
-			secret ` + secret + `
-			issuer https://idp.example
-			audience app
-		}
-	}
-	reverse_proxy {UPSTREAM} {
+var faultSite = strings.Replace(site, "reverse_proxy {UPSTREAM}", `reverse_proxy {UPSTREAM} {
 		transport http {
 			keepalive off
 		}
-	}
-}`
+	}`, 1)
 
 // tokens mints n tokens of distinct sessions over a few accounts.
 func tokens(t testing.TB, now time.Time, n int) []string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -59,7 +58,6 @@ type batchCall struct {
 	args   []any
 	cmd    *redis.Cmd
 	done   chan struct{}
-	gone   atomic.Bool // the caller stopped waiting
 }
 
 func newBatcher(client redis.UniversalClient, timeout time.Duration, pipelines int) *batcher {
@@ -73,7 +71,6 @@ func (b *batcher) run(ctx context.Context, script *redis.Script, keys []string, 
 	if b.off {
 		return script.Run(ctx, b.client, keys, args...)
 	}
-	c := &batchCall{ctx: ctx, script: script, keys: keys, args: args, done: make(chan struct{})}
 	b.mu.Lock()
 	if b.inflight < b.max {
 		// A free slot means nothing is queued: send this call alone,
@@ -81,8 +78,7 @@ func (b *batcher) run(ctx context.Context, script *redis.Script, keys []string, 
 		b.inflight++
 		b.mu.Unlock()
 		defer b.next()
-		c.cmd = script.Run(ctx, b.client, keys, args...)
-		return c.cmd
+		return script.Run(ctx, b.client, keys, args...)
 	}
 	if len(b.queue) >= b.max*maxBatch {
 		b.mu.Unlock()
@@ -90,13 +86,13 @@ func (b *batcher) run(ctx context.Context, script *redis.Script, keys []string, 
 		cmd.SetErr(errQueueFull)
 		return cmd
 	}
+	c := &batchCall{ctx: ctx, script: script, keys: keys, args: args, done: make(chan struct{})}
 	b.queue = append(b.queue, c)
 	b.mu.Unlock()
 	select {
 	case <-c.done:
 		return c.cmd
 	case <-ctx.Done():
-		c.gone.Store(true)
 		cmd := redis.NewCmd(ctx)
 		cmd.SetErr(ctx.Err())
 		return cmd
@@ -109,12 +105,9 @@ func (b *batcher) take() []*batchCall {
 	n := min(len(b.queue), maxBatch)
 	batch := make([]*batchCall, 0, n)
 	for _, c := range b.queue[:n] {
-		if c.gone.Load() || c.ctx.Err() != nil {
+		if c.ctx.Err() != nil { // the caller gave up
 			c.cmd = redis.NewCmd(c.ctx)
 			c.cmd.SetErr(context.Cause(c.ctx))
-			if c.cmd.Err() == nil {
-				c.cmd.SetErr(context.Canceled)
-			}
 			close(c.done)
 			continue
 		}

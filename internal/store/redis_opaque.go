@@ -49,7 +49,6 @@ local function opaquetouch(key, polkey, idx, sp, m, now, cfg, passive, acct, int
     redis.call('ZREM', idx, m)
     return unbound(now)
   end
-  local who = redis.call('HMGET', key, 'u', 'r', 'n', 'e')
   local ovi, ova
   if cfg.immediately then ovi, ova = readov(polkey) end
   local pi, pa = inforce(cfg, r, ovi, ova)
@@ -57,7 +56,7 @@ local function opaquetouch(key, polkey, idx, sp, m, now, cfg, passive, acct, int
   local dirty = advance(r, st, now, passive, interval, pi)
   local abs = r.c + pa
   local rt = abs + 60000
-  local out = {CODES[st], 0, now, pi, pa, r.l + pi, abs, acct, who[1] or '', who[2] or '', who[3] or '', who[4] or ''}
+  local out = {CODES[st], 0, now, pi, pa, r.l + pi, abs, acct, r.u or '', r.role or '', r.name or '', r.email or ''}
   -- coalesced: nothing changed, nothing to write (as in luaTouch)
   if not dirty and rt == r.rt then return out end
   redis.call('HSET', key, 'l', int(r.l), 'x', r.x, 'rt', int(rt))

@@ -84,13 +84,14 @@ end
 
 -- load returns the record at key, or nil and 'missing' / 'corrupt'.
 local function load(key)
-  local f = redis.call('HMGET', key, 'c', 'l', 'pi', 'pa', 'ci', 'ca', 'x', 'rt', 'u')
+  local f = redis.call('HMGET', key, 'c', 'l', 'pi', 'pa', 'ci', 'ca', 'x', 'rt', 'u', 'r', 'n', 'e')
   local any = false
   for i = 1, 9 do if f[i] then any = true end end
   if not any then return nil, 'missing' end
   local r = {
     c = tonumber(f[1]), l = tonumber(f[2]), pi = tonumber(f[3]), pa = tonumber(f[4]),
     ci = tonumber(f[5]), ca = tonumber(f[6]), x = f[7], rt = tonumber(f[8]), u = f[9],
+    role = f[10], name = f[11], email = f[12],
   }
   if not (r.c and r.l and r.pi and r.pa and r.ci and r.ca and r.rt and r.x) then
     return nil, 'corrupt'

@@ -231,8 +231,7 @@ var identityHeaders = []string{"Session-Id-Hash", "Session-User", "Session-Accou
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	stripIdentity(r.Header)
-	stripBind(r.Header)
+	stripClientHeaders(r.Header)
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 
 	if isPreflight(r) {
@@ -262,7 +261,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if ident == nil { // opaque mode: no session is bound to the cookie
 		return next.ServeHTTP(w, r)
 	}
-	// The identity headers (stripIdentity removed any the client sent),
+	// The identity headers (stripClientHeaders removed any the client sent),
 	// in one array.
 	idv := []string{ident.SessionHash, ident.UserID, ident.AccountID, ident.Role}
 	r.Header["Session-Id-Hash"] = idv[0:1:1]
@@ -288,22 +287,50 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return next.ServeHTTP(ww, r)
 }
 
-// stripIdentity deletes every client-sent identity header, also under
-// names that differ only in case or in '_' for '-' (which CGI-style
-// upstreams fold into the same variable).
-func stripIdentity(hdr http.Header) {
+// stripClientHeaders deletes every client-sent identity header and
+// every Session-Guard-Bind-* header (a client may never send them), also
+// under names that differ only in case or in '_' for '-' (which
+// CGI-style upstreams fold into the same variable).
+func stripClientHeaders(hdr http.Header) {
 	for name := range hdr {
-		if len(name) < len("Session-Id-Hash")-4 || !strings.EqualFold(name[:7], "session") {
+		if len(name) < len("Session-Role") || !strings.EqualFold(name[:7], "session") {
 			continue
 		}
-		norm := strings.ReplaceAll(strings.ToLower(name), "_", "-")
+		if isBindHeader(name) {
+			delete(hdr, name)
+			continue
+		}
 		for _, id := range identityHeaders {
-			if norm == strings.ToLower(id) {
+			if sameHeaderName(name, id) {
 				delete(hdr, name)
 				break
 			}
 		}
 	}
+}
+
+// sameHeaderName reports whether header names a and b are equal ignoring
+// ASCII case and treating '_' as '-'. It does not allocate.
+func sameHeaderName(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if fold(a[i]) != fold(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func fold(c byte) byte {
+	switch {
+	case c == '_':
+		return '-'
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // isPreflight reports whether r is a CORS preflight request.

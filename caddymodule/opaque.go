@@ -261,20 +261,7 @@ func (h *Handler) expireOpaqueCookie(w http.ResponseWriter, r *http.Request) {
 // isBindHeader reports whether name is a Session-Guard-Bind-* header in
 // any case, also with '_' for '-'.
 func isBindHeader(name string) bool {
-	if len(name) < len(bindPrefix) {
-		return false
-	}
-	return strings.ReplaceAll(strings.ToLower(name[:len(bindPrefix)]), "_", "-") == bindPrefix
-}
-
-// stripBind deletes every Session-Guard-Bind-* header: a client may
-// never send them, and a client may never see them.
-func stripBind(hdr http.Header) {
-	for name := range hdr {
-		if isBindHeader(name) {
-			delete(hdr, name)
-		}
-	}
+	return len(name) >= len(bindPrefix) && sameHeaderName(name[:len(bindPrefix)], bindPrefix)
 }
 
 // bindInfo is what the upstream's Session-Guard-Bind-* headers say.

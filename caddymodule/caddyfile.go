@@ -172,20 +172,16 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := keys.once(d, key); err != nil {
 				return err
 			}
-			if !d.NextArg() {
-				return d.ArgErr()
+			v, err := oneArg(d)
+			if err != nil {
+				return err
 			}
-			if d.Val() == "off" {
+			if v == "off" {
 				a.TouchInterval = -1
-			} else {
-				dur, err := parseDur(d, d.Val())
-				if err != nil {
-					return err
-				}
-				a.TouchInterval = dur
+				break
 			}
-			if d.NextArg() {
-				return d.ArgErr()
+			if a.TouchInterval, err = parseDur(d, v); err != nil {
+				return err
 			}
 		case "on_store_error":
 			if err := keys.once(d, key); err != nil {

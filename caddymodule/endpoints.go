@@ -66,26 +66,10 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, repl *ca
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
 		return nil
 	}
-	if !allowMethod(w, r, method) {
-		countDecision(label, "invalid_request")
+	ident, res, e, ok := h.endpointSession(w, r, repl, label, method, passive)
+	if !ok {
 		return nil
 	}
-	if !h.sameOrigin(w, r) {
-		countDecision(label, "cross_site")
-		return nil
-	}
-	ident, res, rejected := h.check(w, r, repl, passive)
-	if rejected {
-		h.observeDecision(label, repl, true, nil, nil)
-		return nil
-	}
-	if res == nil { // store down, failing open: no state to report
-		countDecision(label, "store_unavailable")
-		h.unavailable(w)
-		return nil
-	}
-	e := h.expiryHeaders(*res)
-	h.setPlaceholders(r, repl, ident, e)
 	if ep == "logout" {
 		hash := ident.SessionHash
 		n, err := h.app.store.Revoke(r.Context(), store.RevokeRequest{
@@ -110,6 +94,36 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, repl *ca
 	e.apply(w.Header(), r.Header.Get("Origin") != "")
 	writeJSON(w, http.StatusOK, h.status(ident, *res, e))
 	return nil
+}
+
+// endpointSession is what every session endpoint does first: it
+// answers a wrong method (405), a cross-site request on cookie
+// credentials (403), a request without a live session, or a store
+// outage (503, also when failing open: there is no state to report),
+// each counted under label; otherwise it sets the placeholders and
+// returns the session, its state and its expiry headers.
+func (h *Handler) endpointSession(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, label, method string, passive bool) (*token.Identity, *store.TouchResult, expiry, bool) {
+	if !allowMethod(w, r, method) {
+		countDecision(label, "invalid_request")
+		return nil, nil, expiry{}, false
+	}
+	if !h.sameOrigin(w, r) {
+		countDecision(label, "cross_site")
+		return nil, nil, expiry{}, false
+	}
+	ident, res, rejected := h.check(w, r, repl, passive)
+	if rejected {
+		h.observeDecision(label, repl, true, nil, nil)
+		return nil, nil, expiry{}, false
+	}
+	if res == nil {
+		countDecision(label, "store_unavailable")
+		h.unavailable(w)
+		return nil, nil, expiry{}, false
+	}
+	e := h.expiryHeaders(*res)
+	h.setPlaceholders(r, repl, ident, e)
+	return ident, res, e, true
 }
 
 func (h *Handler) status(ident *token.Identity, res store.TouchResult, e expiry) sessionStatus {

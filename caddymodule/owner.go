@@ -37,29 +37,13 @@ func (h *Handler) serveOwner(w http.ResponseWriter, r *http.Request, repl *caddy
 	case "account/revoke":
 		method = http.MethodPost
 	}
-	if !allowMethod(w, r, method) {
-		countDecision(endpointAccount, "invalid_request")
-		return nil
-	}
-	if !h.sameOrigin(w, r) {
-		countDecision(endpointAccount, "cross_site")
-		return nil
-	}
 	// reading the account is passive; a change is activity
-	ident, res, rejected := h.check(w, r, repl, method == http.MethodGet)
-	if rejected {
-		h.observeDecision(endpointAccount, repl, true, nil, nil)
-		return nil
-	}
-	if res == nil { // store down, failing open: nothing to manage
-		countDecision(endpointAccount, "store_unavailable")
-		h.unavailable(w)
+	ident, res, e, ok := h.endpointSession(w, r, repl, endpointAccount, method, method == http.MethodGet)
+	if !ok {
 		return nil
 	}
 	// the session is valid; whether its role may manage is decided below
 	h.observeDecision(endpointAccount, repl, false, ident, res)
-	e := h.expiryHeaders(*res)
-	h.setPlaceholders(r, repl, ident, e)
 	e.apply(w.Header(), r.Header.Get("Origin") != "")
 	if _, ok := h.owners[ident.Role]; !ok {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden", "error_description": "the account owner role is required"})

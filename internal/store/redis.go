@@ -137,6 +137,10 @@ func (r *Redis) nowArg(t time.Time) string {
 	return timeMillis(t)
 }
 
+// touchIntervalArg is the touch-interval ARGV of the touch and lookup
+// scripts: whole milliseconds, 0 for none.
+func (req *TouchRequest) touchIntervalArg() string { return durMillis(max(req.TouchInterval, 0)) }
+
 // cfgArgs are the seven policy-configuration ARGV read by readcfg.
 func cfgArgs(c *policy.Config) []any {
 	apply := "0"
@@ -179,7 +183,7 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 		durMillis(req.Claimed.Idle), durMillis(req.Claimed.Absolute),
 		member(req.SessionHash),
 		req.User, req.Role, req.Name, req.Email, req.IP, req.UserAgent,
-		durMillis(max(req.TouchInterval, 0)),
+		req.touchIntervalArg(),
 	)
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()

@@ -170,7 +170,7 @@ func (r *Redis) lookup(ctx context.Context, req *TouchRequest) (TouchResult, err
 	if !r.cluster() {
 		args := []any{r.nowArg(req.Now)}
 		args = append(args, cfgArgs(req.Policy)...)
-		args = append(args, passive, m, durMillis(max(req.TouchInterval, 0)))
+		args = append(args, passive, m, req.touchIntervalArg())
 		reply, err = r.batch.run(tctx, scriptOpaqueLookup, []string{r.opaqueKey(req.SessionHash)}, args...).Slice()
 	} else {
 		reply, err = r.lookupCluster(tctx, req, passive, m)

@@ -177,7 +177,7 @@ func (r *Redis) lookupIn(ctx context.Context, req *TouchRequest, acct, passive, 
 	k := r.keys(acct)
 	args := []any{r.nowArg(req.Now), k.sessionPrefix()}
 	args = append(args, cfgArgs(req.Policy)...)
-	args = append(args, passive, m, acct, durMillis(max(req.TouchInterval, 0)))
+	args = append(args, passive, m, acct, req.touchIntervalArg())
 	return r.batch.run(ctx, scriptOpaqueLookupIn, []string{k.session(req.SessionHash), k.override(), k.index()}, args...).Slice()
 }
 

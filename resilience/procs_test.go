@@ -69,7 +69,8 @@ type proc struct {
 func startCaddy(t testing.TB, globals, upstream string) *proc {
 	t.Helper()
 	bin := caddyBinary(t)
-	httpPort, adminPort := gatewaytest.FreePort(t), gatewaytest.FreePort(t)
+	ports := gatewaytest.FreePorts(t, 2)
+	httpPort, adminPort := ports[0], ports[1]
 	p := &proc{
 		URL:    fmt.Sprintf("http://127.0.0.1:%d", httpPort),
 		Admin:  fmt.Sprintf("http://127.0.0.1:%d", adminPort),

@@ -142,18 +142,12 @@ func run(ctx context.Context, o options, w io.Writer) ([]*row, error) {
 			p.stop()
 		}
 	}()
-	port := func() int {
-		p, perr := freePort()
-		if perr != nil && err == nil {
-			err = perr
-		}
-		return p
-	}
-	upPort, authPort := port(), port()
-	ports := map[string]int{"plain": port(), "memory": port(), "redis": port(), "redis_every": port(), "forward_auth": port()}
+	free, err := freePorts(7)
 	if err != nil {
 		return nil, err
 	}
+	upPort, authPort := free[0], free[1]
+	ports := map[string]int{"plain": free[2], "memory": free[3], "redis": free[4], "redis_every": free[5], "forward_auth": free[6]}
 	up, err := start(dir, "upstream", "http://"+hostPort(upPort)+"/", upBin, "-listen", hostPort(upPort))
 	if err != nil {
 		return nil, err

@@ -141,15 +141,21 @@ func (g *Gateway) Bind(t testing.TB, b Binding) {
 	}
 }
 
-// FreePort returns a free loopback TCP port.
-func FreePort(t testing.TB) int {
+// FreePorts returns n distinct free loopback ports: all n are held open
+// while they are chosen, so two calls in a row cannot get the same port
+// back (which would put the admin endpoint and the site on one port).
+func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 // Start runs Caddy with the given Caddyfile. In the Caddyfile, {UPSTREAM}
@@ -159,11 +165,13 @@ func FreePort(t testing.TB) int {
 // without braces). The clock starts at start.
 func Start(t testing.TB, globals, site string, start time.Time) *Gateway {
 	t.Helper()
+	up := newUpstream(t) // before choosing ports: it takes one of its own
+	ports := FreePorts(t, 2)
 	g := &Gateway{
 		Clock:     testhook.NewClock(start),
-		Upstream:  newUpstream(t),
-		httpPort:  FreePort(t),
-		adminPort: FreePort(t),
+		Upstream:  up,
+		httpPort:  ports[0],
+		adminPort: ports[1],
 		Client: &http.Client{
 			Timeout:       10 * time.Second,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

@@ -26,6 +26,10 @@ const (
 	// Unbound is reported by an opaque-cookie lookup for a cookie no
 	// session is bound to. It is never stored.
 	Unbound
+	// WrongUser is reported for a token whose user is not the user the
+	// session was created for; the session is left untouched. It is
+	// never stored.
+	WrongUser
 )
 
 // String returns the contract's name of the state: "active", "idle",
@@ -42,6 +46,8 @@ func (s Status) String() string {
 		return "revoked"
 	case Unbound:
 		return "unbound"
+	case WrongUser:
+		return "wrong_user"
 	}
 	return "unknown"
 }
@@ -141,14 +147,13 @@ func New(hash string, loginAt, now time.Time, p policy.Policy) *Record {
 }
 
 // Before reports whether a token logged in at loginAt is older than a
-// revocation cutoff. Login times come in whole seconds, so the cutoff is
-// compared at second precision: a login in the same second as the
-// revocation is not cut off.
+// revocation cutoff, at millisecond precision: a login in the same second
+// as a revocation, but before it, is cut off.
 func Before(loginAt, cutoff time.Time) bool {
 	if cutoff.IsZero() {
 		return false
 	}
-	return loginAt.Unix() < cutoff.Unix()
+	return loginAt.UnixMilli() < cutoff.UnixMilli()
 }
 
 // HashID returns the hash under which a raw session id is stored and

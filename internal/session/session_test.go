@@ -85,8 +85,10 @@ func TestHashAndCutoff(t *testing.T) {
 	if !LooksLikeHash(h) || h == HashID("session-2") || LooksLikeHash("session-1") || LooksLikeHash(h[:21]+"!") {
 		t.Fatalf("hash %q", h)
 	}
+	// millisecond precision: a login earlier in the same second is cut off
 	c := time.Unix(100, 500e6)
-	if Before(time.Unix(100, 0), c) || !Before(time.Unix(99, 0), c) || Before(time.Unix(1, 0), time.Time{}) {
+	if !Before(time.Unix(100, 0), c) || !Before(time.Unix(100, 499e6), c) || Before(time.Unix(100, 500e6), c) ||
+		Before(time.Unix(100, 501e6), c) || !Before(time.Unix(99, 0), c) || Before(time.Unix(1, 0), time.Time{}) {
 		t.Fatal("cutoff comparison")
 	}
 }

@@ -88,6 +88,9 @@ func (m *Memory) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 		delete(a.sessions, req.SessionHash)
 		s = nil
 	}
+	if s != nil && s.rec.Ended == session.Active && s.rec.User != req.User {
+		return TouchResult{Status: session.WrongUser, Now: now}, nil
+	}
 	created := false
 	if s == nil {
 		p := req.Policy.Effective(a.override, req.Claimed)

@@ -213,6 +213,8 @@ func statusOf(code int64) session.Status {
 		return session.ExpiredIdle
 	case 2:
 		return session.ExpiredAbsolute
+	case 5: // 4 is an opaque lookup's "unbound", decoded before this
+		return session.WrongUser
 	}
 	return session.Revoked
 }

@@ -189,7 +189,7 @@ end
 //
 // Returns {status code, created 0/1, now, policy idle, policy absolute,
 // idle deadline, absolute deadline}, all integers (ms). Status codes: 0
-// active, 1 idle, 2 absolute, 3 revoked.
+// active, 1 idle, 2 absolute, 3 revoked, 5 wrong user (nothing written).
 //
 // Idempotent under retries: creation is conditional and last-seen only
 // moves forward. A touch that changes nothing (last seen moved by less
@@ -227,20 +227,23 @@ if r and now >= r.rt then
   redis.call('ZREM', idx, m)
   r = nil
 end
+-- a live session belongs to the user it was created for (WrongUser); an
+-- ended one answers with its end whoever asks
+if r and r.x == '' and r.u ~= ARGV[16] then return {5, 0, now, 0, 0, now, now} end
 
 local created = 0
 if not r then
   readovonce()
   local pi, pa = effective(cfg, ovi, ova, ci, ca)
   if login > now then login = now end
-  local ls = math.floor(login / 1000)
+  -- session.Before: cutoffs at millisecond precision
   local revoked = false
   local cut = tonumber(redis.call('GET', cutkey))
-  if cut and ls < math.floor(cut / 1000) then revoked = true end
+  if cut and login < cut then revoked = true end
   if not revoked then
     local uc = tonumber(redis.call('GET', uckey))
     -- a user cutoff lasts the longest absolute limit
-    if uc and now < uc + cfg.amax and ls < math.floor(uc / 1000) then revoked = true end
+    if uc and now < uc + cfg.amax and login < uc then revoked = true end
   end
   if revoked then
     return {3, 0, now, pi, pa, now + pi, login + pa}

@@ -24,7 +24,9 @@ var ErrUnavailable = errors.New("session store unavailable")
 // zero mean "now by the store's clock".
 type Store interface {
 	// Touch looks a session up, creates it when first seen, checks it and
-	// records the activity, as one atomic operation.
+	// records the activity, as one atomic operation. A session not ended
+	// whose user is not req.User is reported as session.WrongUser and left
+	// untouched.
 	Touch(ctx context.Context, req *TouchRequest) (TouchResult, error)
 	// Sessions lists the live (active) sessions of an account under the
 	// policy configuration cfg, oldest login first.

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -115,7 +114,7 @@ type Identity struct {
 	// Email is the email claim, or empty.
 	Email string
 	// LoginAt is the login time (auth_time, else iat), truncated to the
-	// second.
+	// millisecond; revocation cutoffs are compared at that precision.
 	LoginAt time.Time
 	// ExpiresAt is the token's expiration time (exp).
 	ExpiresAt time.Time
@@ -186,7 +185,7 @@ func (m ClaimMap) identity(c claimSet) (*Identity, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: token has no login time claim %q or %q", ErrInvalid, m.Login, iatClaim)
 	}
-	id.LoginAt = login.Truncate(time.Second)
+	id.LoginAt = login.Truncate(time.Millisecond)
 
 	exp, ok, err := c.date("exp")
 	if err != nil {
@@ -234,10 +233,22 @@ func (c claimSet) optionalString(what, name string) (string, bool, error) {
 	if len(s) > maxClaimLength {
 		return "", true, fmt.Errorf("%w: %s claim %q is longer than %d bytes", ErrInvalid, what, name, maxClaimLength)
 	}
-	if strings.ContainsAny(s, "\x00\r\n") {
-		return "", true, fmt.Errorf("%w: %s claim %q contains a forbidden character", ErrInvalid, what, name)
+	if !ValidValue(s) {
+		return "", true, fmt.Errorf("%w: %s claim %q contains a forbidden character (a control character)", ErrInvalid, what, name)
 	}
 	return s, true, nil
+}
+
+// ValidValue reports whether s may become a header value, a store field
+// and a line in a listing: it has no control character (U+0000-U+001F,
+// U+007F), which would break the upstream hop or inject terminal escapes.
+func ValidValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // timeout returns the mapped timeout claim name, in whole seconds. It

@@ -174,7 +174,7 @@ func (s Source) fromHeader(h http.Header) (string, bool, error) {
 			// carries no token of ours: the request has no token.
 			return "", false, nil
 		default:
-			cred = v[n+1:]
+			cred = strings.TrimLeft(v[n+1:], " ") // 1*SP (RFC 7235)
 		}
 	}
 	if cred == "" {

@@ -298,8 +298,15 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
 		return nil, fmt.Errorf("%w: token is invalid", ErrInvalid)
 	}
 	id, err := v.claims.identity(claims)
-	if err != nil || v.cache == nil {
-		return id, err
+	if err != nil {
+		return nil, err
+	}
+	if id.LoginAt.After(v.now().Add(v.leeway)) {
+		// a login time in the future would slip past revocation cutoffs
+		return nil, fmt.Errorf("%w: login time claim is in the future", ErrInvalid)
+	}
+	if v.cache == nil {
+		return id, nil
 	}
 	v.cache.put(key, id, notBefore(claims, v.leeway), v.now())
 	return id, nil

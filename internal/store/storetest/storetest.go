@@ -44,6 +44,8 @@ func Run(t *testing.T, open Open) {
 		{"Audit", testAudit},
 		{"RetentionPassedStartsOver", testRetention},
 		{"ConcurrentTouches", testConcurrent},
+		{"SessionBelongsToItsUser", testWrongUser},
+		{"CutoffMillisecondPrecision", testCutoffMillis},
 		{"TouchesCoalesced", testCoalescing},
 		{"RevokeRejectsBadRequests", func(t *testing.T, s store.Store) {
 			c := cfg()
@@ -612,4 +614,35 @@ func testCoalescing(t *testing.T, s store.Store) {
 		revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{r.SessionHash}, Policy: c, Now: t0.Add(time.Millisecond)})
 		wantStatus(t, touch(t, s, at(r, t0.Add(2*time.Millisecond))), session.Revoked)
 	})
+}
+
+// A live session is its creator's: another user's touch is WrongUser and
+// changes nothing, not even the idle clock.
+func testWrongUser(t *testing.T, s store.Store) {
+	c := cfg()
+	touch(t, s, req(c, "acme", "s1", "alice", t0, t0))
+	idle := c.Effective(policy.Override{}, policy.Claimed{}).Idle
+	almost := t0.Add(idle - time.Second)
+	res := touch(t, s, req(c, "acme", "s1", "bob", t0, almost))
+	wantStatus(t, res, session.WrongUser)
+	p := at(req(c, "acme", "s1", "alice", t0, almost), almost)
+	p.Passive = true
+	wantTime(t, "idle deadline after bob", touch(t, s, p).IdleExpiresAt, t0.Add(idle))
+	wantStatus(t, touch(t, s, req(c, "acme", "s1", "alice", t0, t0.Add(idle))), session.ExpiredIdle)
+	// the same session id in another account is another session
+	wantStatus(t, touch(t, s, req(c, "globex", "s1", "bob", t0, t0)), session.Active)
+}
+
+// Cutoffs compare at millisecond precision: a login earlier in the same
+// second as a revoke-all is cut off; one later in that second is not.
+func testCutoffMillis(t *testing.T, s store.Store) {
+	c := cfg()
+	cut := t0.Add(time.Minute + 500*time.Millisecond)
+	revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeAll, Policy: c, Now: cut})
+	after := cut.Add(time.Second)
+	wantStatus(t, touch(t, s, req(c, "acme", "early", "u", cut.Add(-499*time.Millisecond), after)), session.Revoked)
+	wantStatus(t, touch(t, s, req(c, "acme", "late", "u", cut.Add(time.Millisecond), after)), session.Active)
+	revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeUser, User: "v", Policy: c, Now: cut})
+	wantStatus(t, touch(t, s, req(c, "acme", "v-early", "v", cut.Add(-time.Millisecond), after)), session.Revoked)
+	wantStatus(t, touch(t, s, req(c, "acme", "v-late", "v", cut.Add(time.Millisecond), after)), session.Active)
 }

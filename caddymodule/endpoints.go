@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -107,7 +106,7 @@ func (h *Handler) endpointSession(w http.ResponseWriter, r *http.Request, repl *
 		countDecision(label, "invalid_request")
 		return nil, nil, expiry{}, false
 	}
-	if !h.sameOrigin(w, r) {
+	if !h.sameOrigin(w, r, label == endpointAccount) {
 		countDecision(label, "cross_site")
 		return nil, nil, expiry{}, false
 	}
@@ -178,24 +177,38 @@ func allowMethod(w http.ResponseWriter, r *http.Request, methods ...string) bool
 	return false
 }
 
-// sameOrigin refuses state-changing endpoint requests from other sites:
-// with cookie tokens a browser would send the cookie along (CSRF).
-func (h *Handler) sameOrigin(w http.ResponseWriter, r *http.Request) bool {
-	if r.Method == http.MethodGet || r.Method == http.MethodHead || !h.cookieCredentials(r) {
+// sameOrigin refuses cross-site requests that carry cookie credentials
+// (a browser sends the cookie along: CSRF) to the state-changing session
+// endpoints and to the owner endpoints, which also read account data. It
+// answers 403 cross_site and returns false for them.
+func (h *Handler) sameOrigin(w http.ResponseWriter, r *http.Request, guardReads bool) bool {
+	if !h.cookieCredentials(r) {
 		return true
 	}
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross_site_request"})
+	safe := r.Method == http.MethodGet || r.Method == http.MethodHead
+	if (safe && !guardReads) || h.originAllowed(r) {
+		return true
+	}
+	writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross_site"})
+	return false
+}
+
+// originAllowed applies the contract's rule: the Origin is the request's
+// own or a trusted (cors) one; without an Origin, Sec-Fetch-Site is
+// same-origin or none. http.CrossOriginProtection decides, after the two
+// cases where its rules are more lenient: it lets through a request with
+// neither header (taking it for a non-browser client) and never checks
+// safe methods.
+func (h *Handler) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "null" || (origin == "" && r.Header.Get("Sec-Fetch-Site") == "") {
 		return false
 	}
-	if o := r.Header.Get("Origin"); o != "" && o != "null" {
-		u, err := url.Parse(o)
-		if err != nil || !strings.EqualFold(u.Host, r.Host) {
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross_site_request"})
-			return false
-		}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		r = r.WithContext(r.Context()) // a shallow copy, checked as a write
+		r.Method = http.MethodPost
 	}
-	return true
+	return h.csrf.Check(r) == nil
 }
 
 // cookieCredentials reports whether r carries one of the configured

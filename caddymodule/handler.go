@@ -94,6 +94,7 @@ type Handler struct {
 	owners   map[string]struct{}
 	logger   *zap.Logger
 	opaque   *opaqueState // nil unless Opaque is set
+	csrf     *http.CrossOriginProtection
 }
 
 // TokenSource is one place a token is taken from.
@@ -171,6 +172,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.MaxTokenSize <= 0 {
 		h.MaxTokenSize = 8192
 	}
+	// Trusted origins (the cors block's) are added here.
+	h.csrf = http.NewCrossOriginProtection()
 	if h.PassiveRaw != nil {
 		mods, err := ctx.LoadModule(h, "PassiveRaw")
 		if err != nil {
@@ -232,6 +235,10 @@ var identityHeaders = []string{"Session-Id-Hash", "Session-User", "Session-Accou
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	stripClientHeaders(r.Header)
+	if len(r.Trailer) > 0 {
+		stripClientHeaders(r.Trailer)
+		r.Body = trailerGuard{ReadCloser: r.Body, r: r}
+	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 
 	if isPreflight(r) {
@@ -289,28 +296,89 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 // stripClientHeaders deletes every client-sent identity header and
 // every Session-Guard-Bind-* header (a client may never send them), also
-// under names that differ only in case or in '_' for '-' (which
-// CGI-style upstreams fold into the same variable).
+// under names that differ only in case or in '_' or '.' for '-' (which
+// CGI-style upstreams fold into the same variable). It also takes those
+// names out of the Connection header: the proxy drops the headers a
+// Connection header names, and would drop the gateway's own with them.
 func stripClientHeaders(hdr http.Header) {
 	for name := range hdr {
-		if len(name) < len("Session-Role") || !strings.EqualFold(name[:7], "session") {
-			continue
-		}
-		if isBindHeader(name) {
+		if gatewayOwned(name) {
 			delete(hdr, name)
-			continue
 		}
-		for _, id := range identityHeaders {
-			if sameHeaderName(name, id) {
-				delete(hdr, name)
-				break
-			}
+	}
+	if conn, ok := hdr["Connection"]; ok {
+		if conn = dropOwnedTokens(conn); len(conn) > 0 {
+			hdr["Connection"] = conn
+		} else {
+			delete(hdr, "Connection")
 		}
 	}
 }
 
+// trailerGuard removes client-sent identity and bind trailers from its
+// request once the body is read: net/http fills trailers in only then.
+type trailerGuard struct {
+	io.ReadCloser
+	r *http.Request
+}
+
+func (g trailerGuard) Read(p []byte) (int, error) {
+	n, err := g.ReadCloser.Read(p)
+	if err == io.EOF {
+		stripClientHeaders(g.r.Trailer)
+	}
+	return n, err
+}
+
+// gatewayOwned reports whether name is an identity or bind header,
+// ignoring case and '_' for '-'. It does not allocate.
+func gatewayOwned(name string) bool {
+	if len(name) < len("Session-Role") || !strings.EqualFold(name[:7], "session") {
+		return false
+	}
+	if isBindHeader(name) {
+		return true
+	}
+	for _, id := range identityHeaders {
+		if sameHeaderName(name, id) {
+			return true
+		}
+	}
+	return false
+}
+
+// dropOwnedTokens returns the Connection header values without the
+// options that name a gateway-owned header. It allocates only when it
+// finds one.
+func dropOwnedTokens(vals []string) []string {
+	found := false
+	for _, v := range vals {
+		for opt := range strings.SplitSeq(v, ",") {
+			if gatewayOwned(strings.TrimSpace(opt)) {
+				found = true
+			}
+		}
+	}
+	if !found {
+		return vals
+	}
+	out := make([]string, 0, len(vals))
+	for _, v := range vals {
+		var keep []string
+		for opt := range strings.SplitSeq(v, ",") {
+			if opt = strings.TrimSpace(opt); opt != "" && !gatewayOwned(opt) {
+				keep = append(keep, opt)
+			}
+		}
+		if len(keep) > 0 {
+			out = append(out, strings.Join(keep, ", "))
+		}
+	}
+	return out
+}
+
 // sameHeaderName reports whether header names a and b are equal ignoring
-// ASCII case and treating '_' as '-'. It does not allocate.
+// ASCII case and treating '_' and '.' as '-'. It does not allocate.
 func sameHeaderName(a, b string) bool {
 	if len(a) != len(b) {
 		return false
@@ -325,7 +393,7 @@ func sameHeaderName(a, b string) bool {
 
 func fold(c byte) byte {
 	switch {
-	case c == '_':
+	case c == '_' || c == '.':
 		return '-'
 	case 'A' <= c && c <= 'Z':
 		return c + 'a' - 'A'
@@ -378,6 +446,13 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, repl *caddy.Repl
 			repl.Set("http.auth.user.id", ident.UserID)
 			return ident, nil, false
 		}
+		return nil, nil, true
+	}
+	if res.Status == session.WrongUser {
+		// another user's token for this session (shared or guessed sid)
+		h.debug("token user is not the session's user", r, nil)
+		repl.Set("http.session_guard.reason", "invalid_token")
+		h.unauthorized(w, r, "invalid_token", "token does not belong to the session's user", "")
 		return nil, nil, true
 	}
 	if res.Status != session.Active {

@@ -270,6 +270,12 @@ type bindInfo struct {
 	present                          bool
 }
 
+// valid reports whether every bind value may become a header value.
+func (b bindInfo) valid() bool {
+	return token.ValidValue(b.user) && token.ValidValue(b.account) && token.ValidValue(b.role) &&
+		token.ValidValue(b.name) && token.ValidValue(b.email)
+}
+
 // takeBind reads and deletes the bind headers of a response. Values are
 // trimmed and cut at 256 bytes; a field sent twice counts as absent.
 func takeBind(hdr http.Header) bindInfo {
@@ -345,29 +351,8 @@ func (ow *opaqueWriter) handle() bool {
 	hdr := ow.ResponseWriterWrapper.Header()
 	b := takeBind(hdr)
 	set, cleared := responseCookie(hdr, h.opaque.cookie, h.app.now())
-	if b.present {
-		if b.user == "" || b.account == "" {
-			h.logger.Warn("upstream sent bind headers without Session-Guard-Bind-User and -Account; not bound")
-			return true
-		}
-		value := set
-		if value == "" && !cleared {
-			value, _ = token.Extract(r, h.sources, maxOpaqueCookie)
-		}
-		if !validCookieValue(value) {
-			h.logger.Warn("upstream bound a session without a valid session cookie; not bound", zap.String("cookie", h.opaque.cookie))
-			return true
-		}
-		if err := ow.bind(value, b); err != nil {
-			h.logger.Error("binding session: session store unavailable", zap.Error(err))
-			for k := range hdr {
-				delete(hdr, k)
-			}
-			h.unavailable(ow.ResponseWriterWrapper.ResponseWriter)
-			ow.drop = true
-			return false
-		}
-		return true
+	if b.present && !ow.bindFrom(set, b) {
+		return false
 	}
 	if cleared && ow.bound != nil {
 		_, err := h.app.store.Revoke(r.Context(), store.RevokeRequest{
@@ -381,6 +366,44 @@ func (ow *opaqueWriter) handle() bool {
 	return true
 }
 
+// bindFrom binds the cookie value set by the response to what the bind
+// headers say. Only a response that sets the cookie to a new value binds
+// (session-fixation defence): headers without one are dropped and
+// logged. It reports false when it has replaced the response (a failed
+// bind).
+func (ow *opaqueWriter) bindFrom(set string, b bindInfo) bool {
+	h, r := ow.h, ow.r
+	if b.user == "" || b.account == "" || !b.valid() {
+		h.logger.Warn("upstream sent bind headers without a valid Session-Guard-Bind-User and -Account; not bound")
+		return true
+	}
+	old, _ := token.Extract(r, h.sources, maxOpaqueCookie)
+	if set == "" || set == old || !validCookieValue(set) {
+		h.logger.Warn("upstream sent bind headers without setting a new session cookie; not bound", zap.String("cookie", h.opaque.cookie))
+		return true
+	}
+	err := ow.bind(set, b)
+	if errors.Is(err, errBoundElsewhere) {
+		h.logger.Warn("upstream bound a cookie value that belongs to another session; not bound", zap.String("cookie", h.opaque.cookie))
+		return true
+	}
+	if err != nil {
+		h.logger.Error("binding session: session store unavailable", zap.Error(err))
+		hdr := ow.ResponseWriterWrapper.Header()
+		for k := range hdr {
+			delete(hdr, k)
+		}
+		h.unavailable(ow.ResponseWriterWrapper.ResponseWriter)
+		ow.drop = true
+		return false
+	}
+	return true
+}
+
+// errBoundElsewhere: the cookie value is bound to another user, account
+// or role already; a bound cookie is never re-bound.
+var errBoundElsewhere = errors.New("cookie value is bound to another identity")
+
 // bind records the session of a cookie value.
 func (ow *opaqueWriter) bind(value string, b bindInfo) error {
 	h, r := ow.h, ow.r
@@ -389,6 +412,15 @@ func (ow *opaqueWriter) bind(value string, b bindInfo) error {
 		return err
 	}
 	hash := session.HashID(opaqueID(key, value))
+	prev, err := h.app.store.Touch(r.Context(), &store.TouchRequest{
+		SessionHash: hash, Passive: true, Policy: &h.app.policy, Now: h.app.StoreNow(), Opaque: store.OpaqueLookup,
+	})
+	if err != nil {
+		return err
+	}
+	if prev.Status != session.Unbound && (prev.User != b.user || prev.Account != b.account || prev.Role != b.role) {
+		return errBoundElsewhere
+	}
 	_, err = h.app.store.Touch(r.Context(), &store.TouchRequest{
 		Account: b.account, SessionHash: hash,
 		User: b.user, Role: b.role, Name: b.name, Email: b.email,

@@ -198,7 +198,9 @@ func (e *env) do(t *testing.T, method, path, cred string, body io.Reader, header
 	t.Helper()
 	if e.mode.opaque {
 		if cred != "" {
-			headers = append(headers, "Cookie", "sid="+cred)
+			// as a browser on the gateway's own site sends it: cookie
+			// credentials without it are refused as cross-site
+			headers = append(headers, "Cookie", "sid="+cred, "Sec-Fetch-Site", "same-origin")
 		}
 		return e.Do(t, method, path, "", body, headers...)
 	}

@@ -68,9 +68,21 @@ func eachMode(t *testing.T, extraGlobals string, fn func(t *testing.T, e *env)) 
 func (e *env) Do(t testing.TB, method, path, cred string, body io.Reader, headers ...string) *gatewaytest.Response {
 	t.Helper()
 	if e.mode == modeOpaque && cred != "" {
-		return e.Gateway.Do(t, method, path, "", body, append(headers, "Cookie", "sid="+cred)...)
+		return e.Gateway.Do(t, method, path, "", body, browserHeaders(append(headers, "Cookie", "sid="+cred))...)
 	}
 	return e.Gateway.Do(t, method, path, cred, body, headers...)
+}
+
+// browserHeaders adds Sec-Fetch-Site: same-origin, as a browser sends on
+// its own site's requests, unless headers name Origin or Sec-Fetch-Site:
+// cookie credentials without either are refused on the session endpoints.
+func browserHeaders(headers []string) []string {
+	for i := 0; i+1 < len(headers); i += 2 {
+		if n := strings.ToLower(headers[i]); n == "origin" || n == "sec-fetch-site" {
+			return headers
+		}
+	}
+	return append(headers, "Sec-Fetch-Site", "same-origin")
 }
 
 // hash is the Session-Id-Hash of the session minted with session id sid.

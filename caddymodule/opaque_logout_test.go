@@ -47,7 +47,7 @@ func TestOpaqueLogoutCookieAttributes(t *testing.T) {
 
 		owner := e.login(t, "olga", "acme", "owner")
 		r = e.Do(t, "POST", "/.session/account/revoke", "", strings.NewReader(`{"scope":"all"}`),
-			"Cookie", "sid="+owner, "Content-Type", "application/json")
+			"Cookie", "sid="+owner, "Content-Type", "application/json", "Sec-Fetch-Site", "same-origin")
 		wantCode(t, r, 200)
 		wantOnlyExpiredCookie(t, r, "/app", "127.0.0.1")
 		wantCode(t, e.get(t, "GET", "/", owner), 401)

@@ -62,6 +62,14 @@ func newCookieApp(t *testing.T) *cookieApp {
 			w.Header().Set("Session-Guard-Bind-Name", "Name "+q.Get("user"))
 			w.Header().Set("Session-Guard-Bind-Email", q.Get("user")+"@example.com")
 			w.Header()["session_guard_bind_x"] = []string{"lower-case underscore variant"}
+		case "/bind-only", "/login-clear":
+			// bind headers on a response that sets no new cookie
+			if r.URL.Path == "/login-clear" {
+				w.Header().Add("Set-Cookie", "sid=; Path=/; Max-Age=0")
+			}
+			w.Header().Set("Session-Guard-Bind-User", q.Get("user"))
+			w.Header().Set("Session-Guard-Bind-Account", q.Get("account"))
+			w.Header().Set("Session-Guard-Bind-Role", q.Get("role"))
 		case "/logout":
 			w.Header().Add("Set-Cookie", "sid=; Path=/; Max-Age=0")
 		case "/logout-expires":
@@ -147,7 +155,7 @@ func (e *opaqueEnv) login(t *testing.T, user, account, role string) string {
 func (e *opaqueEnv) get(t *testing.T, method, path, cookie string, headers ...string) *gatewaytest.Response {
 	t.Helper()
 	if cookie != "" {
-		headers = append(headers, "Cookie", "sid="+cookie)
+		headers = browserHeaders(append(headers, "Cookie", "sid="+cookie))
 	}
 	return e.Do(t, method, path, "", nil, headers...)
 }

@@ -48,9 +48,10 @@ type Gateway struct {
 // JSON object of the Session-* request headers it received.
 type Upstream struct {
 	*httptest.Server
-	mu   sync.Mutex
-	last http.Header
-	hits int
+	mu      sync.Mutex
+	last    http.Header
+	trailer http.Header
+	hits    int
 	// Extra response headers the upstream sends.
 	Extra http.Header
 }
@@ -63,11 +64,28 @@ func (u *Upstream) Last() (http.Header, int) {
 	return u.last.Clone(), u.hits
 }
 
+// SetExtra replaces the extra response headers the upstream sends.
+func (u *Upstream) SetExtra(h http.Header) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.Extra = h
+}
+
+// LastTrailer returns the request trailers of the last request that
+// reached the upstream.
+func (u *Upstream) LastTrailer() http.Header {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.trailer.Clone()
+}
+
 func newUpstream(t testing.TB) *Upstream {
 	u := &Upstream{Extra: http.Header{}}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // trailers come after the body
 		u.mu.Lock()
 		u.last = r.Header.Clone()
+		u.trailer = r.Trailer.Clone()
 		u.hits++
 		extra := u.Extra.Clone()
 		u.mu.Unlock()

@@ -34,9 +34,8 @@ type memAccount struct {
 }
 
 type memSession struct {
-	rec     session.Record
-	retain  time.Time
-	revoked bool
+	rec    session.Record
+	retain time.Time
 }
 
 type memCutoff struct {

@@ -6,6 +6,7 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/sessionguard/sessionguard/internal/policy"
 	"github.com/sessionguard/sessionguard/internal/store"
-	"github.com/sessionguard/sessionguard/internal/testhook"
 )
 
 func init() {
@@ -78,12 +78,16 @@ type App struct {
 	// with Session-Expiry-Warning: unknown).
 	OnStoreError string `json:"on_store_error,omitempty"`
 
+	// ClockRaw is a module of the session_guard.clocks namespace the app
+	// takes the time from. Default: the system clock (and, for the
+	// Redis store, Redis TIME). Tests set it; production has no need.
+	ClockRaw json.RawMessage `json:"clock,omitempty" caddy:"namespace=session_guard.clocks inline_key=source"`
+
 	policy  policy.Config
 	store   store.Store
 	poolKey string
 	pooled  *pooledStore // the pooled Redis client; nil for memory
 	now     func() time.Time
-	fixed   bool // clock injected: pass explicit times to the store
 	logger  *zap.Logger
 	ctx     context.Context
 	live    *liveTracker // this instance's live sessions, for the gauge
@@ -130,9 +134,13 @@ func (App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.ctx = ctx
+	clock, err := a.loadClock(ctx)
+	if err != nil {
+		return err
+	}
 	a.now = time.Now
-	if fn := testhook.Now(); fn != nil {
-		a.now, a.fixed = fn, true
+	if clock != nil {
+		a.now = clock
 	}
 	if a.Store == nil {
 		a.Store = &StoreConfig{Type: StoreMemory}
@@ -168,7 +176,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		// never coarser than a quarter of the shortest idle timeout
 		a.TouchInterval = caddy.Duration(min(DefaultTouchInterval, a.policy.Bounds.Idle.Min/4))
 	}
-	st, key, pooled, err := a.Store.acquire(ctx, a.now, a.fixed)
+	st, key, pooled, err := a.Store.acquire(ctx, clock)
 	if err != nil {
 		return fmt.Errorf("session store: %w", err)
 	}
@@ -233,13 +241,27 @@ func (a *App) Policy() *policy.Config { return &a.policy }
 // Now returns the app's clock reading.
 func (a *App) Now() time.Time { return a.now() }
 
-// StoreNow is the time to pass to the store: zero (the store's own
-// clock) unless a clock was injected.
-func (a *App) StoreNow() time.Time {
-	if a.fixed {
-		return a.now()
+// Clock is a time source: a module of the session_guard.clocks
+// namespace gives the app and its store their time.
+type Clock interface {
+	Now() time.Time
+}
+
+// loadClock returns the configured clock's Now, or nil when none is
+// configured.
+func (a *App) loadClock(ctx caddy.Context) (func() time.Time, error) {
+	if a.ClockRaw == nil {
+		return nil, nil
 	}
-	return time.Time{}
+	mod, err := ctx.LoadModule(a, "ClockRaw")
+	if err != nil {
+		return nil, fmt.Errorf("loading clock: %w", err)
+	}
+	c, ok := mod.(Clock)
+	if !ok {
+		return nil, fmt.Errorf("clock module %T has no Now method", mod)
+	}
+	return c.Now, nil
 }
 
 // Logger returns the app's logger.

@@ -73,7 +73,7 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, repl *ca
 		hash := ident.SessionHash
 		n, err := h.app.store.Revoke(r.Context(), store.RevokeRequest{
 			Account: ident.AccountID, Scope: store.ScopeSession, Sessions: []string{hash},
-			Policy: &h.app.policy, Now: h.app.StoreNow(),
+			Policy: &h.app.policy,
 		})
 		if err != nil {
 			h.logger.Error("logout: session store unavailable", zap.Error(err))

@@ -505,7 +505,6 @@ func (h *Handler) touchRequest(r *http.Request, ident *token.Identity, passive b
 		Claimed:     policy.Claimed{Idle: ident.Idle, Absolute: ident.Absolute},
 		Passive:     passive,
 		Policy:      &h.app.policy,
-		Now:         h.app.StoreNow(),
 
 		TouchInterval: time.Duration(h.app.TouchInterval),
 	}

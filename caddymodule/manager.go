@@ -11,10 +11,9 @@ import (
 // admin API makes one per request from the running app.
 func (a *App) Manager() *manage.Manager {
 	m := &manage.Manager{
-		Store:    a.store,
-		Policy:   &a.policy,
-		Now:      a.now,
-		StoreNow: a.StoreNow,
+		Store:  a.store,
+		Policy: &a.policy,
+		Now:    a.now,
 	}
 	if a.logger != nil {
 		m.Logger = a.logger.Named("audit")

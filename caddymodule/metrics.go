@@ -194,9 +194,9 @@ func (s *instrumented) Touch(ctx context.Context, req *store.TouchRequest) (stor
 }
 
 // Sessions implements store.Store.
-func (s *instrumented) Sessions(ctx context.Context, account string, cfg *policy.Config, now time.Time) ([]store.SessionInfo, error) {
+func (s *instrumented) Sessions(ctx context.Context, account string, cfg *policy.Config) ([]store.SessionInfo, error) {
 	start := time.Now()
-	l, err := s.Store.Sessions(ctx, account, cfg, now)
+	l, err := s.Store.Sessions(ctx, account, cfg)
 	observe("sessions", start, err)
 	return l, err
 }

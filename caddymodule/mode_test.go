@@ -118,7 +118,7 @@ func (e *env) bindOpaque(t *testing.T, c devtoken.Claims) string {
 	_, err = app.SessionStore().Touch(context.Background(), &store.TouchRequest{
 		Account: c.Account, SessionHash: session.HashID(opaqueTestID(v)),
 		User: c.User, Role: c.Role, Name: c.Name, Email: c.Email,
-		Policy: app.Policy(), Now: app.StoreNow(), Opaque: store.OpaqueBind,
+		Policy: app.Policy(), Opaque: store.OpaqueBind,
 	})
 	if err != nil {
 		t.Fatal(err)

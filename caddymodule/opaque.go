@@ -242,7 +242,6 @@ func (h *Handler) lookupOpaque(r *http.Request, value string, passive bool) (sto
 
 		TouchInterval: time.Duration(h.app.TouchInterval),
 		Policy:        &h.app.policy,
-		Now:           h.app.StoreNow(),
 		Opaque:        store.OpaqueLookup,
 	})
 	return res, id, hash, err
@@ -357,7 +356,7 @@ func (ow *opaqueWriter) handle() bool {
 	if cleared && ow.bound != nil {
 		_, err := h.app.store.Revoke(r.Context(), store.RevokeRequest{
 			Account: ow.bound.AccountID, Scope: store.ScopeSession, Sessions: []string{ow.bound.SessionHash},
-			Policy: &h.app.policy, Now: h.app.StoreNow(),
+			Policy: &h.app.policy,
 		})
 		if err != nil {
 			h.logger.Error("ending the session of a cleared cookie: session store unavailable", zap.Error(err))
@@ -425,7 +424,7 @@ func (ow *opaqueWriter) bind(value string, b bindInfo) error {
 		Account: b.account, SessionHash: hash,
 		User: b.user, Role: b.role, Name: b.name, Email: b.email,
 		IP: clientIP(r), UserAgent: session.CompactUserAgent(r.UserAgent()),
-		Policy: &h.app.policy, Now: h.app.StoreNow(),
+		Policy: &h.app.policy,
 		Opaque: store.OpaqueBind,
 	})
 	if err == nil {

@@ -446,6 +446,9 @@ func TestOpaqueCookieValues(t *testing.T) {
 		// 10 KB: too long, rejected before any store call.
 		r := e.get(t, "GET", "/", strings.Repeat("x", 10*1024))
 		wantCode(t, r, 401)
+		if _, after := e.app.Last(); after != before {
+			t.Fatalf("%d malformed requests reached the app", after-before)
+		}
 		if !strings.Contains(r.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
 			t.Fatalf("challenge %q", r.Header.Get("WWW-Authenticate"))
 		}

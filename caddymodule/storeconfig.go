@@ -192,7 +192,7 @@ type redisSettings struct {
 
 // acquire returns the store, taking it from the pool or creating it,
 // and the pool key to release in Cleanup. No network I/O happens here.
-func (sc *StoreConfig) acquire(ctx caddy.Context, now func() time.Time, fixed bool) (store.Store, string, *pooledStore, error) {
+func (sc *StoreConfig) acquire(ctx caddy.Context, clock func() time.Time) (store.Store, string, *pooledStore, error) {
 	if sc.Type == "" {
 		sc.Type = StoreMemory
 	}
@@ -200,10 +200,6 @@ func (sc *StoreConfig) acquire(ctx caddy.Context, now func() time.Time, fixed bo
 	case StoreMemory:
 		const key = "memory"
 		v, _, err := storePool.LoadOrNew(key, func() (caddy.Destructor, error) {
-			var clock func() time.Time
-			if fixed {
-				clock = now
-			}
 			return &pooledStore{store: store.NewMemory(clock)}, nil
 		})
 		if err != nil {
@@ -263,10 +259,7 @@ func (sc *StoreConfig) acquire(ctx caddy.Context, now func() time.Time, fixed bo
 		return nil, "", nil, err
 	}
 	ps := v.(*pooledStore)
-	opts := store.RedisOptions{KeyPrefix: sc.KeyPrefix, Timeout: time.Duration(sc.Timeout)}
-	if fixed {
-		opts.Now = now
-	}
+	opts := store.RedisOptions{KeyPrefix: sc.KeyPrefix, Timeout: time.Duration(sc.Timeout), Now: clock}
 	return store.NewRedis(ps.client, opts), key, ps, nil
 }
 

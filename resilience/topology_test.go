@@ -25,8 +25,8 @@ func TestSentinelConformance(t *testing.T) {
 	s := testredis.StartSentinel(t)
 	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: s.Addrs(), MasterName: testredis.SentinelMaster, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = c.Close() })
-	storetest.Run(t, func(t *testing.T) store.Store {
-		return store.NewRedis(c, store.RedisOptions{KeyPrefix: uniquePrefix(), Timeout: 2 * time.Second})
+	storetest.Run(t, func(t *testing.T, now func() time.Time) store.Store {
+		return store.NewRedis(c, store.RedisOptions{KeyPrefix: uniquePrefix(), Timeout: 2 * time.Second, Now: now})
 	})
 }
 
@@ -36,8 +36,8 @@ func TestClusterConformance(t *testing.T) {
 	cl := testredis.StartCluster(t)
 	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cl.Addrs(), ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = c.Close() })
-	storetest.Run(t, func(t *testing.T) store.Store {
-		return store.NewRedis(c, store.RedisOptions{KeyPrefix: uniquePrefix(), Timeout: 2 * time.Second})
+	storetest.Run(t, func(t *testing.T, now func() time.Time) store.Store {
+		return store.NewRedis(c, store.RedisOptions{KeyPrefix: uniquePrefix(), Timeout: 2 * time.Second, Now: now})
 	})
 	// The suite's accounts spread over more than one node.
 	used := 0

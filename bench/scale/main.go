@@ -113,7 +113,7 @@ func run(sizeList string, accounts int) error {
 		if err := create(ctx, rst, &pol, n, 1, now); err != nil {
 			return err
 		}
-		rList, rRevoke, err := listRevoke(ctx, rst, &pol, n, now)
+		rList, rRevoke, err := listRevoke(ctx, rst, &pol, n)
 		if err != nil {
 			return fmt.Errorf("redis: %w", err)
 		}
@@ -121,7 +121,7 @@ func run(sizeList string, accounts int) error {
 		if err := create(ctx, mem1, &pol, n, 1, now); err != nil {
 			return err
 		}
-		mList, mRevoke, err := listRevoke(ctx, mem1, &pol, n, now)
+		mList, mRevoke, err := listRevoke(ctx, mem1, &pol, n)
 		if err != nil {
 			return fmt.Errorf("memory: %w", err)
 		}
@@ -158,7 +158,6 @@ func create(ctx context.Context, st store.Store, pol *policy.Config, n, accounts
 					LoginAt:     now,
 					NotAfter:    now.Add(time.Hour),
 					Policy:      pol,
-					Now:         now,
 				})
 				if err == nil && res.Status != session.Active {
 					err = fmt.Errorf("session %d: status %v", i, res.Status)
@@ -182,9 +181,9 @@ func create(ctx context.Context, st store.Store, pol *policy.Config, n, accounts
 }
 
 // listRevoke times listing, then revoking, the n sessions of acct-0.
-func listRevoke(ctx context.Context, st store.Store, pol *policy.Config, n int, now time.Time) (list, revoke time.Duration, err error) {
+func listRevoke(ctx context.Context, st store.Store, pol *policy.Config, n int) (list, revoke time.Duration, err error) {
 	t0 := time.Now()
-	got, err := st.Sessions(ctx, "acct-0", pol, now)
+	got, err := st.Sessions(ctx, "acct-0", pol)
 	list = time.Since(t0)
 	if err != nil {
 		return 0, 0, err
@@ -193,7 +192,7 @@ func listRevoke(ctx context.Context, st store.Store, pol *policy.Config, n int, 
 		return 0, 0, fmt.Errorf("listed %d sessions, want %d", len(got), n)
 	}
 	t0 = time.Now()
-	k, err := st.Revoke(ctx, store.RevokeRequest{Account: "acct-0", Scope: store.ScopeAll, Policy: pol, Now: now.Add(time.Second)})
+	k, err := st.Revoke(ctx, store.RevokeRequest{Account: "acct-0", Scope: store.ScopeAll, Policy: pol})
 	revoke = time.Since(t0)
 	if err != nil {
 		return 0, 0, err

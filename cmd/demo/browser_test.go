@@ -15,7 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/sessionguard/sessionguard/browsertest"
-	"github.com/sessionguard/sessionguard/internal/testhook"
+	"github.com/sessionguard/sessionguard/internal/gatewaytest"
 )
 
 // The browser tests drive the demo in a real headless Chromium. The
@@ -49,11 +49,10 @@ type browserDemo struct {
 func startBrowserDemo(t *testing.T, o browsertest.Options) *browserDemo {
 	t.Helper()
 	clock := new(offsetClock)
-	testhook.SetNow(clock.Now)
-	t.Cleanup(func() { testhook.SetNow(nil) })
 	d := startDemo(t, options{
 		Idle: bIdle, Absolute: bAbsolute, WarnBefore: bWarn,
 		ClientTick: 200 * time.Millisecond, ClientPoll: 500 * time.Millisecond,
+		configure: func(cfg []byte) []byte { return gatewaytest.WithClock(t, cfg, clock.Now) },
 	})
 	if o.Timeout == 0 {
 		o.Timeout = time.Minute

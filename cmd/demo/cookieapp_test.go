@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sessionguard/sessionguard/internal/testhook"
+	"github.com/sessionguard/sessionguard/internal/gatewaytest"
 )
 
 // The cookie app through the demo gateway, without a browser: the
@@ -195,9 +195,8 @@ func TestCookieAppThroughGateway(t *testing.T) {
 // login page with the reason and the cookie is expired.
 func TestCookieAppIdleExpiry(t *testing.T) {
 	clock := new(offsetClock)
-	testhook.SetNow(clock.Now)
-	t.Cleanup(func() { testhook.SetNow(nil) })
-	d := startDemo(t, options{Idle: 5 * time.Minute, Absolute: 15 * time.Minute})
+	d := startDemo(t, options{Idle: 5 * time.Minute, Absolute: 15 * time.Minute,
+		configure: func(cfg []byte) []byte { return gatewaytest.WithClock(t, cfg, clock.Now) }})
 	base := d.CookieGatewayURL
 	jar, err := cookiejar.New(nil)
 	if err != nil {

@@ -82,6 +82,9 @@ type options struct {
 	// random one (which is then put into the environment, where the
 	// Caddyfile's {env.SESSION_JWT_SECRET} finds it).
 	Secret string
+	// configure, when set, edits the adapted JSON config before it is
+	// loaded (tests give the gateway a clock with it).
+	configure func([]byte) []byte
 }
 
 // demo is a running demo: the two upstream apps and the embedded Caddy
@@ -220,7 +223,7 @@ func run(ctx context.Context, opts options) (*demo, error) {
 		d.closeUpstreams()
 		return nil, err
 	}
-	if err := load(d.Caddyfile); err != nil {
+	if err := load(d.Caddyfile, opts.configure); err != nil {
 		d.closeUpstreams()
 		return nil, err
 	}
@@ -318,11 +321,15 @@ func adapt(filename string, body []byte) ([]byte, []caddyconfig.Warning, error) 
 	return cfg, warnings, nil
 }
 
-// load adapts the Caddyfile and runs it in this process.
-func load(body []byte) error {
+// load adapts the Caddyfile, edits it with configure when set, and
+// runs it in this process.
+func load(body []byte, configure func([]byte) []byte) error {
 	cfg, warnings, err := adapt("Caddyfile", body)
 	if err != nil {
 		return err
+	}
+	if configure != nil {
+		cfg = configure(cfg)
 	}
 	for _, w := range warnings {
 		fmt.Fprintf(os.Stderr, "caddyfile warning: %s\n", w.String())

@@ -25,7 +25,7 @@ import (
 
 	_ "github.com/sessionguard/sessionguard/admin"
 	_ "github.com/sessionguard/sessionguard/caddymodule"
-	"github.com/sessionguard/sessionguard/internal/testhook"
+	"github.com/sessionguard/sessionguard/internal/testclock"
 )
 
 // Gateway is a running Caddy.
@@ -35,7 +35,7 @@ type Gateway struct {
 	// Admin is the admin endpoint's base URL.
 	Admin string
 	// Clock is the gateway's clock.
-	Clock *testhook.Clock
+	Clock *testclock.Clock
 	// Upstream records what reached the app.
 	Upstream *Upstream
 	// Client does not follow redirects.
@@ -186,7 +186,7 @@ func Start(t testing.TB, globals, site string, start time.Time) *Gateway {
 	up := newUpstream(t) // before choosing ports: it takes one of its own
 	ports := FreePorts(t, 2)
 	g := &Gateway{
-		Clock:     testhook.NewClock(start),
+		Clock:     testclock.New(start),
 		Upstream:  up,
 		httpPort:  ports[0],
 		adminPort: ports[1],
@@ -197,11 +197,7 @@ func Start(t testing.TB, globals, site string, start time.Time) *Gateway {
 	}
 	g.URL = fmt.Sprintf("http://127.0.0.1:%d", g.httpPort)
 	g.Admin = fmt.Sprintf("http://127.0.0.1:%d", g.adminPort)
-	testhook.SetNow(g.Clock.Now)
-	t.Cleanup(func() {
-		_ = caddy.Stop()
-		testhook.SetNow(nil)
-	})
+	t.Cleanup(func() { _ = caddy.Stop() })
 	g.Load(t, globals, site)
 	return g
 }
@@ -252,6 +248,7 @@ func (g *Gateway) TryLoad(t testing.TB, globals, site string) error {
 	t.Helper()
 	// formatted like `caddy fmt`, so adapting does not warn about layout
 	cfg := Adapt(t, string(caddyfile.Format([]byte(g.Caddyfile(globals, site)))))
+	cfg = WithClock(t, cfg, g.Clock.Now)
 	if err := caddy.Load(cfg, true); err != nil {
 		return err
 	}

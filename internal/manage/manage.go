@@ -56,9 +56,6 @@ type Manager struct {
 	Policy *policy.Config
 	// Now is the clock for audit events. Default time.Now.
 	Now func() time.Time
-	// StoreNow is the time passed to the store; zero means the store's
-	// own clock. Default: always zero.
-	StoreNow func() time.Time
 	// Logger receives every audit event. Default: no logging.
 	Logger *zap.Logger
 }
@@ -68,13 +65,6 @@ func (m *Manager) now() time.Time {
 		return m.Now()
 	}
 	return time.Now()
-}
-
-func (m *Manager) storeNow() time.Time {
-	if m.StoreNow != nil {
-		return m.StoreNow()
-	}
-	return time.Time{}
 }
 
 func (m *Manager) logger() *zap.Logger {
@@ -365,7 +355,7 @@ type SessionsView struct {
 // Sessions lists an account's live sessions and active users. Expired
 // and revoked sessions never appear.
 func (m *Manager) Sessions(ctx context.Context, account string) (SessionsView, error) {
-	infos, err := m.Store.Sessions(ctx, account, m.Policy, m.storeNow())
+	infos, err := m.Store.Sessions(ctx, account, m.Policy)
 	if err != nil {
 		return SessionsView{}, storeError("listing sessions", err)
 	}
@@ -529,7 +519,7 @@ type revokeEvent struct {
 // sessions.revoke audit event. Scopes all, others and user also reject
 // tokens that logged in before now and were not seen yet.
 func (m *Manager) Revoke(ctx context.Context, account string, req RevokeRequest, actor string) (RevokeResult, error) {
-	sr := store.RevokeRequest{Account: account, Scope: req.Scope, User: req.UserID, Policy: m.Policy, Now: m.storeNow()}
+	sr := store.RevokeRequest{Account: account, Scope: req.Scope, User: req.UserID, Policy: m.Policy}
 	ev := revokeEvent{Scope: req.Scope, UserID: req.UserID}
 	switch req.Scope {
 	case store.ScopeSession:

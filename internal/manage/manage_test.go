@@ -38,7 +38,7 @@ func newFixture(t *testing.T) *fixture {
 	f.cfg = &cfg
 	core, logs := observer.New(zap.InfoLevel)
 	f.logs = logs
-	f.m = &Manager{Store: f.st, Policy: f.cfg, Now: clock, StoreNow: clock, Logger: zap.New(core)}
+	f.m = &Manager{Store: f.st, Policy: f.cfg, Now: clock, Logger: zap.New(core)}
 	return f
 }
 
@@ -46,7 +46,7 @@ func (f *fixture) touch(t *testing.T, account, sid, user string, loginAt time.Ti
 	t.Helper()
 	res, err := f.st.Touch(context.Background(), &store.TouchRequest{
 		Account: account, SessionHash: session.HashID(sid), User: user, Name: "N " + user, Email: user + "@example.com",
-		LoginAt: loginAt, NotAfter: f.now.Add(time.Hour), Policy: f.cfg, Now: f.now,
+		LoginAt: loginAt, NotAfter: f.now.Add(time.Hour), Policy: f.cfg,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -355,7 +355,7 @@ type downStore struct{ store.Store }
 func (downStore) Override(context.Context, string) (policy.Override, error) {
 	return policy.Override{}, store.ErrUnavailable
 }
-func (downStore) Sessions(context.Context, string, *policy.Config, time.Time) ([]store.SessionInfo, error) {
+func (downStore) Sessions(context.Context, string, *policy.Config) ([]store.SessionInfo, error) {
 	return nil, errors.New("boom")
 }
 func (downStore) Revoke(context.Context, store.RevokeRequest) (int, error) {

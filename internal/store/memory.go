@@ -34,9 +34,8 @@ type memAccount struct {
 }
 
 type memSession struct {
-	rec     session.Record
-	retain  time.Time
-	revoked bool
+	rec    session.Record
+	retain time.Time
 }
 
 type memCutoff struct {
@@ -50,13 +49,6 @@ func NewMemory(now func() time.Time) *Memory {
 		now = time.Now
 	}
 	return &Memory{now: now, accounts: make(map[string]*memAccount), opaque: make(map[string]string), secrets: make(map[string][]byte)}
-}
-
-func (m *Memory) clock(t time.Time) time.Time {
-	if t.IsZero() {
-		return m.now()
-	}
-	return t
 }
 
 func (m *Memory) account(name string) *memAccount {
@@ -73,7 +65,7 @@ func (m *Memory) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 	if err := ctx.Err(); err != nil {
 		return TouchResult{}, err
 	}
-	now := m.clock(req.Now)
+	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch req.Opaque {
@@ -177,11 +169,11 @@ func (a *memAccount) userCutoffAt(user string, now time.Time) time.Time {
 }
 
 // Sessions implements Store.
-func (m *Memory) Sessions(ctx context.Context, account string, cfg *policy.Config, now time.Time) ([]SessionInfo, error) {
+func (m *Memory) Sessions(ctx context.Context, account string, cfg *policy.Config) ([]SessionInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	now = m.clock(now)
+	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := []SessionInfo{}
@@ -208,7 +200,7 @@ func (m *Memory) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 	if err := checkRevoke(&req); err != nil {
 		return 0, err
 	}
-	now := m.clock(req.Now)
+	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	a := m.account(req.Account)
@@ -357,8 +349,8 @@ func (m *Memory) Ping(ctx context.Context) error { return ctx.Err() }
 // Prune drops every record whose retention has passed and every
 // expired cutoff, so that memory does not grow without bound. The Caddy
 // app runs it periodically.
-func (m *Memory) Prune(now time.Time) (removed int) {
-	now = m.clock(now)
+func (m *Memory) Prune() (removed int) {
+	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for name, a := range m.accounts {
@@ -394,7 +386,7 @@ func (m *Memory) Run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			m.Prune(time.Time{})
+			m.Prune()
 		}
 	}
 }

@@ -9,15 +9,17 @@ import (
 	"github.com/sessionguard/sessionguard/internal/session"
 	"github.com/sessionguard/sessionguard/internal/store"
 	"github.com/sessionguard/sessionguard/internal/store/storetest"
+	"github.com/sessionguard/sessionguard/internal/testclock"
 )
 
 func TestMemoryConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return store.NewMemory(nil) })
+	storetest.Run(t, func(t *testing.T, now func() time.Time) store.Store { return store.NewMemory(now) })
 }
 
 func TestMemoryPrune(t *testing.T) {
 	now := time.Now()
-	m := store.NewMemory(func() time.Time { return now })
+	clock := testclock.New(now)
+	m := store.NewMemory(clock.Now)
 	c := policy.NewConfig()
 	for _, sid := range []string{"a", "b"} {
 		_, err := m.Touch(context.Background(), &store.TouchRequest{
@@ -27,13 +29,15 @@ func TestMemoryPrune(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := m.Prune(now.Add(11 * time.Hour)); n != 0 {
+	clock.Set(now.Add(11 * time.Hour))
+	if n := m.Prune(); n != 0 {
 		t.Fatalf("pruned %d live sessions", n)
 	}
-	if n := m.Prune(now.Add(13 * time.Hour)); n != 2 {
+	clock.Set(now.Add(13 * time.Hour))
+	if n := m.Prune(); n != 2 {
 		t.Fatalf("pruned %d, want 2", n)
 	}
-	if n := m.Prune(now.Add(13 * time.Hour)); n != 0 {
+	if n := m.Prune(); n != 0 {
 		t.Fatalf("second prune removed %d", n)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

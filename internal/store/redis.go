@@ -29,9 +29,8 @@ type RedisOptions struct {
 	// flight at once; touches that arrive while all are busy travel
 	// together in the next one (see batcher). Default 4.
 	Pipelines int
-	// Now is an optional injected clock. When nil the scripts take the
-	// time from Redis TIME, one clock for all gateways. A non-zero
-	// TouchRequest.Now, RevokeRequest.Now or Sessions now wins over both.
+	// Now is the store's clock. When nil the scripts take the time from
+	// Redis TIME, one clock for all gateways.
 	Now func() time.Time
 }
 
@@ -125,16 +124,13 @@ func durMillis(d time.Duration) string {
 
 func millisDur(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
 
-// nowArg is the "now" ARGV of a script: t, else the injected clock, else
-// "" for Redis TIME.
-func (r *Redis) nowArg(t time.Time) string {
-	if t.IsZero() && r.now != nil {
-		t = r.now()
-	}
-	if t.IsZero() {
+// nowArg is the "now" ARGV of a script: the store's clock, or "" for
+// Redis TIME.
+func (r *Redis) nowArg() string {
+	if r.now == nil {
 		return ""
 	}
-	return timeMillis(t)
+	return timeMillis(r.now())
 }
 
 // touchIntervalArg is the touch-interval ARGV of the touch and lookup
@@ -176,7 +172,7 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 		passive = "1"
 	}
 	args := make([]any, 0, 22)
-	args = append(args, r.nowArg(req.Now), k.sessionPrefix())
+	args = append(args, r.nowArg(), k.sessionPrefix())
 	args = append(args, cfgArgs(req.Policy)...)
 	args = append(args,
 		timeMillis(req.LoginAt), timeMillis(req.NotAfter), passive,
@@ -220,7 +216,7 @@ func statusOf(code int64) session.Status {
 }
 
 // Sessions implements Store in one round trip.
-func (r *Redis) Sessions(ctx context.Context, account string, cfg *policy.Config, now time.Time) ([]SessionInfo, error) {
+func (r *Redis) Sessions(ctx context.Context, account string, cfg *policy.Config) ([]SessionInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -230,7 +226,7 @@ func (r *Redis) Sessions(ctx context.Context, account string, cfg *policy.Config
 	k := r.keys(account)
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
-	raw, err := scriptSessions.Run(tctx, r.client, []string{k.index(), k.override()}, r.nowArg(now), k.sessionPrefix()).Slice()
+	raw, err := scriptSessions.Run(tctx, r.client, []string{k.index(), k.override()}, r.nowArg(), k.sessionPrefix()).Slice()
 	if err != nil {
 		return nil, unavailable("sessions", err)
 	}
@@ -316,7 +312,7 @@ func (r *Redis) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 	k := r.keys(req.Account)
 	keys := []string{k.index(), k.override(), k.cutoff(), k.userCutoff(req.User)}
 	args := make([]any, 0, 11+len(req.Sessions))
-	args = append(args, r.nowArg(req.Now), k.sessionPrefix())
+	args = append(args, r.nowArg(), k.sessionPrefix())
 	args = append(args, cfgArgs(req.Policy)...)
 	args = append(args, string(req.Scope), req.User)
 	for _, h := range req.Sessions {

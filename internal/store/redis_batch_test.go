@@ -22,7 +22,7 @@ func TestRedisBatchedTouches(t *testing.T) {
 	srv := testredis.Start(t)
 	var trips counter
 	client := gatewayClient(t, srv.Addr(), &trips)
-	s := store.NewRedis(client, store.RedisOptions{KeyPrefix: uniquePrefix(t.Name()), Timeout: 2 * time.Second, Pipelines: 1})
+	s, clock := clockedRedis(client, store.RedisOptions{KeyPrefix: uniquePrefix(t.Name()), Timeout: 2 * time.Second, Pipelines: 1})
 	c := cfg()
 	const n = 64
 	reqs := make([]*store.TouchRequest, n)
@@ -33,20 +33,20 @@ func TestRedisBatchedTouches(t *testing.T) {
 	}
 	burst := func(round int) {
 		t.Helper()
+		now := t0.Add(time.Duration(round) * time.Second)
+		clock.Set(now)
 		var wg sync.WaitGroup
 		errs := make(chan error, n)
 		for i, r := range reqs {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				rr := *r
-				rr.Now = t0.Add(time.Duration(round) * time.Second)
-				res, err := s.Touch(context.Background(), &rr)
+				res, err := s.Touch(context.Background(), r)
 				switch {
 				case err != nil:
 					errs <- fmt.Errorf("touch %d: %w", i, err)
 				case res.Status != session.Active || res.Policy.Idle != r.Claimed.Idle ||
-					!res.IdleExpiresAt.Equal(rr.Now.Add(r.Claimed.Idle)):
+					!res.IdleExpiresAt.Equal(now.Add(r.Claimed.Idle)):
 					errs <- fmt.Errorf("touch %d got another session's answer or a wrong one: %+v", i, res)
 				}
 			}()
@@ -115,7 +115,7 @@ func TestRedisBatchCallerGivesUp(t *testing.T) {
 		t.Fatalf("touch after: %v %v", res.Status, err)
 	}
 	// The abandoned touch was dropped, not sent late: it created nothing.
-	list, err := s.Sessions(context.Background(), "acme", c, t0)
+	list, err := s.Sessions(context.Background(), "acme", c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -168,14 +168,14 @@ func (r *Redis) lookup(ctx context.Context, req *TouchRequest) (TouchResult, err
 	var reply []any
 	var err error
 	if !r.cluster() {
-		args := []any{r.nowArg(req.Now)}
+		args := []any{r.nowArg()}
 		args = append(args, cfgArgs(req.Policy)...)
 		args = append(args, passive, m, req.touchIntervalArg())
 		reply, err = r.batch.run(tctx, scriptOpaqueLookup, []string{r.opaqueKey(req.SessionHash)}, args...).Slice()
 	} else {
 		reply, err = r.lookupCluster(tctx, req, passive, m)
 		if err == nil && reply == nil {
-			return TouchResult{Status: session.Unbound, Now: r.resultNow(req.Now)}, nil
+			return TouchResult{Status: session.Unbound, Now: r.resultNow()}, nil
 		}
 	}
 	if err != nil {
@@ -206,14 +206,11 @@ func (r *Redis) lookup(ctx context.Context, req *TouchRequest) (TouchResult, err
 }
 
 // resultNow is the time an answer given without a script is reported at.
-func (r *Redis) resultNow(t time.Time) time.Time {
-	if t.IsZero() && r.now != nil {
-		t = r.now()
+func (r *Redis) resultNow() time.Time {
+	if r.now != nil {
+		return r.now()
 	}
-	if t.IsZero() {
-		t = time.Now()
-	}
-	return t
+	return time.Now()
 }
 
 // bind is Touch with OpaqueBind.
@@ -224,7 +221,7 @@ func (r *Redis) bind(ctx context.Context, req *TouchRequest) (TouchResult, error
 	if !cluster {
 		keys = append(keys, r.opaqueKey(req.SessionHash))
 	}
-	args := []any{r.nowArg(req.Now), k.sessionPrefix()}
+	args := []any{r.nowArg(), k.sessionPrefix()}
 	args = append(args, cfgArgs(req.Policy)...)
 	args = append(args, member(req.SessionHash), req.Account, k.base,
 		req.User, req.Role, req.Name, req.Email, req.IP, req.UserAgent)

@@ -175,7 +175,7 @@ func (r *Redis) lookupCluster(ctx context.Context, req *TouchRequest, passive, m
 // lookupIn runs luaOpaqueLookupIn in the slot of account acct.
 func (r *Redis) lookupIn(ctx context.Context, req *TouchRequest, acct, passive, m string) ([]any, error) {
 	k := r.keys(acct)
-	args := []any{r.nowArg(req.Now), k.sessionPrefix()}
+	args := []any{r.nowArg(), k.sessionPrefix()}
 	args = append(args, cfgArgs(req.Policy)...)
 	args = append(args, passive, m, acct, req.touchIntervalArg())
 	return r.batch.run(ctx, scriptOpaqueLookupIn, []string{k.session(req.SessionHash), k.override(), k.index()}, args...).Slice()

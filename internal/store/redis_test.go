@@ -22,6 +22,7 @@ import (
 	"github.com/sessionguard/sessionguard/internal/session"
 	"github.com/sessionguard/sessionguard/internal/store"
 	"github.com/sessionguard/sessionguard/internal/store/storetest"
+	"github.com/sessionguard/sessionguard/internal/testclock"
 	"github.com/sessionguard/sessionguard/internal/testredis"
 )
 
@@ -56,10 +57,10 @@ func uniquePrefix(name string) string {
 func TestRedisConformance(t *testing.T) {
 	srv := testredis.Start(t)
 	client := gatewayClient(t, srv.Addr())
-	storetest.Run(t, func(t *testing.T) store.Store {
+	storetest.Run(t, func(t *testing.T, now func() time.Time) store.Store {
 		// A generous timeout: this test is about semantics under -race,
 		// the 100ms default is exercised in TestRedisUnavailable.
-		return store.NewRedis(client, store.RedisOptions{KeyPrefix: uniquePrefix(t.Name()), Timeout: 2 * time.Second})
+		return store.NewRedis(client, store.RedisOptions{KeyPrefix: uniquePrefix(t.Name()), Timeout: 2 * time.Second, Now: now})
 	})
 }
 
@@ -78,8 +79,8 @@ func TestRedisClusterConformance(t *testing.T) {
 	}
 	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{srv.Addr()}, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = client.Close() })
-	storetest.Run(t, func(t *testing.T) store.Store {
-		return store.NewRedis(client, store.RedisOptions{KeyPrefix: uniquePrefix(t.Name()), Timeout: 2 * time.Second})
+	storetest.Run(t, func(t *testing.T, now func() time.Time) store.Store {
+		return store.NewRedis(client, store.RedisOptions{KeyPrefix: uniquePrefix(t.Name()), Timeout: 2 * time.Second, Now: now})
 	})
 
 	// The keys the suite left: each account's keys share the server's
@@ -115,8 +116,15 @@ func cfg() *policy.Config {
 func treq(c *policy.Config, acct, sid, user string, now time.Time) *store.TouchRequest {
 	return &store.TouchRequest{
 		Account: acct, SessionHash: session.HashID(sid), User: user, Role: "member",
-		LoginAt: now, NotAfter: now.Add(time.Hour), Policy: c, Now: now,
+		LoginAt: now, NotAfter: now.Add(time.Hour), Policy: c,
 	}
+}
+
+// clockedRedis is a Redis store on client whose clock stands at t0.
+func clockedRedis(client redis.UniversalClient, opts store.RedisOptions) (*store.Redis, *testclock.Clock) {
+	clock := testclock.New(t0)
+	opts.Now = clock.Now
+	return store.NewRedis(client, opts), clock
 }
 
 func mustTouch(t *testing.T, s store.Store, r *store.TouchRequest) store.TouchResult {
@@ -130,23 +138,22 @@ func mustTouch(t *testing.T, s store.Store, r *store.TouchRequest) store.TouchRe
 
 func TestRedisSurvivesScriptFlush(t *testing.T) {
 	srv := testredis.Start(t)
-	s := store.NewRedis(gatewayClient(t, srv.Addr()), store.RedisOptions{})
+	s, clock := clockedRedis(gatewayClient(t, srv.Addr()), store.RedisOptions{})
 	c := cfg()
 	r := treq(c, "acme", "s1", "alice", t0)
 	mustTouch(t, s, r)
 	srv.CLI(t, "SCRIPT", "FLUSH")
-	r2 := *r
-	r2.Now = t0.Add(time.Minute)
-	res := mustTouch(t, s, &r2)
+	clock.Set(t0.Add(time.Minute))
+	res := mustTouch(t, s, r)
 	if res.Status != session.Active || res.Created {
 		t.Fatalf("touch after SCRIPT FLUSH: %+v", res)
 	}
 	srv.CLI(t, "SCRIPT", "FLUSH")
-	if list, err := s.Sessions(context.Background(), "acme", c, t0.Add(time.Minute)); err != nil || len(list) != 1 {
+	if list, err := s.Sessions(context.Background(), "acme", c); err != nil || len(list) != 1 {
 		t.Fatalf("sessions after SCRIPT FLUSH: %v %v", list, err)
 	}
 	srv.CLI(t, "SCRIPT", "FLUSH")
-	if n, err := s.Revoke(context.Background(), store.RevokeRequest{Account: "acme", Scope: store.ScopeAll, Policy: c, Now: t0.Add(time.Minute)}); err != nil || n != 1 {
+	if n, err := s.Revoke(context.Background(), store.RevokeRequest{Account: "acme", Scope: store.ScopeAll, Policy: c}); err != nil || n != 1 {
 		t.Fatalf("revoke after SCRIPT FLUSH: %d %v", n, err)
 	}
 	srv.CLI(t, "SCRIPT", "FLUSH")
@@ -161,7 +168,7 @@ func allOps(s store.Store) map[string]error {
 	c := cfg()
 	errs := map[string]error{}
 	_, errs["touch"] = s.Touch(ctx, treq(c, "acme", "s1", "alice", time.Now()))
-	_, errs["sessions"] = s.Sessions(ctx, "acme", c, time.Time{})
+	_, errs["sessions"] = s.Sessions(ctx, "acme", c)
 	_, errs["revoke"] = s.Revoke(ctx, store.RevokeRequest{Account: "acme", Scope: store.ScopeUser, User: "bob", Policy: c})
 	_, errs["override"] = s.Override(ctx, "acme")
 	_, errs["set override"] = s.SetOverride(ctx, "acme", policy.Override{})
@@ -318,10 +325,10 @@ func workload(t *testing.T, s store.Store, acct string) {
 	if err := s.AppendAudit(ctx, acct, store.Event{Type: "policy.update", Actor: "ops"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Revoke(ctx, store.RevokeRequest{Account: acct, Scope: store.ScopeUser, User: "b:o}b*", Policy: c, Now: t0}); err != nil {
+	if _, err := s.Revoke(ctx, store.RevokeRequest{Account: acct, Scope: store.ScopeUser, User: "b:o}b*", Policy: c}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Revoke(ctx, store.RevokeRequest{Account: acct, Scope: store.ScopeOthers, Sessions: []string{session.HashID("s2")}, Policy: c, Now: t0}); err != nil {
+	if _, err := s.Revoke(ctx, store.RevokeRequest{Account: acct, Scope: store.ScopeOthers, Sessions: []string{session.HashID("s2")}, Policy: c}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -417,7 +424,7 @@ func TestRedisKeyPrefixWithBraces(t *testing.T) {
 // odd session hashes (not from session.HashID) round-trip through keys.
 func TestRedisOddSessionHash(t *testing.T) {
 	srv := testredis.Start(t)
-	s := store.NewRedis(gatewayClient(t, srv.Addr()), store.RedisOptions{})
+	s, _ := clockedRedis(gatewayClient(t, srv.Addr()), store.RedisOptions{})
 	c := cfg()
 	hashes := []string{"a:b", "{x}", "%", "a%25", "", "*"}
 	for _, h := range hashes {
@@ -427,7 +434,7 @@ func TestRedisOddSessionHash(t *testing.T) {
 			t.Fatalf("hash %q: %+v", h, res)
 		}
 	}
-	list, err := s.Sessions(context.Background(), "acme", c, t0)
+	list, err := s.Sessions(context.Background(), "acme", c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,11 +447,11 @@ func TestRedisOddSessionHash(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("listed hashes %q, want %q", got, want)
 	}
-	n, err := s.Revoke(context.Background(), store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{"nope", "{x}"}, Policy: c, Now: t0})
+	n, err := s.Revoke(context.Background(), store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{"nope", "{x}"}, Policy: c})
 	if err != nil || n != 1 {
 		t.Fatalf("revoke {x}: %d %v", n, err)
 	}
-	if list, _ := s.Sessions(context.Background(), "acme", c, t0); len(list) != len(hashes)-1 {
+	if list, _ := s.Sessions(context.Background(), "acme", c); len(list) != len(hashes)-1 {
 		t.Fatalf("after revoke: %+v", list)
 	}
 }
@@ -480,7 +487,7 @@ func TestRedisOneRoundTrip(t *testing.T) {
 	ops := map[string]func() error{
 		"touch (create)": func() error { _, err := s.Touch(ctx, treq(c, "acme", "new", "u", now)); return err },
 		"touch":          func() error { _, err := s.Touch(ctx, treq(c, "acme", "new", "u", now.Add(time.Second))); return err },
-		"sessions":       func() error { _, err := s.Sessions(ctx, "acme", c, time.Time{}); return err },
+		"sessions":       func() error { _, err := s.Sessions(ctx, "acme", c); return err },
 		"revoke": func() error {
 			_, err := s.Revoke(ctx, store.RevokeRequest{Account: "acme", Scope: store.ScopeOthers, Sessions: []string{"a", "b"}, Policy: c})
 			return err
@@ -511,7 +518,6 @@ func TestRedisClock(t *testing.T) {
 	// No clock anywhere: Redis TIME.
 	s := store.NewRedis(client, store.RedisOptions{KeyPrefix: "redis-time"})
 	r := treq(c, "acme", "s1", "u", time.Now())
-	r.Now = time.Time{}
 	before := time.Now().Add(-time.Second)
 	res := mustTouch(t, s, r)
 	if res.Now.Before(before) || res.Now.After(time.Now().Add(time.Second)) || res.Status != session.Active || !res.Created {
@@ -520,7 +526,7 @@ func TestRedisClock(t *testing.T) {
 	if !res.IdleExpiresAt.Equal(res.Now.Add(15 * time.Minute)) {
 		t.Fatalf("idle deadline %v, now %v", res.IdleExpiresAt, res.Now)
 	}
-	if list, err := s.Sessions(ctx, "acme", c, time.Time{}); err != nil || len(list) != 1 {
+	if list, err := s.Sessions(ctx, "acme", c); err != nil || len(list) != 1 {
 		t.Fatalf("sessions on Redis time: %v %v", list, err)
 	}
 	if n, err := s.Revoke(ctx, store.RevokeRequest{Account: "acme", Scope: store.ScopeAll, Policy: c}); err != nil || n != 1 {
@@ -534,18 +540,19 @@ func TestRedisClock(t *testing.T) {
 		t.Fatalf("audit event time on Redis time: %+v %v", evs, err)
 	}
 
-	// An injected clock; a request's own time wins over it.
+	// An injected clock: every decision is taken at its time.
 	fixed := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	s = store.NewRedis(client, store.RedisOptions{KeyPrefix: "fixed", Now: func() time.Time { return fixed }})
+	clock := testclock.New(fixed)
+	s = store.NewRedis(client, store.RedisOptions{KeyPrefix: "fixed", Now: clock.Now})
 	r = treq(c, "acme", "s1", "u", fixed)
-	r.Now = time.Time{}
 	if res := mustTouch(t, s, r); !res.Now.Equal(fixed) {
 		t.Fatalf("injected clock: now %v", res.Now)
 	}
-	r.Now = fixed.Add(time.Minute)
+	clock.Set(fixed.Add(time.Minute))
 	if res := mustTouch(t, s, r); !res.Now.Equal(fixed.Add(time.Minute)) || !res.IdleExpiresAt.Equal(fixed.Add(16*time.Minute)) {
-		t.Fatalf("request time: %+v", res)
+		t.Fatalf("clock moved: %+v", res)
 	}
+	clock.Set(fixed)
 	// With a clock years away from Redis', records still expire relative
 	// to the decision time, not at once.
 	key := keysOf(t, client, "fixed")
@@ -565,7 +572,7 @@ func TestRedisClock(t *testing.T) {
 func TestRedisCorruptData(t *testing.T) {
 	srv := testredis.Start(t)
 	client := gatewayClient(t, srv.Addr())
-	s := store.NewRedis(client, store.RedisOptions{KeyPrefix: "c"})
+	s, clock := clockedRedis(client, store.RedisOptions{KeyPrefix: "c"})
 	c := cfg()
 	ctx := context.Background()
 	r := treq(c, "acme", "s1", "alice", t0)
@@ -576,14 +583,14 @@ func TestRedisCorruptData(t *testing.T) {
 		t.Fatalf("key layout changed: %q missing (keys %q)", key, keysOf(t, client, "c"))
 	}
 	client.HSet(ctx, key, "l", "soon")
-	r.Now = t0.Add(time.Second)
+	clock.Set(t0.Add(time.Second))
 	if res := mustTouch(t, s, r); res.Status != session.Revoked {
 		t.Fatalf("corrupt record: %+v", res)
 	}
-	if list, err := s.Sessions(ctx, "acme", c, t0.Add(time.Second)); err != nil || len(list) != 1 || list[0].Hash != session.HashID("s2") {
+	if list, err := s.Sessions(ctx, "acme", c); err != nil || len(list) != 1 || list[0].Hash != session.HashID("s2") {
 		t.Fatalf("corrupt record listed: %+v %v", list, err)
 	}
-	if n, err := s.Revoke(ctx, store.RevokeRequest{Account: "acme", Scope: store.ScopeAll, Policy: c, Now: t0.Add(time.Second)}); err != nil || n != 1 {
+	if n, err := s.Revoke(ctx, store.RevokeRequest{Account: "acme", Scope: store.ScopeAll, Policy: c}); err != nil || n != 1 {
 		t.Fatalf("revoke over a corrupt record: %d %v", n, err)
 	}
 	client.HSet(ctx, "c:{acme}:s:"+session.HashID("s3"), "x", "")
@@ -644,8 +651,8 @@ func TestRedisMatchesMemory(t *testing.T) {
 	for seed := int64(1); seed <= 12; seed++ {
 		t.Run(strconv.FormatInt(seed, 10), func(t *testing.T) {
 			rnd := rand.New(rand.NewSource(seed))
-			mem := store.NewMemory(nil)
-			red := store.NewRedis(client, store.RedisOptions{KeyPrefix: uniquePrefix(t.Name()), Timeout: 2 * time.Second})
+			red, clock := clockedRedis(client, store.RedisOptions{KeyPrefix: uniquePrefix(t.Name()), Timeout: 2 * time.Second})
+			mem := store.NewMemory(clock.Now)
 			c := cfg()
 			c.Default = "tiny"
 			if seed%2 == 0 {
@@ -658,6 +665,7 @@ func TestRedisMatchesMemory(t *testing.T) {
 			durs := []time.Duration{0, time.Second, 7 * time.Minute, 30 * time.Minute, 3 * time.Hour}
 			for step := 0; step < 400; step++ {
 				now = now.Add(time.Duration(rnd.Intn(90_000)) * time.Millisecond)
+				clock.Set(now)
 				acct := accts[rnd.Intn(len(accts))]
 				sid := fmt.Sprint("s", rnd.Intn(6))
 				user := users[rnd.Intn(len(users))]
@@ -665,7 +673,7 @@ func TestRedisMatchesMemory(t *testing.T) {
 				desc := fmt.Sprintf("step %d at +%v: ", step, now.Sub(t0))
 				// Redis drops what has passed its retention as it goes;
 				// the memory store does it in Prune.
-				mem.Prune(now)
+				mem.Prune()
 				switch {
 				case what < 12:
 					r := treq(c, acct, sid, user, now)
@@ -685,7 +693,7 @@ func TestRedisMatchesMemory(t *testing.T) {
 					}
 				case what < 15:
 					scopes := []store.Scope{store.ScopeSession, store.ScopeUser, store.ScopeAll, store.ScopeOthers}
-					rr := store.RevokeRequest{Account: acct, Scope: scopes[rnd.Intn(len(scopes))], User: user, Policy: c, Now: now,
+					rr := store.RevokeRequest{Account: acct, Scope: scopes[rnd.Intn(len(scopes))], User: user, Policy: c,
 						Sessions: []string{session.HashID(fmt.Sprint("s", rnd.Intn(8))), session.HashID(sid)}}
 					a, errA := mem.Revoke(ctx, rr)
 					b, errB := red.Revoke(ctx, rr)
@@ -706,8 +714,8 @@ func TestRedisMatchesMemory(t *testing.T) {
 						t.Fatalf("%sset override: memory %+v %v, redis %+v %v", desc, a, errA, b, errB)
 					}
 				default:
-					a, errA := mem.Sessions(ctx, acct, c, now)
-					b, errB := red.Sessions(ctx, acct, c, now)
+					a, errA := mem.Sessions(ctx, acct, c)
+					b, errB := red.Sessions(ctx, acct, c)
 					if errA != nil || errB != nil || !sameSessions(a, b) {
 						t.Fatalf("%ssessions:\nmemory %+v %v\nredis  %+v %v", desc, a, errA, b, errB)
 					}
@@ -758,7 +766,7 @@ func TestRedisCoalescedTouchWritesNothing(t *testing.T) {
 		t.Fatalf("no rdb_changes_since_last_save in INFO persistence:\n%s", info)
 		return 0
 	}
-	s := store.NewRedis(client, store.RedisOptions{KeyPrefix: uniquePrefix(t.Name()), Timeout: 2 * time.Second})
+	s, clock := clockedRedis(client, store.RedisOptions{KeyPrefix: uniquePrefix(t.Name()), Timeout: 2 * time.Second})
 	c := cfg()
 	r := treq(c, "acme", "s1", "alice", t0)
 	r.TouchInterval = time.Second
@@ -766,7 +774,7 @@ func TestRedisCoalescedTouchWritesNothing(t *testing.T) {
 	before := changes()
 	for i := 1; i < 100; i++ {
 		rr := *r
-		rr.Now = t0.Add(time.Duration(i) * 10 * time.Millisecond)
+		clock.Set(t0.Add(time.Duration(i) * 10 * time.Millisecond))
 		rr.Passive = i%3 == 0
 		if res := mustTouch(t, s, &rr); res.Status != session.Active {
 			t.Fatalf("touch %d: %s", i, res.Status)
@@ -776,7 +784,7 @@ func TestRedisCoalescedTouchWritesNothing(t *testing.T) {
 		t.Fatalf("99 touches inside the interval made %d changes, want 0", d)
 	}
 	rr := *r
-	rr.Now = t0.Add(time.Second)
+	clock.Set(t0.Add(time.Second))
 	res := mustTouch(t, s, &rr)
 	if d := changes() - before; d == 0 {
 		t.Fatal("the touch at the interval wrote nothing")
@@ -786,7 +794,8 @@ func TestRedisCoalescedTouchWritesNothing(t *testing.T) {
 	}
 	// Without an interval every touch writes, as before.
 	before = changes()
-	rr.TouchInterval, rr.Now = 0, t0.Add(time.Second+time.Millisecond)
+	rr.TouchInterval = 0
+	clock.Set(t0.Add(time.Second + time.Millisecond))
 	mustTouch(t, s, &rr)
 	if changes() == before {
 		t.Fatal("a touch without interval wrote nothing")

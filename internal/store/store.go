@@ -20,8 +20,8 @@ import (
 var ErrUnavailable = errors.New("session store unavailable")
 
 // Store keeps sessions, account overrides, revocation cutoffs and audit
-// events. All methods are safe for concurrent use. Times passed in as
-// zero mean "now by the store's clock".
+// events. All methods are safe for concurrent use. Every store takes its
+// time from the clock it was constructed with.
 type Store interface {
 	// Touch looks a session up, creates it when first seen, checks it and
 	// records the activity, as one atomic operation. A session not ended
@@ -30,7 +30,7 @@ type Store interface {
 	Touch(ctx context.Context, req *TouchRequest) (TouchResult, error)
 	// Sessions lists the live (active) sessions of an account under the
 	// policy configuration cfg, oldest login first.
-	Sessions(ctx context.Context, account string, cfg *policy.Config, now time.Time) ([]SessionInfo, error)
+	Sessions(ctx context.Context, account string, cfg *policy.Config) ([]SessionInfo, error)
 	// Revoke ends sessions of an account and returns how many live
 	// sessions it ended.
 	Revoke(ctx context.Context, req RevokeRequest) (int, error)
@@ -72,8 +72,6 @@ type TouchRequest struct {
 	TouchInterval time.Duration
 	// Policy is the gateway's policy configuration.
 	Policy *policy.Config
-	// Now is the request time; zero means the store's clock.
-	Now time.Time
 	// Opaque selects an operation on an opaque-cookie session; the zero
 	// value is the ordinary Touch of a token session.
 	Opaque OpaqueOp
@@ -94,8 +92,8 @@ const (
 	// never bound, or whose record is gone, is reported as
 	// session.Unbound. The result carries the session's account and user.
 	OpaqueLookup
-	// OpaqueBind records a new session under Account with login time =
-	// Now and the user fields of the request, replacing any record of
+	// OpaqueBind records a new session under Account with login time
+	// now and the user fields of the request, replacing any record of
 	// the same hash, and remembers that the hash belongs to Account.
 	OpaqueBind
 )
@@ -176,7 +174,9 @@ func checkRevoke(req *RevokeRequest) error {
 	return nil
 }
 
-// RevokeRequest describes a revocation.
+// RevokeRequest describes a revocation, made at the store's now. Scopes
+// all, others and user also record that time as a cutoff: tokens that
+// logged in before it and were not seen yet are rejected.
 type RevokeRequest struct {
 	Account string
 	Scope   Scope
@@ -188,10 +188,6 @@ type RevokeRequest struct {
 	// Policy is the gateway's policy configuration; it decides deadlines
 	// and how long a cutoff must be kept.
 	Policy *policy.Config
-	// Now is the revocation time; zero means the store's clock. Scopes
-	// all, others and user also record it as a cutoff: tokens that logged
-	// in before it and were not seen yet are rejected.
-	Now time.Time
 }
 
 // Event is an audit event.

@@ -36,7 +36,6 @@ type Sentinel struct {
 	Nodes [2]*Server
 
 	bin  string
-	dirs []string
 	mu   sync.Mutex
 	sent []*proc
 	port []int

@@ -15,7 +15,7 @@ import (
 // OpaqueBind) and of SecretStore.
 var opaqueTests = []struct {
 	name string
-	fn   func(t *testing.T, s store.Store)
+	fn   func(t *testing.T, s *clocked)
 }{
 	{"OpaqueBindAndLookup", testOpaqueBindAndLookup},
 	{"OpaqueExpiry", testOpaqueExpiry},
@@ -25,18 +25,18 @@ var opaqueTests = []struct {
 	{"Secret", testSecret},
 }
 
-func bindReq(c *policy.Config, acct, sid, user string, now time.Time) *store.TouchRequest {
+func bindReq(c *policy.Config, acct, sid, user string, now time.Time) *timedReq {
 	r := req(c, acct, sid, user, time.Time{}, now)
 	r.Opaque, r.NotAfter = store.OpaqueBind, time.Time{}
 	return r
 }
 
 // lookupReq carries no account and no user, as the gateway's does.
-func lookupReq(c *policy.Config, sid string, now time.Time) *store.TouchRequest {
-	return &store.TouchRequest{SessionHash: session.HashID(sid), Policy: c, Now: now, Opaque: store.OpaqueLookup}
+func lookupReq(c *policy.Config, sid string, now time.Time) *timedReq {
+	return &timedReq{&store.TouchRequest{SessionHash: session.HashID(sid), Policy: c, Opaque: store.OpaqueLookup}, now}
 }
 
-func testOpaqueBindAndLookup(t *testing.T, s store.Store) {
+func testOpaqueBindAndLookup(t *testing.T, s *clocked) {
 	c := cfg() // strict: 15m / 12h
 	wantStatus(t, touch(t, s, lookupReq(c, "c1", t0)), session.Unbound)
 	// An unbound lookup creates nothing.
@@ -73,7 +73,7 @@ func testOpaqueBindAndLookup(t *testing.T, s store.Store) {
 	wantTime(t, "created_at", list[0].CreatedAt, t0)
 }
 
-func testOpaqueExpiry(t *testing.T, s store.Store) {
+func testOpaqueExpiry(t *testing.T, s *clocked) {
 	c := cfg()
 	touch(t, s, bindReq(c, "acme", "idle", "alice", t0))
 	wantStatus(t, touch(t, s, lookupReq(c, "idle", t0.Add(15*time.Minute))), session.ExpiredIdle)
@@ -89,10 +89,10 @@ func testOpaqueExpiry(t *testing.T, s store.Store) {
 	wantStatus(t, touch(t, s, lookupReq(c, "abs", t0.Add(13*time.Hour))), session.Unbound)
 }
 
-func testOpaqueRebind(t *testing.T, s store.Store) {
+func testOpaqueRebind(t *testing.T, s *clocked) {
 	c := cfg()
 	touch(t, s, bindReq(c, "acme", "c1", "alice", t0))
-	revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{session.HashID("c1")}, Policy: c, Now: t0.Add(time.Minute)})
+	revoke(t, s, t0.Add(time.Minute), store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{session.HashID("c1")}, Policy: c})
 	wantStatus(t, touch(t, s, lookupReq(c, "c1", t0.Add(2*time.Minute))), session.Revoked)
 	// The upstream logs the same cookie value in again: a new session.
 	later := t0.Add(3 * time.Minute)
@@ -105,12 +105,12 @@ func testOpaqueRebind(t *testing.T, s store.Store) {
 	}
 	wantTime(t, "absolute deadline", res.AbsoluteExpiresAt, later.Add(12*time.Hour))
 	// Binding is never stopped by a revoke-all cutoff: its login is now.
-	revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeAll, Policy: c, Now: later.Add(2 * time.Minute)})
+	revoke(t, s, later.Add(2*time.Minute), store.RevokeRequest{Account: "acme", Scope: store.ScopeAll, Policy: c})
 	touch(t, s, bindReq(c, "acme", "c3", "carol", later.Add(2*time.Minute)))
 	wantStatus(t, touch(t, s, lookupReq(c, "c3", later.Add(3*time.Minute))), session.Active)
 }
 
-func testOpaqueRevoke(t *testing.T, s store.Store) {
+func testOpaqueRevoke(t *testing.T, s *clocked) {
 	c := cfg()
 	for i := 0; i < 4; i++ {
 		touch(t, s, bindReq(c, "acme", fmt.Sprint("o", i), fmt.Sprint("u", i%2), t0))
@@ -119,7 +119,7 @@ func testOpaqueRevoke(t *testing.T, s store.Store) {
 	touch(t, s, req(c, "acme", "jwt", "u0", t0, t0))
 	touch(t, s, bindReq(c, "other", "x", "u0", t0))
 	now := t0.Add(time.Minute)
-	if n := revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeUser, User: "u1", Policy: c, Now: now}); n != 2 {
+	if n := revoke(t, s, now, store.RevokeRequest{Account: "acme", Scope: store.ScopeUser, User: "u1", Policy: c}); n != 2 {
 		t.Fatalf("revoke user counted %d, want 2", n)
 	}
 	wantStatus(t, touch(t, s, lookupReq(c, "o1", now.Add(time.Second))), session.Revoked)
@@ -128,7 +128,7 @@ func testOpaqueRevoke(t *testing.T, s store.Store) {
 	if err != nil || len(list) != 3 {
 		t.Fatalf("listing: %+v %v", list, err)
 	}
-	if n := revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeAll, Policy: c, Now: now.Add(2 * time.Second)}); n != 3 {
+	if n := revoke(t, s, now.Add(2*time.Second), store.RevokeRequest{Account: "acme", Scope: store.ScopeAll, Policy: c}); n != 3 {
 		t.Fatalf("revoke all counted %d, want 3", n)
 	}
 	for i := 0; i < 4; i++ {
@@ -137,7 +137,7 @@ func testOpaqueRevoke(t *testing.T, s store.Store) {
 	wantStatus(t, touch(t, s, lookupReq(c, "x", now.Add(3*time.Second))), session.Active)
 }
 
-func testOpaqueApplyImmediately(t *testing.T, s store.Store) {
+func testOpaqueApplyImmediately(t *testing.T, s *clocked) {
 	c := cfg()
 	c.Apply = policy.ApplyImmediately
 	touch(t, s, bindReq(c, "acme", "c1", "alice", t0))
@@ -151,8 +151,8 @@ func testOpaqueApplyImmediately(t *testing.T, s store.Store) {
 	wantStatus(t, touch(t, s, lookupReq(c, "c1", t0.Add(6*time.Minute))), session.ExpiredIdle)
 }
 
-func testSecret(t *testing.T, s store.Store) {
-	ss, ok := s.(store.SecretStore)
+func testSecret(t *testing.T, s *clocked) {
+	ss, ok := s.Store.(store.SecretStore)
 	if !ok {
 		t.Fatalf("%T does not implement store.SecretStore", s)
 	}

@@ -15,16 +15,42 @@ import (
 	"github.com/sessionguard/sessionguard/internal/policy"
 	"github.com/sessionguard/sessionguard/internal/session"
 	"github.com/sessionguard/sessionguard/internal/store"
+	"github.com/sessionguard/sessionguard/internal/testclock"
 )
 
-// Open returns a fresh, empty store for one subtest.
-type Open func(t *testing.T) store.Store
+// Open returns a fresh, empty store for one subtest, constructed with
+// the clock now.
+type Open func(t *testing.T, now func() time.Time) store.Store
+
+// clocked is a store under test and its clock: the suite sets the clock
+// to each request's time before making it.
+type clocked struct {
+	store.Store
+	clock *testclock.Clock
+}
+
+// timedReq is a touch request and the time it is made at.
+type timedReq struct {
+	*store.TouchRequest
+	now time.Time
+}
+
+func (s *clocked) touch(r *timedReq) (store.TouchResult, error) {
+	s.clock.Set(r.now)
+	return s.Store.Touch(context.Background(), r.TouchRequest)
+}
+
+// Sessions lists at now.
+func (s *clocked) Sessions(ctx context.Context, account string, cfg *policy.Config, now time.Time) ([]store.SessionInfo, error) {
+	s.clock.Set(now)
+	return s.Store.Sessions(ctx, account, cfg)
+}
 
 // Run runs the whole suite against stores made by open.
 func Run(t *testing.T, open Open) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, s store.Store)
+		fn   func(t *testing.T, s *clocked)
 	}{
 		{"CreateAndTouch", testCreateAndTouch},
 		{"IdleExpiryIsFinal", testIdleExpiry},
@@ -47,13 +73,13 @@ func Run(t *testing.T, open Open) {
 		{"SessionBelongsToItsUser", testWrongUser},
 		{"CutoffMillisecondPrecision", testCutoffMillis},
 		{"TouchesCoalesced", testCoalescing},
-		{"RevokeRejectsBadRequests", func(t *testing.T, s store.Store) {
+		{"RevokeRejectsBadRequests", func(t *testing.T, s *clocked) {
 			c := cfg()
 			touch(t, s, req(c, "acme", "s1", "alice", t0, t0))
 			for _, rr := range []store.RevokeRequest{
-				{Account: "acme", Scope: "everything", Policy: c, Now: t0},
-				{Account: "acme", Scope: "", Policy: c, Now: t0},
-				{Account: "acme", Scope: store.ScopeUser, Policy: c, Now: t0},
+				{Account: "acme", Scope: "everything", Policy: c},
+				{Account: "acme", Scope: "", Policy: c},
+				{Account: "acme", Scope: store.ScopeUser, Policy: c},
 			} {
 				if n, err := s.Revoke(context.Background(), rr); err == nil {
 					t.Fatalf("revoke %+v: no error (ended %d)", rr, n)
@@ -61,7 +87,7 @@ func Run(t *testing.T, open Open) {
 			}
 			wantStatus(t, touch(t, s, req(c, "acme", "s1", "alice", t0, t0.Add(time.Second))), session.Active)
 		}},
-		{"Ping", func(t *testing.T, s store.Store) {
+		{"Ping", func(t *testing.T, s *clocked) {
 			if err := s.Ping(context.Background()); err != nil {
 				t.Fatalf("ping: %v", err)
 			}
@@ -69,7 +95,10 @@ func Run(t *testing.T, open Open) {
 	}
 	tests = append(tests, opaqueTests...)
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+		t.Run(tc.name, func(t *testing.T) {
+			clock := testclock.New(t0)
+			tc.fn(t, &clocked{open(t, clock.Now), clock})
+		})
 	}
 }
 
@@ -81,27 +110,26 @@ func cfg() *policy.Config {
 	return &c
 }
 
-func req(c *policy.Config, acct, sid, user string, login, now time.Time) *store.TouchRequest {
-	return &store.TouchRequest{
+func req(c *policy.Config, acct, sid, user string, login, now time.Time) *timedReq {
+	return &timedReq{&store.TouchRequest{
 		Account: acct, SessionHash: session.HashID(sid), User: user, Role: "member",
 		Name: "N " + user, Email: user + "@example.com", IP: "192.0.2.1", UserAgent: "test-agent",
-		LoginAt: login, NotAfter: now.Add(time.Hour), Policy: c, Now: now,
-	}
+		LoginAt: login, NotAfter: now.Add(time.Hour), Policy: c,
+	}, now}
 }
 
-func touch(t *testing.T, s store.Store, r *store.TouchRequest) store.TouchResult {
+func touch(t *testing.T, s *clocked, r *timedReq) store.TouchResult {
 	t.Helper()
-	res, err := s.Touch(context.Background(), r)
+	res, err := s.touch(r)
 	if err != nil {
 		t.Fatalf("touch: %v", err)
 	}
 	return res
 }
 
-func at(r *store.TouchRequest, now time.Time) *store.TouchRequest {
-	c := *r
-	c.Now = now
-	return &c
+func at(r *timedReq, now time.Time) *timedReq {
+	c := *r.TouchRequest
+	return &timedReq{&c, now}
 }
 
 func wantStatus(t *testing.T, res store.TouchResult, want session.Status) {
@@ -118,7 +146,7 @@ func wantTime(t *testing.T, what string, got, want time.Time) {
 	}
 }
 
-func testCreateAndTouch(t *testing.T, s store.Store) {
+func testCreateAndTouch(t *testing.T, s *clocked) {
 	c := cfg() // strict: 15m / 12h
 	login := t0.Add(-time.Minute)
 	r := req(c, "acme", "s1", "alice", login, t0)
@@ -145,7 +173,7 @@ func testCreateAndTouch(t *testing.T, s store.Store) {
 	wantTime(t, "idle deadline after old touch", res.IdleExpiresAt, t0.Add(25*time.Minute))
 }
 
-func testIdleExpiry(t *testing.T, s store.Store) {
+func testIdleExpiry(t *testing.T, s *clocked) {
 	c := cfg()
 	r := req(c, "acme", "s1", "alice", t0, t0)
 	touch(t, s, r)
@@ -161,7 +189,7 @@ func testIdleExpiry(t *testing.T, s store.Store) {
 	wantStatus(t, touch(t, s, at(r, deadline.Add(2*time.Second))), session.ExpiredIdle)
 }
 
-func testAbsolute(t *testing.T, s store.Store) {
+func testAbsolute(t *testing.T, s *clocked) {
 	c := cfg()
 	c.Default = "tiny" // 5m / 20m
 	r := req(c, "acme", "s1", "alice", t0, t0)
@@ -177,7 +205,7 @@ func testAbsolute(t *testing.T, s store.Store) {
 	wantStatus(t, touch(t, s, at(r, t0.Add(21*time.Minute))), session.ExpiredAbsolute)
 }
 
-func testPassive(t *testing.T, s store.Store) {
+func testPassive(t *testing.T, s *clocked) {
 	c := cfg()
 	r := req(c, "acme", "s1", "alice", t0, t0)
 	touch(t, s, r)
@@ -196,7 +224,7 @@ func testPassive(t *testing.T, s store.Store) {
 	}
 }
 
-func testFutureLogin(t *testing.T, s store.Store) {
+func testFutureLogin(t *testing.T, s *clocked) {
 	c := cfg()
 	r := req(c, "acme", "s1", "alice", t0.Add(time.Hour), t0)
 	res := touch(t, s, r)
@@ -216,7 +244,7 @@ func ov(idleMin, absMin int) policy.Override {
 	return o
 }
 
-func testPolicyPrecedence(t *testing.T, s store.Store) {
+func testPolicyPrecedence(t *testing.T, s *clocked) {
 	c := cfg()
 	ctx := context.Background()
 	// Claims win over the default, within bounds.
@@ -252,7 +280,7 @@ func testPolicyPrecedence(t *testing.T, s store.Store) {
 	}
 }
 
-func testApplyNextLogin(t *testing.T, s store.Store) {
+func testApplyNextLogin(t *testing.T, s *clocked) {
 	c := cfg()
 	r := req(c, "acme", "s1", "alice", t0, t0)
 	touch(t, s, r)
@@ -270,7 +298,7 @@ func testApplyNextLogin(t *testing.T, s store.Store) {
 	}
 }
 
-func testApplyImmediately(t *testing.T, s store.Store) {
+func testApplyImmediately(t *testing.T, s *clocked) {
 	c := cfg()
 	c.Apply = policy.ApplyImmediately
 	r := req(c, "acme", "s1", "alice", t0, t0)
@@ -286,7 +314,7 @@ func testApplyImmediately(t *testing.T, s store.Store) {
 	wantStatus(t, touch(t, s, at(r2, t0.Add(15*time.Minute))), session.ExpiredAbsolute)
 }
 
-func testOverride(t *testing.T, s store.Store) {
+func testOverride(t *testing.T, s *clocked) {
 	ctx := context.Background()
 	got, err := s.Override(ctx, "acme")
 	if err != nil || !got.IsZero() {
@@ -316,8 +344,9 @@ func testOverride(t *testing.T, s store.Store) {
 	}
 }
 
-func revoke(t *testing.T, s store.Store, rr store.RevokeRequest) int {
+func revoke(t *testing.T, s *clocked, now time.Time, rr store.RevokeRequest) int {
 	t.Helper()
+	s.clock.Set(now)
 	n, err := s.Revoke(context.Background(), rr)
 	if err != nil {
 		t.Fatalf("revoke %s: %v", rr.Scope, err)
@@ -325,7 +354,7 @@ func revoke(t *testing.T, s store.Store, rr store.RevokeRequest) int {
 	return n
 }
 
-func testRevokeSession(t *testing.T, s store.Store) {
+func testRevokeSession(t *testing.T, s *clocked) {
 	c := cfg()
 	a := req(c, "acme", "s1", "alice", t0, t0)
 	b := req(c, "acme", "s2", "alice", t0, t0)
@@ -333,13 +362,13 @@ func testRevokeSession(t *testing.T, s store.Store) {
 	touch(t, s, b)
 	now := t0.Add(time.Minute)
 	// By raw id the caller hashes first; candidates are tried in order.
-	if n := revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{"nope", session.HashID("s1")}, Policy: c, Now: now}); n != 1 {
+	if n := revoke(t, s, now, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{"nope", session.HashID("s1")}, Policy: c}); n != 1 {
 		t.Fatalf("revoked %d, want 1", n)
 	}
-	if n := revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{session.HashID("s1")}, Policy: c, Now: now}); n != 0 {
+	if n := revoke(t, s, now, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{session.HashID("s1")}, Policy: c}); n != 0 {
 		t.Fatalf("second revoke counted %d, want 0", n)
 	}
-	if n := revoke(t, s, store.RevokeRequest{Account: "other", Scope: store.ScopeSession, Sessions: []string{session.HashID("s2")}, Policy: c, Now: now}); n != 0 {
+	if n := revoke(t, s, now, store.RevokeRequest{Account: "other", Scope: store.ScopeSession, Sessions: []string{session.HashID("s2")}, Policy: c}); n != 0 {
 		t.Fatalf("revoke in another account counted %d", n)
 	}
 	wantStatus(t, touch(t, s, at(a, now.Add(time.Second))), session.Revoked)
@@ -348,7 +377,7 @@ func testRevokeSession(t *testing.T, s store.Store) {
 	wantStatus(t, touch(t, s, req(c, "acme", "s3", "alice", t0, now.Add(time.Second))), session.Active)
 }
 
-func testRevokeUser(t *testing.T, s store.Store) {
+func testRevokeUser(t *testing.T, s *clocked) {
 	c := cfg()
 	touch(t, s, req(c, "acme", "a1", "alice", t0, t0))
 	touch(t, s, req(c, "acme", "a2", "alice", t0, t0))
@@ -360,7 +389,7 @@ func testRevokeUser(t *testing.T, s store.Store) {
 	touch(t, s, at(req(c, "acme", "a1", "alice", t0, t0), now.Add(-time.Minute)))
 	touch(t, s, at(req(c, "acme", "a2", "alice", t0, t0), now.Add(-time.Minute)))
 	touch(t, s, at(req(c, "acme", "b1", "bob", t0, t0), now.Add(-time.Minute)))
-	if n := revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeUser, User: "alice", Policy: c, Now: now}); n != 2 {
+	if n := revoke(t, s, now, store.RevokeRequest{Account: "acme", Scope: store.ScopeUser, User: "alice", Policy: c}); n != 2 {
 		t.Fatalf("revoked %d, want 2", n)
 	}
 	wantStatus(t, touch(t, s, at(req(c, "acme", "a1", "alice", t0, t0), now.Add(time.Second))), session.Revoked)
@@ -372,17 +401,17 @@ func testRevokeUser(t *testing.T, s store.Store) {
 	wantStatus(t, touch(t, s, req(c, "acme", "a10", "alice", now.Add(time.Second), now.Add(time.Second))), session.Active)
 }
 
-func testRevokeAll(t *testing.T, s store.Store) {
+func testRevokeAll(t *testing.T, s *clocked) {
 	c := cfg()
 	for i := 0; i < 5; i++ {
 		touch(t, s, req(c, "acme", fmt.Sprint("s", i), fmt.Sprint("u", i%2), t0, t0))
 	}
 	touch(t, s, req(c, "other", "x", "u0", t0, t0))
 	now := t0.Add(time.Minute)
-	if n := revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeAll, Policy: c, Now: now}); n != 5 {
+	if n := revoke(t, s, now, store.RevokeRequest{Account: "acme", Scope: store.ScopeAll, Policy: c}); n != 5 {
 		t.Fatalf("revoked %d, want 5", n)
 	}
-	if n := revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeAll, Policy: c, Now: now}); n != 0 {
+	if n := revoke(t, s, now, store.RevokeRequest{Account: "acme", Scope: store.ScopeAll, Policy: c}); n != 0 {
 		t.Fatalf("second revoke-all counted %d, want 0", n)
 	}
 	for i := 0; i < 5; i++ {
@@ -399,13 +428,13 @@ func testRevokeAll(t *testing.T, s store.Store) {
 	}
 }
 
-func testRevokeOthers(t *testing.T, s store.Store) {
+func testRevokeOthers(t *testing.T, s *clocked) {
 	c := cfg()
 	for i := 0; i < 3; i++ {
 		touch(t, s, req(c, "acme", fmt.Sprint("s", i), "alice", t0, t0))
 	}
 	now := t0.Add(time.Minute)
-	n := revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeOthers, Sessions: []string{session.HashID("s1")}, Policy: c, Now: now})
+	n := revoke(t, s, now, store.RevokeRequest{Account: "acme", Scope: store.ScopeOthers, Sessions: []string{session.HashID("s1")}, Policy: c})
 	if n != 2 {
 		t.Fatalf("revoked %d, want 2", n)
 	}
@@ -414,7 +443,7 @@ func testRevokeOthers(t *testing.T, s store.Store) {
 	wantStatus(t, touch(t, s, req(c, "acme", "unseen", "alice", t0, now.Add(time.Second))), session.Revoked)
 }
 
-func testSessions(t *testing.T, s store.Store) {
+func testSessions(t *testing.T, s *clocked) {
 	c := cfg()
 	ctx := context.Background()
 	list, err := s.Sessions(ctx, "acme", c, t0)
@@ -425,7 +454,7 @@ func testSessions(t *testing.T, s store.Store) {
 	touch(t, s, req(c, "acme", "s2", "bob", t0.Add(-time.Minute), t0))
 	gone := req(c, "acme", "s3", "carol", t0, t0)
 	touch(t, s, gone)
-	revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{session.HashID("s3")}, Policy: c, Now: t0})
+	revoke(t, s, t0, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{session.HashID("s3")}, Policy: c})
 	idle := req(c, "acme", "s4", "dave", t0.Add(-time.Hour), t0.Add(-time.Hour))
 	touch(t, s, idle) // idle-expired by t0
 	list, err = s.Sessions(ctx, "acme", c, t0.Add(time.Second))
@@ -454,7 +483,7 @@ func testSessions(t *testing.T, s store.Store) {
 	}
 }
 
-func testIsolation(t *testing.T, s store.Store) {
+func testIsolation(t *testing.T, s *clocked) {
 	c := cfg()
 	accts := []string{"a:b", "a", "b", "a}b", "{a}", "a*", "*", "a%3Ab", "a%b", "ａ", "a b", "a\u200bb", "x:s:y"}
 	for _, acct := range accts {
@@ -466,10 +495,10 @@ func testIsolation(t *testing.T, s store.Store) {
 			t.Fatalf("account %q: %d sessions, %v", acct, len(list), err)
 		}
 	}
-	if n := revoke(t, s, store.RevokeRequest{Account: "*", Scope: store.ScopeAll, Policy: c, Now: t0.Add(time.Minute)}); n != 1 {
+	if n := revoke(t, s, t0.Add(time.Minute), store.RevokeRequest{Account: "*", Scope: store.ScopeAll, Policy: c}); n != 1 {
 		t.Fatalf("revoke-all of %q ended %d sessions", "*", n)
 	}
-	if n := revoke(t, s, store.RevokeRequest{Account: "a:b", Scope: store.ScopeUser, User: "u", Policy: c, Now: t0.Add(time.Minute)}); n != 1 {
+	if n := revoke(t, s, t0.Add(time.Minute), store.RevokeRequest{Account: "a:b", Scope: store.ScopeUser, User: "u", Policy: c}); n != 1 {
 		t.Fatalf("revoke-user in %q ended %d sessions", "a:b", n)
 	}
 	for _, acct := range accts {
@@ -490,7 +519,7 @@ func testIsolation(t *testing.T, s store.Store) {
 	}
 }
 
-func testAudit(t *testing.T, s store.Store) {
+func testAudit(t *testing.T, s *clocked) {
 	ctx := context.Background()
 	evs, err := s.Audit(ctx, "acme", 10)
 	if err != nil || len(evs) != 0 || evs == nil {
@@ -525,13 +554,13 @@ func testAudit(t *testing.T, s store.Store) {
 	}
 }
 
-func testRetention(t *testing.T, s store.Store) {
+func testRetention(t *testing.T, s *clocked) {
 	c := cfg()
 	c.Default = "tiny"
 	r := req(c, "acme", "s1", "alice", t0, t0)
 	r.NotAfter = t0.Add(10 * time.Minute)
 	touch(t, s, r)
-	revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{r.SessionHash}, Policy: c, Now: t0})
+	revoke(t, s, t0, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{r.SessionHash}, Policy: c})
 	// Until retention passes the record keeps the session revoked ...
 	wantStatus(t, touch(t, s, at(r, t0.Add(19*time.Minute))), session.Revoked)
 	// ... and after it, the same token starts over from its login time,
@@ -539,7 +568,7 @@ func testRetention(t *testing.T, s store.Store) {
 	wantStatus(t, touch(t, s, at(r, t0.Add(22*time.Minute))), session.ExpiredAbsolute)
 }
 
-func testConcurrent(t *testing.T, s store.Store) {
+func testConcurrent(t *testing.T, s *clocked) {
 	c := cfg()
 	c.Default = "tiny"
 	r := req(c, "acme", "s1", "alice", t0, t0)
@@ -551,7 +580,7 @@ func testConcurrent(t *testing.T, s store.Store) {
 			defer wg.Done()
 			for i := 0; i < 25; i++ {
 				now := t0.Add(time.Duration(i*g) * 10 * time.Second)
-				res, err := s.Touch(context.Background(), at(r, now))
+				res, err := s.touch(at(r, now))
 				if err != nil {
 					errs <- err
 					return
@@ -560,8 +589,8 @@ func testConcurrent(t *testing.T, s store.Store) {
 					errs <- errors.New("absolute deadline moved")
 					return
 				}
-				if res.Status == session.Active && !now.Before(t0.Add(20*time.Minute)) {
-					errs <- fmt.Errorf("active at %s, past absolute", now.Sub(t0))
+				if res.Status == session.Active && !res.Now.Before(t0.Add(20*time.Minute)) {
+					errs <- fmt.Errorf("active at %s, past absolute", res.Now.Sub(t0))
 					return
 				}
 			}
@@ -579,11 +608,11 @@ func testConcurrent(t *testing.T, s store.Store) {
 // where it was; at the interval it moves; the deadline never ends up
 // later than without coalescing; expiry and revocation are seen on the
 // very next request whatever the interval.
-func testCoalescing(t *testing.T, s store.Store) {
+func testCoalescing(t *testing.T, s *clocked) {
 	c := cfg() // strict: 15m idle
 	for _, mode := range []string{"token", "opaque"} {
 		t.Run(mode, func(t *testing.T) {
-			var r *store.TouchRequest
+			var r *timedReq
 			if mode == "token" {
 				r = req(c, "acme", "c-"+mode, "alice", t0, t0)
 				touch(t, s, r)
@@ -611,7 +640,7 @@ func testCoalescing(t *testing.T, s store.Store) {
 		r := req(c, "acme", "c-rev", "bob", t0, t0)
 		r.TouchInterval = time.Minute
 		touch(t, s, r)
-		revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{r.SessionHash}, Policy: c, Now: t0.Add(time.Millisecond)})
+		revoke(t, s, t0.Add(time.Millisecond), store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{r.SessionHash}, Policy: c})
 		wantStatus(t, touch(t, s, at(r, t0.Add(2*time.Millisecond))), session.Revoked)
 	})
 }

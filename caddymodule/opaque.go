@@ -412,7 +412,7 @@ func (ow *opaqueWriter) bind(value string, b bindInfo) error {
 	}
 	hash := session.HashID(opaqueID(key, value))
 	prev, err := h.app.store.Touch(r.Context(), &store.TouchRequest{
-		SessionHash: hash, Passive: true, Policy: &h.app.policy, Now: h.app.StoreNow(), Opaque: store.OpaqueLookup,
+		SessionHash: hash, Passive: true, Policy: &h.app.policy, Opaque: store.OpaqueLookup,
 	})
 	if err != nil {
 		return err

@@ -647,7 +647,7 @@ func testCoalescing(t *testing.T, s *clocked) {
 
 // A live session is its creator's: another user's touch is WrongUser and
 // changes nothing, not even the idle clock.
-func testWrongUser(t *testing.T, s store.Store) {
+func testWrongUser(t *testing.T, s *clocked) {
 	c := cfg()
 	touch(t, s, req(c, "acme", "s1", "alice", t0, t0))
 	idle := c.Effective(policy.Override{}, policy.Claimed{}).Idle
@@ -664,14 +664,14 @@ func testWrongUser(t *testing.T, s store.Store) {
 
 // Cutoffs compare at millisecond precision: a login earlier in the same
 // second as a revoke-all is cut off; one later in that second is not.
-func testCutoffMillis(t *testing.T, s store.Store) {
+func testCutoffMillis(t *testing.T, s *clocked) {
 	c := cfg()
 	cut := t0.Add(time.Minute + 500*time.Millisecond)
-	revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeAll, Policy: c, Now: cut})
+	revoke(t, s, cut, store.RevokeRequest{Account: "acme", Scope: store.ScopeAll, Policy: c})
 	after := cut.Add(time.Second)
 	wantStatus(t, touch(t, s, req(c, "acme", "early", "u", cut.Add(-499*time.Millisecond), after)), session.Revoked)
 	wantStatus(t, touch(t, s, req(c, "acme", "late", "u", cut.Add(time.Millisecond), after)), session.Active)
-	revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeUser, User: "v", Policy: c, Now: cut})
+	revoke(t, s, cut, store.RevokeRequest{Account: "acme", Scope: store.ScopeUser, User: "v", Policy: c})
 	wantStatus(t, touch(t, s, req(c, "acme", "v-early", "v", cut.Add(-time.Millisecond), after)), session.Revoked)
 	wantStatus(t, touch(t, s, req(c, "acme", "v-late", "v", cut.Add(time.Millisecond), after)), session.Active)
 }

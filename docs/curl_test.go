@@ -298,7 +298,7 @@ func startDocGateway(t *testing.T, b block) *docGateway {
 }
 
 // TestAdminAPICurlExamples runs every curl example of docs/admin-api.md
-// against a gateway with the documented config and checks the status
+// (then those of the README) against a gateway with the documented config and checks the status
 // each example shows (a leading status code in the output comment, else
 // 200). Sessions of alice (an owner) and bob ("bob-phone") exist first.
 func TestAdminAPICurlExamples(t *testing.T) {
@@ -315,7 +315,8 @@ func TestAdminAPICurlExamples(t *testing.T) {
 		t.Fatal("admin-api.md has no example Caddyfile")
 	}
 	var cmds []command
-	for _, b := range blocks {
+	// the README's short tour of the admin API runs after the reference
+	for _, b := range append(blocks, fencedBlocks(t, "../README.md")...) {
 		if b.lang == "sh" {
 			cmds = append(cmds, commands(b)...)
 		}
@@ -353,7 +354,7 @@ func TestAdminAPICurlExamples(t *testing.T) {
 			ran++
 		}
 	}
-	if ran < 15 {
+	if ran < 25 {
 		t.Fatalf("ran only %d curl examples", ran)
 	}
 	t.Logf("ran %d curl examples", ran)

@@ -61,14 +61,19 @@ func fencedBlocks(t *testing.T, file string) []block {
 	return out
 }
 
-// markdownFiles are the documents whose examples are checked.
+// markdownFiles are the documents whose examples are checked: the
+// repository's top-level *.md (README.md among them) and docs/*.md.
 func markdownFiles(t *testing.T) []string {
 	t.Helper()
-	files, err := filepath.Glob("*.md")
-	if err != nil {
-		t.Fatal(err)
+	var files []string
+	for _, pattern := range []string{"../*.md", "*.md"} {
+		m, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
 	}
-	return append([]string{"../README.md"}, files...)
+	return files
 }
 
 // partialMarker, as the first line of a caddyfile block, marks it as
@@ -93,7 +98,8 @@ func wrap(b block) (string, error) {
 }
 
 // TestCaddyfileExamples adapts every fenced caddyfile block of the
-// README and docs/*.md, and Caddyfile.example, with Caddy's adapter.
+// top-level *.md and docs/*.md, and Caddyfile.example, with Caddy's
+// adapter.
 func TestCaddyfileExamples(t *testing.T) {
 	var blocks []block
 	for _, f := range markdownFiles(t) {

@@ -42,6 +42,7 @@ func parserKeys(t *testing.T) map[string]bool {
 			collectKeys(fn.Body, keys)
 		}
 	}
+	t.Logf("%d option names in the parser", len(keys))
 	if len(keys) < 20 {
 		t.Fatalf("found only %d parser keys; has the parser's shape changed? %v", len(keys), keys)
 	}

@@ -15,8 +15,8 @@ import (
 // parserKeys returns the option names the Caddyfile parser accepts, read
 // from the parser's source: in every function of package caddymodule that
 // takes a *caddyfile.Dispenser or an httpcaddyfile.Helper, the string
-// cases of a switch on the option name (`key` or `d.Val()`), comparisons
-// of `key` with a string, and the string keys of map literals (the claims
+// cases of a switch on the option name (`d.Val()`, `key`, or any variable
+// assigned from `d.Val()`), comparisons of it with a string, and the string keys of map literals (the claims
 // table). A new option is found however it is added among these shapes.
 func parserKeys(t *testing.T) map[string]bool {
 	t.Helper()
@@ -68,19 +68,39 @@ func parsesCaddyfile(fn *ast.FuncDecl) bool {
 	return false
 }
 
-// isOptionName reports whether e is the option name being parsed.
-func isOptionName(e ast.Expr) bool {
-	switch e := e.(type) {
-	case *ast.Ident:
-		return e.Name == "key"
-	case *ast.CallExpr:
-		sel, ok := e.Fun.(*ast.SelectorExpr)
-		return ok && sel.Sel.Name == "Val" && len(e.Args) == 0
+// isValCall reports whether e is a call X.Val(): the current token.
+func isValCall(e ast.Expr) bool {
+	call, ok := e.(*ast.CallExpr)
+	if !ok || len(call.Args) != 0 {
+		return false
 	}
-	return false
+	sel, ok := call.Fun.(*ast.SelectorExpr)
+	return ok && sel.Sel.Name == "Val"
+}
+
+// optionVars returns the names of the variables of body that hold the
+// current token (`key := d.Val()`), and "key".
+func optionVars(body ast.Node) map[string]bool {
+	vars := map[string]bool{"key": true}
+	ast.Inspect(body, func(n ast.Node) bool {
+		if as, ok := n.(*ast.AssignStmt); ok && len(as.Lhs) == len(as.Rhs) {
+			for i, r := range as.Rhs {
+				if id, ok := as.Lhs[i].(*ast.Ident); ok && isValCall(r) {
+					vars[id.Name] = true
+				}
+			}
+		}
+		return true
+	})
+	return vars
 }
 
 func collectKeys(body ast.Node, keys map[string]bool) {
+	vars := optionVars(body)
+	isOptionName := func(e ast.Expr) bool {
+		id, ok := e.(*ast.Ident)
+		return isValCall(e) || ok && vars[id.Name]
+	}
 	add := func(e ast.Expr) {
 		if lit, ok := e.(*ast.BasicLit); ok && lit.Kind == token.STRING {
 			if s, err := strconv.Unquote(lit.Value); err == nil {

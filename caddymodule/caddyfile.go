@@ -435,8 +435,11 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 			if err != nil {
 				return nil, err
 			}
-			if !ok || set == nil {
+			if !ok {
 				return nil, h.Err("passive needs a matcher: @name, a path or *")
+			}
+			if set == nil { // "*": an empty matcher set matches every request
+				set = caddy.ModuleMap{}
 			}
 			if h.NextArg() {
 				return nil, h.ArgErr()

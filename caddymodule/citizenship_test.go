@@ -44,6 +44,8 @@ func TestValidateOffline(t *testing.T) {
 	for _, tc := range []struct{ options, want string }{
 		{"default_preset nope", `default preset "nope"`},
 		{"bounds idle 1m 1h\n\t\ttouch_interval 1m", "touch_interval"},
+		{"store redis {\n\t\t\taddress 127.0.0.1:1\n\t\t\tmaster_name m\n\t\t\tcluster\n\t\t}", "master_name (Sentinel) and cluster"},
+		{"bounds idle 10s 1h\n\t\tpreset quick 30s 1h\n\t\ttouch_interval 1s", `preset "quick": idle and absolute must be at least 1m`},
 	} {
 		cfg := gatewaytest.Adapt(t, `{
 	session_guard {

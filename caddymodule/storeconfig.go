@@ -89,6 +89,9 @@ func (sc *StoreConfig) validate() error {
 			return errors.New("redis settings given for the memory store")
 		}
 	case StoreRedis:
+		if sc.MasterName != "" && sc.Cluster {
+			return errors.New("master_name (Sentinel) and cluster exclude each other")
+		}
 		if sc.DB != 0 && (sc.Cluster || (len(sc.Addresses) > 1 && sc.MasterName == "")) {
 			return errors.New("db is not supported by Redis Cluster")
 		}

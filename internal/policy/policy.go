@@ -145,6 +145,10 @@ func (c Config) Validate() error {
 		if name == PresetCustom {
 			return fmt.Errorf("preset name %q is reserved", name)
 		}
+		if p.Idle < time.Minute || p.Absolute < time.Minute {
+			// the admin API and CLI show and set policies in whole minutes
+			return fmt.Errorf("preset %q: idle and absolute must be at least 1m (policies are administered in minutes)", name)
+		}
 		if !c.Bounds.Idle.Contains(p.Idle) {
 			return fmt.Errorf("preset %q: idle %s is outside the bounds %s..%s", name, p.Idle, c.Bounds.Idle.Min, c.Bounds.Idle.Max)
 		}

@@ -34,6 +34,10 @@ func TestConfigValidate(t *testing.T) {
 		"reserved name":      func(c *Config) { c.Presets[PresetCustom] = Policy{time.Hour, 2 * time.Hour} },
 		"bounds inverted":    func(c *Config) { c.Bounds.Idle = Range{time.Hour, time.Minute} },
 		"bounds nonpositive": func(c *Config) { c.Bounds.Absolute.Min = 0 },
+		"sub-minute preset": func(c *Config) {
+			c.Bounds.Idle.Min = time.Second
+			c.Presets["x"] = Policy{30 * time.Second, time.Hour}
+		},
 	} {
 		c := NewConfig()
 		mut(&c)

@@ -450,6 +450,16 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 			if len(hd.OwnerRoles) == 0 {
 				return nil, h.ArgErr()
 			}
+		case "max_auth_age":
+			v, err := oneArg(h.Dispenser)
+			if err != nil {
+				return nil, err
+			}
+			d, err := caddy.ParseDuration(v)
+			if err != nil || d < time.Second {
+				return nil, h.Errf("max_auth_age: want a duration of at least 1s, got %q", v)
+			}
+			hd.MaxAuthAge = caddy.Duration(d)
 		case "max_token_size":
 			if !h.NextArg() {
 				return nil, h.ArgErr()

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -38,16 +40,25 @@ func isNavigation(r *http.Request) bool {
 // ?reason=... when reason is set. It reports false when no login URL is
 // configured or r is no navigation.
 func (h *Handler) redirectToLogin(w http.ResponseWriter, r *http.Request, reason string) bool {
+	if reason == "" {
+		return h.redirectWith(w, r, "")
+	}
+	return h.redirectWith(w, r, "reason="+url.QueryEscape(reason))
+}
+
+// redirectWith redirects a navigation to login_url with query added, and
+// reports whether it did.
+func (h *Handler) redirectWith(w http.ResponseWriter, r *http.Request, query string) bool {
 	if h.LoginURL == "" || !isNavigation(r) {
 		return false
 	}
 	loc := h.LoginURL
-	if reason != "" {
+	if query != "" {
 		sep := "?"
 		if strings.Contains(loc, "?") {
 			sep = "&"
 		}
-		loc += sep + "reason=" + url.QueryEscape(reason)
+		loc += sep + query
 	}
 	w.Header().Set("Location", loc)
 	w.Header().Set("Cache-Control", "no-store")
@@ -137,4 +148,22 @@ func publicMessage(err error) string {
 		msg = msg[:200]
 	}
 	return msg
+}
+
+// stepUp answers a request of a session whose login is older than
+// max_auth_age at now, as RFC 9470 says, and reports whether it did.
+func (h *Handler) stepUp(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, login, now time.Time) bool {
+	maxAge := time.Duration(h.MaxAuthAge)
+	if now.Sub(login) <= maxAge {
+		return false
+	}
+	secs := int64(maxAge / time.Second)
+	repl.Set("http.session_guard.reason", "reauth_required")
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf(
+		`Bearer error="insufficient_user_authentication", error_description="a more recent authentication is required", max_age="%d"`, secs))
+	if h.redirectWith(w, r, "reason=reauth_required&max_age="+strconv.FormatInt(secs, 10)) {
+		return true
+	}
+	writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "insufficient_user_authentication", "max_age": secs})
+	return true
 }

@@ -259,3 +259,52 @@ func TestAliasIdentityHeadersWithCaddyAllowlist(t *testing.T) {
 		t.Fatalf("identity: %v", up)
 	}
 }
+
+// max_auth_age on a route (RFC 9470 step-up): a fresh login passes; an
+// older one gets the insufficient_user_authentication challenge with
+// max_age on that route only (navigations: 302 with reason and max_age),
+// and its session goes on elsewhere.
+func TestMaxAuthAgeStepUp(t *testing.T) {
+	stepSite := strings.Replace(site, "\treverse_proxy {UPSTREAM} {", `	route /billing/* {
+		session_guard {
+			jwt {
+				alg HS256
+				secret `+secret+`
+				issuer https://idp.example
+				audience app
+			}
+			login_url /login
+			max_auth_age 5m
+		}
+	}
+	reverse_proxy {UPSTREAM} {`, 1)
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			g, _ := b.globals(t)
+			e := &env{Gateway: gatewaytest.Start(t, g, stepSite, t0)}
+			tok := e.mint(t, devtoken.Claims{Session: "s1"})
+			wantCode(t, e.Do(t, "GET", "/billing/cards", tok, nil), 200)
+			e.Clock.Advance(5 * time.Minute)
+			wantCode(t, e.Do(t, "GET", "/billing/cards", tok, nil), 200)
+			e.Clock.Advance(time.Second)
+			r := e.Do(t, "GET", "/billing/cards", tok, nil)
+			wantCode(t, r, 401)
+			wantHeader(t, r, "WWW-Authenticate", `Bearer error="insufficient_user_authentication", error_description="a more recent authentication is required", max_age="300"`)
+			if strings.TrimSpace(string(r.Body)) != `{"error":"insufficient_user_authentication","max_age":300}` {
+				t.Fatalf("body %s", r.Body)
+			}
+			r = e.Do(t, "GET", "/billing/cards", tok, nil, "Accept", "text/html")
+			wantCode(t, r, 302)
+			wantHeader(t, r, "Location", "/login?reason=reauth_required&max_age=300")
+			// the session goes on on other paths
+			wantCode(t, e.Do(t, "GET", "/", tok, nil), 200)
+			// a fresh login passes the guarded route, also when the provider
+			// keeps the session id and only renews auth_time
+			fresh := e.mint(t, devtoken.Claims{Session: "s2"})
+			wantCode(t, e.Do(t, "GET", "/billing/cards", fresh, nil), 200)
+			renewed := e.mint(t, devtoken.Claims{Session: "s1"})
+			wantCode(t, e.Do(t, "GET", "/billing/cards", renewed, nil), 200)
+			wantCode(t, e.Do(t, "GET", "/billing/cards", tok, nil), 401)
+		})
+	}
+}

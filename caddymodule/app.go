@@ -83,14 +83,16 @@ type App struct {
 	// Redis store, Redis TIME). Tests set it; production has no need.
 	ClockRaw json.RawMessage `json:"clock,omitempty" caddy:"namespace=session_guard.clocks inline_key=source"`
 
-	policy  policy.Config
-	store   store.Store
-	poolKey string
-	pooled  *pooledStore // the pooled Redis client; nil for memory
-	now     func() time.Time
-	logger  *zap.Logger
-	ctx     context.Context
-	live    *liveTracker // this instance's live sessions, for the gauge
+	policy policy.Config
+	store  store.Store
+	// opaqueStore is the store's OpaqueStore side; nil when it has none
+	opaqueStore store.OpaqueStore
+	poolKey     string
+	pooled      *pooledStore // the pooled Redis client; nil for memory
+	now         func() time.Time
+	logger      *zap.Logger
+	ctx         context.Context
+	live        *liveTracker // this instance's live sessions, for the gauge
 }
 
 // PresetConfig is one preset.
@@ -181,6 +183,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("session store: %w", err)
 	}
 	a.store, a.poolKey, a.pooled = instrumentStore(st), key, pooled
+	if os, ok := st.(store.OpaqueStore); ok {
+		a.opaqueStore = instrumentedOpaque{os}
+	}
 	a.live = newLiveTracker(key, DefaultLiveSessionsCap)
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("metrics: %w", err)
@@ -234,6 +239,10 @@ func (a *App) Cleanup() error {
 
 // SessionStore returns the app's store.
 func (a *App) SessionStore() store.Store { return a.store }
+
+// OpaqueStore returns the store's opaque-cookie side, or nil when the
+// store has none.
+func (a *App) OpaqueStore() store.OpaqueStore { return a.opaqueStore }
 
 // Policy returns the app's policy configuration.
 func (a *App) Policy() *policy.Config { return &a.policy }

@@ -267,9 +267,35 @@ func (s *instrumentedSecret) Secret(ctx context.Context, name string, fresh []by
 	return b, err
 }
 
+// instrumentedOpaque is an OpaqueStore that records metrics; its
+// operations count as touches.
+type instrumentedOpaque struct {
+	store.OpaqueStore
+}
+
+// Lookup implements store.OpaqueStore.
+func (s instrumentedOpaque) Lookup(ctx context.Context, req *store.TouchRequest) (store.OpaqueResult, error) {
+	start := time.Now()
+	res, err := s.OpaqueStore.Lookup(ctx, req)
+	observe("touch", start, err)
+	return res, err
+}
+
+// Bind implements store.OpaqueStore.
+func (s instrumentedOpaque) Bind(ctx context.Context, req *store.TouchRequest) (store.OpaqueResult, error) {
+	start := time.Now()
+	res, err := s.OpaqueStore.Bind(ctx, req)
+	observe("touch", start, err)
+	if err == nil && res.Created && metrics.created != nil {
+		metrics.created.Inc()
+	}
+	return res, err
+}
+
 // Interface guards
 var (
 	_ store.Store       = (*instrumented)(nil)
 	_ store.Store       = (*instrumentedSecret)(nil)
 	_ store.SecretStore = (*instrumentedSecret)(nil)
+	_ store.OpaqueStore = instrumentedOpaque{}
 )

@@ -146,7 +146,7 @@ var (
 	scriptOpaqueUnbind = redis.NewScript(luaOpaqueUnbind)
 )
 
-// lookupCluster runs an OpaqueLookup on Redis Cluster: in the remembered
+// lookupCluster runs a Lookup on Redis Cluster: in the remembered
 // account, one round trip; else (or when that account has no record of
 // the hash) through the pointer, two. A nil reply means unbound.
 func (r *Redis) lookupCluster(ctx context.Context, req *TouchRequest, passive, m string) ([]any, error) {
@@ -191,7 +191,7 @@ func unboundReply(reply []any) bool {
 	return ok && code == 4
 }
 
-// pointCluster is the second step of an OpaqueBind on Redis Cluster,
+// pointCluster is the second step of a Bind on Redis Cluster,
 // after the record is written: it points the hash at its account. When
 // the hash was bound to another account before, the record there is
 // deleted FIRST, and the pointer is not moved if that fails: otherwise a

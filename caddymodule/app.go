@@ -92,7 +92,6 @@ type App struct {
 	now         func() time.Time
 	logger      *zap.Logger
 	ctx         context.Context
-	live        *liveTracker // this instance's live sessions, for the gauge
 }
 
 // PresetConfig is one preset.
@@ -186,7 +185,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if os, ok := st.(store.OpaqueStore); ok {
 		a.opaqueStore = instrumentedOpaque{os}
 	}
-	a.live = newLiveTracker(key, DefaultLiveSessionsCap)
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
@@ -212,13 +210,12 @@ func (a *App) Validate() error {
 	return a.Store.validate()
 }
 
-// Start starts the memory store's pruning and the live-session
-// tracker's sweeps, both stopped by the Provision context.
+// Start starts the memory store's pruning, stopped by the Provision
+// context.
 func (a *App) Start() error {
 	if m, ok := unwrapStore(a.store).(*store.Memory); ok {
 		go m.Run(a.ctx, time.Minute)
 	}
-	a.live.start(a.ctx, a.now)
 	return nil
 }
 
@@ -226,9 +223,8 @@ func (a *App) Start() error {
 func (a *App) Stop() error { return nil }
 
 // Cleanup releases exactly what Provision acquired: this config's
-// reference to the pooled store (and the live-sessions gauge).
+// reference to the pooled store.
 func (a *App) Cleanup() error {
-	a.live.release()
 	if a.poolKey == "" {
 		return nil
 	}

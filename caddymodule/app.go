@@ -83,14 +83,15 @@ type App struct {
 	// Redis store, Redis TIME). Tests set it; production has no need.
 	ClockRaw json.RawMessage `json:"clock,omitempty" caddy:"namespace=session_guard.clocks inline_key=source"`
 
-	policy  policy.Config
-	store   store.Store
-	poolKey string
-	pooled  *pooledStore // the pooled Redis client; nil for memory
-	now     func() time.Time
-	logger  *zap.Logger
-	ctx     context.Context
-	live    *liveTracker // this instance's live sessions, for the gauge
+	policy policy.Config
+	store  store.Store
+	// opaqueStore is the store's OpaqueStore side; nil when it has none
+	opaqueStore store.OpaqueStore
+	poolKey     string
+	pooled      *pooledStore // the pooled Redis client; nil for memory
+	now         func() time.Time
+	logger      *zap.Logger
+	ctx         context.Context
 }
 
 // PresetConfig is one preset.
@@ -181,7 +182,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("session store: %w", err)
 	}
 	a.store, a.poolKey, a.pooled = instrumentStore(st), key, pooled
-	a.live = newLiveTracker(key, DefaultLiveSessionsCap)
+	if os, ok := st.(store.OpaqueStore); ok {
+		a.opaqueStore = instrumentedOpaque{os}
+	}
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
@@ -207,13 +210,12 @@ func (a *App) Validate() error {
 	return a.Store.validate()
 }
 
-// Start starts the memory store's pruning and the live-session
-// tracker's sweeps, both stopped by the Provision context.
+// Start starts the memory store's pruning, stopped by the Provision
+// context.
 func (a *App) Start() error {
 	if m, ok := unwrapStore(a.store).(*store.Memory); ok {
 		go m.Run(a.ctx, time.Minute)
 	}
-	a.live.start(a.ctx, a.now)
 	return nil
 }
 
@@ -221,9 +223,8 @@ func (a *App) Start() error {
 func (a *App) Stop() error { return nil }
 
 // Cleanup releases exactly what Provision acquired: this config's
-// reference to the pooled store (and the live-sessions gauge).
+// reference to the pooled store.
 func (a *App) Cleanup() error {
-	a.live.release()
 	if a.poolKey == "" {
 		return nil
 	}
@@ -234,6 +235,10 @@ func (a *App) Cleanup() error {
 
 // SessionStore returns the app's store.
 func (a *App) SessionStore() store.Store { return a.store }
+
+// OpaqueStore returns the store's opaque-cookie side, or nil when the
+// store has none.
+func (a *App) OpaqueStore() store.OpaqueStore { return a.opaqueStore }
 
 // Policy returns the app's policy configuration.
 func (a *App) Policy() *policy.Config { return &a.policy }

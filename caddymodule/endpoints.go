@@ -81,7 +81,6 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, repl *ca
 			h.unavailable(w)
 			return nil
 		}
-		h.app.live.forget(hash)
 		countDecision(label, "allowed")
 		h.expireCookies(w, r)
 		w.Header().Set("Session-Expiry-Warning", "now")

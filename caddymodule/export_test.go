@@ -1,18 +1,8 @@
 package caddymodule
 
 import (
-	"time"
-
 	dto "github.com/prometheus/client_model/go"
 )
-
-// SetLiveSweepInterval makes configs started from now on sweep their
-// live-session tracker every d, and returns a function that restores the
-// default.
-func SetLiveSweepInterval(d time.Duration) (restore func()) {
-	old := liveSweepEvery.Swap(int64(d))
-	return func() { liveSweepEvery.Store(old) }
-}
 
 // DecisionCount is the decisions counter of endpoint and outcome (0
 // before the metrics are registered).

@@ -26,7 +26,6 @@ var metrics = struct {
 	storeErrors  *prometheus.CounterVec
 	revocations  prometheus.Counter
 	created      prometheus.Counter
-	liveSessions prometheus.Gauge
 }{}
 
 // Values of the decisions' endpoint label: the proxied requests and the
@@ -74,16 +73,11 @@ func registerMetrics(reg *prometheus.Registry) error {
 			Namespace: ns, Subsystem: sub, Name: "sessions_created_total",
 			Help: "Sessions first seen by this instance.",
 		})
-		metrics.liveSessions = prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: ns, Subsystem: sub, Name: "live_sessions",
-			Help: "Sessions this gateway instance has seen live and whose idle or absolute deadline, as last reported to it by the store, has not passed; updated every 10s. " +
-				"Per instance and approximate: sessions revoked elsewhere stay counted until their deadline, sessions kept alive through other instances drop out here, and the sum over instances over-counts sessions used on several of them.",
-		})
 	})
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{metrics.decisions, metrics.storeLatency, metrics.storeErrors, metrics.revocations, metrics.created, metrics.liveSessions} {
+	for _, c := range []prometheus.Collector{metrics.decisions, metrics.storeLatency, metrics.storeErrors, metrics.revocations, metrics.created} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
@@ -97,9 +91,7 @@ func registerMetrics(reg *prometheus.Registry) error {
 // observeDecision counts the outcome of one check on endpoint (one of
 // the endpoint* constants): rejected requests by the reason check put in
 // the replacer, passed ones as allowed, fail_open (store down,
-// on_store_error open) or unbound (opaque cookie without a session). It
-// also tells the app's live-session tracker: an allowed session is live
-// until the closer of its deadlines, an expired or revoked one is gone.
+// on_store_error open) or unbound (opaque cookie without a session).
 func (h *Handler) observeDecision(endpoint string, repl *caddy.Replacer, rejected bool, ident *token.Identity, res *store.TouchResult) {
 	outcome := "allowed"
 	switch {
@@ -108,13 +100,6 @@ func (h *Handler) observeDecision(endpoint string, repl *caddy.Replacer, rejecte
 		if v, _ := repl.Get("http.session_guard.reason"); v != nil {
 			if s, ok := v.(string); ok && decisionOutcomes[s] {
 				outcome = s
-			}
-		}
-		switch outcome {
-		case "idle", "absolute", "revoked":
-			if v, _ := repl.Get("http.session_guard.session_id_hash"); v != nil {
-				s, _ := v.(string)
-				h.app.live.forget(s)
 			}
 		}
 	case ident == nil:
@@ -126,12 +111,6 @@ func (h *Handler) observeDecision(endpoint string, repl *caddy.Replacer, rejecte
 		}
 	case res == nil:
 		outcome = "fail_open"
-	default:
-		deadline := res.IdleExpiresAt
-		if res.AbsoluteExpiresAt.Before(deadline) {
-			deadline = res.AbsoluteExpiresAt
-		}
-		h.app.live.seen(ident.SessionHash, deadline)
 	}
 	countDecision(endpoint, outcome)
 }
@@ -267,9 +246,35 @@ func (s *instrumentedSecret) Secret(ctx context.Context, name string, fresh []by
 	return b, err
 }
 
+// instrumentedOpaque is an OpaqueStore that records metrics; its
+// operations count as touches.
+type instrumentedOpaque struct {
+	store.OpaqueStore
+}
+
+// Lookup implements store.OpaqueStore.
+func (s instrumentedOpaque) Lookup(ctx context.Context, req *store.TouchRequest) (store.OpaqueResult, error) {
+	start := time.Now()
+	res, err := s.OpaqueStore.Lookup(ctx, req)
+	observe("touch", start, err)
+	return res, err
+}
+
+// Bind implements store.OpaqueStore.
+func (s instrumentedOpaque) Bind(ctx context.Context, req *store.TouchRequest) (store.OpaqueResult, error) {
+	start := time.Now()
+	res, err := s.OpaqueStore.Bind(ctx, req)
+	observe("touch", start, err)
+	if err == nil && res.Created && metrics.created != nil {
+		metrics.created.Inc()
+	}
+	return res, err
+}
+
 // Interface guards
 var (
 	_ store.Store       = (*instrumented)(nil)
 	_ store.Store       = (*instrumentedSecret)(nil)
 	_ store.SecretStore = (*instrumentedSecret)(nil)
+	_ store.OpaqueStore = instrumentedOpaque{}
 )

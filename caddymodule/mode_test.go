@@ -115,10 +115,10 @@ func (e *env) bindOpaque(t *testing.T, c devtoken.Claims) string {
 	}
 	app := appIface.(*caddymodule.App)
 	v := cookieValue(c.Session)
-	_, err = app.SessionStore().Touch(context.Background(), &store.TouchRequest{
+	_, err = app.OpaqueStore().Bind(context.Background(), &store.TouchRequest{
 		Account: c.Account, SessionHash: session.HashID(opaqueTestID(v)),
 		User: c.User, Role: c.Role, Name: c.Name, Email: c.Email,
-		Policy: app.Policy(), Opaque: store.OpaqueBind,
+		Policy: app.Policy(),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -100,6 +100,9 @@ func (h *Handler) provisionOpaque() error {
 	if !strings.HasPrefix(st.path, "/") || strings.ContainsAny(st.path, ";\r\n") || strings.ContainsAny(st.domain, "; \t\r\n") {
 		return fmt.Errorf("opaque: invalid cookie_path %q or cookie_domain %q", st.path, st.domain)
 	}
+	if h.app.opaqueStore == nil {
+		return fmt.Errorf("opaque: the store (%T) cannot keep opaque-cookie sessions", h.app.store)
+	}
 	if h.Opaque.Key != "" {
 		key := caddy.NewReplacer().ReplaceAll(h.Opaque.Key, "")
 		if len(key) < 32 {
@@ -224,25 +227,24 @@ func (h *Handler) checkOpaque(w http.ResponseWriter, r *http.Request, repl *cadd
 	if proxy {
 		ow.bound = ident
 	}
-	return ident, &res, false
+	return ident, &res.TouchResult, false
 }
 
 // lookupOpaque finds, checks and touches the session of a cookie value
 // in one store operation. It returns the session id and its hash too.
-func (h *Handler) lookupOpaque(r *http.Request, value string, passive bool) (store.TouchResult, string, string, error) {
+func (h *Handler) lookupOpaque(r *http.Request, value string, passive bool) (store.OpaqueResult, string, string, error) {
 	key, err := h.opaqueKey(r)
 	if err != nil {
-		return store.TouchResult{}, "", "", err
+		return store.OpaqueResult{}, "", "", err
 	}
 	id := opaqueID(key, value)
 	hash := session.HashID(id)
-	res, err := h.app.store.Touch(r.Context(), &store.TouchRequest{
+	res, err := h.app.opaqueStore.Lookup(r.Context(), &store.TouchRequest{
 		SessionHash: hash,
 		Passive:     passive,
 
 		TouchInterval: time.Duration(h.app.TouchInterval),
 		Policy:        &h.app.policy,
-		Opaque:        store.OpaqueLookup,
 	})
 	return res, id, hash, err
 }
@@ -411,8 +413,8 @@ func (ow *opaqueWriter) bind(value string, b bindInfo) error {
 		return err
 	}
 	hash := session.HashID(opaqueID(key, value))
-	prev, err := h.app.store.Touch(r.Context(), &store.TouchRequest{
-		SessionHash: hash, Passive: true, Policy: &h.app.policy, Opaque: store.OpaqueLookup,
+	prev, err := h.app.opaqueStore.Lookup(r.Context(), &store.TouchRequest{
+		SessionHash: hash, Passive: true, Policy: &h.app.policy,
 	})
 	if err != nil {
 		return err
@@ -420,12 +422,11 @@ func (ow *opaqueWriter) bind(value string, b bindInfo) error {
 	if prev.Status != session.Unbound && (prev.User != b.user || prev.Account != b.account || prev.Role != b.role) {
 		return errBoundElsewhere
 	}
-	_, err = h.app.store.Touch(r.Context(), &store.TouchRequest{
+	_, err = h.app.opaqueStore.Bind(r.Context(), &store.TouchRequest{
 		Account: b.account, SessionHash: hash,
 		User: b.user, Role: b.role, Name: b.name, Email: b.email,
 		IP: clientIP(r), UserAgent: session.CompactUserAgent(r.UserAgent()),
 		Policy: &h.app.policy,
-		Opaque: store.OpaqueBind,
 	})
 	if err == nil {
 		if c := h.logger.Check(zapcore.DebugLevel, "session bound"); c != nil {

@@ -25,9 +25,11 @@ func TestSentinelConformance(t *testing.T) {
 	s := testredis.StartSentinel(t)
 	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: s.Addrs(), MasterName: testredis.SentinelMaster, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = c.Close() })
-	storetest.Run(t, func(t *testing.T, now func() time.Time) store.Store {
+	open := func(t *testing.T, now func() time.Time) store.Store {
 		return store.NewRedis(c, store.RedisOptions{KeyPrefix: uniquePrefix(), Timeout: 2 * time.Second, Now: now})
-	})
+	}
+	storetest.Run(t, open)
+	storetest.RunOpaque(t, open)
 }
 
 // TestClusterConformance runs the suite on a three-master Cluster: a
@@ -36,9 +38,11 @@ func TestClusterConformance(t *testing.T) {
 	cl := testredis.StartCluster(t)
 	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cl.Addrs(), ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = c.Close() })
-	storetest.Run(t, func(t *testing.T, now func() time.Time) store.Store {
+	open := func(t *testing.T, now func() time.Time) store.Store {
 		return store.NewRedis(c, store.RedisOptions{KeyPrefix: uniquePrefix(), Timeout: 2 * time.Second, Now: now})
-	})
+	}
+	storetest.Run(t, open)
+	storetest.RunOpaque(t, open)
 	// The suite's accounts spread over more than one node.
 	used := 0
 	for _, n := range cl.Nodes {

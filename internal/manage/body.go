@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -16,8 +17,8 @@ import (
 const MaxBodyBytes = 64 << 10
 
 // maxDepth is the deepest nesting of arrays and objects accepted in a
-// body. No valid body nests at all; this only bounds the work spent on
-// rejecting one.
+// body (encoding/json's own limit is 10000). No valid body nests at all;
+// this bounds the work spent on rejecting one.
 const maxDepth = 8
 
 // ReadBody checks that r carries a JSON body (Content-Type
@@ -47,46 +48,52 @@ func decodeObject(body []byte, known ...string) (map[string]json.RawMessage, *Er
 	if len(body) > MaxBodyBytes {
 		return nil, &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: "request body is larger than 64 KiB"}
 	}
-	if !utf8.Valid(body) {
+	if !utf8.Valid(body) { // encoding/json would replace the bad bytes silently
 		return nil, badRequest("request body is not valid UTF-8")
 	}
 	if depth(body) > maxDepth {
 		return nil, badRequest("request body is nested too deeply")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	tok, err := dec.Token()
-	if err != nil {
+	var out map[string]json.RawMessage
+	if err := json.Unmarshal(body, &out); err != nil {
 		return nil, badRequest("request body is not valid JSON: %v", err)
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	if out == nil {
 		return nil, badRequest("request body must be a JSON object")
 	}
-	out := make(map[string]json.RawMessage)
+	for key := range out {
+		if !slices.Contains(known, key) {
+			return nil, badRequest("unknown field %s", strconv.Quote(truncate(key, 64)))
+		}
+	}
+	if key, dup := duplicateKey(body); dup {
+		return nil, badRequest("duplicate field %q", key)
+	}
+	return out, nil
+}
+
+// duplicateKey returns a key the valid JSON object body holds twice:
+// encoding/json keeps the last one silently.
+func duplicateKey(body []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	_, _ = dec.Token() // {
+	seen := make(map[string]bool)
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, badRequest("request body is not valid JSON: %v", err)
+			return "", false
 		}
 		key, _ := tok.(string)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, badRequest("request body is not valid JSON: %v", err)
+		if seen[key] {
+			return key, true
 		}
-		if !contains(known, key) {
-			return nil, badRequest("unknown field %s", strconv.Quote(truncate(key, 64)))
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", false
 		}
-		if _, dup := out[key]; dup {
-			return nil, badRequest("duplicate field %q", key)
-		}
-		out[key] = raw
 	}
-	if _, err := dec.Token(); err != nil {
-		return nil, badRequest("request body is not valid JSON: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, badRequest("request body must hold exactly one JSON object")
-	}
-	return out, nil
+	return "", false
 }
 
 // depth returns the deepest nesting of arrays and objects in a JSON
@@ -152,15 +159,6 @@ func parseString(raw json.RawMessage) (string, bool) {
 		return "", false
 	}
 	return s, true
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func truncate(s string, n int) string {

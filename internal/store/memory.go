@@ -68,12 +68,6 @@ func (m *Memory) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	switch req.Opaque {
-	case OpaqueLookup:
-		return m.lookup(req, now), nil
-	case OpaqueBind:
-		return m.bind(req, now), nil
-	}
 	a := m.account(req.Account)
 	s := a.sessions[req.SessionHash]
 	if s != nil && !now.Before(s.retain) {
@@ -103,8 +97,30 @@ func (m *Memory) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 	return Deadlines(&s.rec, p, st, now, created), nil
 }
 
-// lookup is Touch with OpaqueLookup; m.mu is held.
-func (m *Memory) lookup(req *TouchRequest, now time.Time) TouchResult {
+// Lookup implements OpaqueStore.
+func (m *Memory) Lookup(ctx context.Context, req *TouchRequest) (OpaqueResult, error) {
+	if err := ctx.Err(); err != nil {
+		return OpaqueResult{}, err
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lookup(req, now), nil
+}
+
+// Bind implements OpaqueStore.
+func (m *Memory) Bind(ctx context.Context, req *TouchRequest) (OpaqueResult, error) {
+	if err := ctx.Err(); err != nil {
+		return OpaqueResult{}, err
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.bind(req, now), nil
+}
+
+// lookup is Lookup with m.mu held.
+func (m *Memory) lookup(req *TouchRequest, now time.Time) OpaqueResult {
 	acct, ok := m.opaque[req.SessionHash]
 	var s *memSession
 	var a *memAccount
@@ -118,18 +134,16 @@ func (m *Memory) lookup(req *TouchRequest, now time.Time) TouchResult {
 			delete(a.sessions, req.SessionHash)
 		}
 		delete(m.opaque, req.SessionHash)
-		return TouchResult{Status: session.Unbound, Now: now}
+		return OpaqueResult{TouchResult: TouchResult{Status: session.Unbound, Now: now}}
 	}
 	p := PolicyInForce(req.Policy, &s.rec, a.override)
 	st := s.rec.Touch(now, p, req.Passive, req.TouchInterval)
 	s.retain = Retention(s.rec.AbsoluteExpiresAt(p), time.Time{})
-	res := Deadlines(&s.rec, p, st, now, false)
-	res.Account, res.User, res.Role, res.Name, res.Email = s.rec.Account, s.rec.User, s.rec.Role, s.rec.Name, s.rec.Email
-	return res
+	return opaqueResult(Deadlines(&s.rec, p, st, now, false), &s.rec)
 }
 
-// bind is Touch with OpaqueBind; m.mu is held.
-func (m *Memory) bind(req *TouchRequest, now time.Time) TouchResult {
+// bind is Bind with m.mu held.
+func (m *Memory) bind(req *TouchRequest, now time.Time) OpaqueResult {
 	a := m.account(req.Account)
 	p := req.Policy.Effective(a.override, policy.Claimed{})
 	rec := session.New(req.SessionHash, now, now, p)
@@ -137,9 +151,12 @@ func (m *Memory) bind(req *TouchRequest, now time.Time) TouchResult {
 	rec.IP, rec.UserAgent = req.IP, req.UserAgent
 	a.sessions[req.SessionHash] = &memSession{rec: *rec, retain: Retention(rec.AbsoluteExpiresAt(p), time.Time{})}
 	m.opaque[req.SessionHash] = req.Account
-	res := Deadlines(rec, p, session.Active, now, true)
-	res.Account, res.User, res.Role, res.Name, res.Email = rec.Account, rec.User, rec.Role, rec.Name, rec.Email
-	return res
+	return opaqueResult(Deadlines(rec, p, session.Active, now, true), rec)
+}
+
+// opaqueResult is res with the session's account and user from rec.
+func opaqueResult(res TouchResult, rec *session.Record) OpaqueResult {
+	return OpaqueResult{TouchResult: res, Account: rec.Account, User: rec.User, Role: rec.Role, Name: rec.Name, Email: rec.Email}
 }
 
 // Secret implements SecretStore.
@@ -414,4 +431,5 @@ func SortSessions(s []SessionInfo) {
 var (
 	_ Store       = (*Memory)(nil)
 	_ SecretStore = (*Memory)(nil)
+	_ OpaqueStore = (*Memory)(nil)
 )

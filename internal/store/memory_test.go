@@ -13,7 +13,9 @@ import (
 )
 
 func TestMemoryConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T, now func() time.Time) store.Store { return store.NewMemory(now) })
+	open := func(t *testing.T, now func() time.Time) store.Store { return store.NewMemory(now) }
+	storetest.Run(t, open)
+	storetest.RunOpaque(t, open)
 }
 
 func TestMemoryPrune(t *testing.T) {

@@ -159,12 +159,6 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 	if req.Policy == nil {
 		return TouchResult{}, errNilPolicy
 	}
-	switch req.Opaque {
-	case OpaqueLookup:
-		return r.lookup(ctx, req)
-	case OpaqueBind:
-		return r.bind(ctx, req)
-	}
 	k := r.keys(req.Account)
 	keys := []string{k.session(req.SessionHash), k.override(), k.cutoff(), k.userCutoff(req.User), k.index()}
 	passive := "0"

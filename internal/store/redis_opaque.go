@@ -65,7 +65,7 @@ local function opaquetouch(key, polkey, idx, sp, m, now, cfg, passive, acct, int
 end
 `
 
-// luaOpaqueLookup is an OpaqueLookup on a single node.
+// luaOpaqueLookup is a Lookup on a single node.
 //
 // KEYS: 1 pointer. ARGV: 1 now, 2..8 policy config, 9 passive 0/1, 10
 // index member, 11 touch interval ms. Returns {status code (4 = unbound), 0, now, policy idle,
@@ -82,7 +82,7 @@ if res[1] == 4 then redis.call('DEL', KEYS[1]) end
 return res
 `
 
-// luaOpaqueLookupIn is the second step of an OpaqueLookup on Redis
+// luaOpaqueLookupIn is the second step of a Lookup on Redis
 // Cluster, in the account's slot.
 //
 // KEYS: 1 session, 2 pol, 3 idx. ARGV: 1 now, 2 session-key prefix,
@@ -94,7 +94,7 @@ local now = clock(ARGV[1])
 return opaquetouch(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[11], now, readcfg(3), ARGV[10] == '1', ARGV[12], tonumber(ARGV[13]) or 0)
 `
 
-// luaOpaqueBind is OpaqueBind: it replaces the record of the hash with a
+// luaOpaqueBind is Bind: it replaces the record of the hash with a
 // new session logged in now and, when KEYS[4] is given (single node),
 // writes the pointer too.
 //
@@ -144,7 +144,10 @@ var (
 	scriptSecret         = redis.NewScript(luaSecret)
 )
 
-var _ SecretStore = (*Redis)(nil)
+var (
+	_ SecretStore = (*Redis)(nil)
+	_ OpaqueStore = (*Redis)(nil)
+)
 
 // opaqueKey is the pointer key of an opaque session hash.
 func (r *Redis) opaqueKey(hash string) string { return r.prefix + ":{~" + member(hash) + "}:o" }
@@ -156,8 +159,15 @@ func (r *Redis) cluster() bool {
 	return ok
 }
 
-// lookup is Touch with OpaqueLookup.
-func (r *Redis) lookup(ctx context.Context, req *TouchRequest) (TouchResult, error) {
+// Lookup implements OpaqueStore in one round trip (on Cluster: one, or
+// two when the account of the hash is not remembered).
+func (r *Redis) Lookup(ctx context.Context, req *TouchRequest) (OpaqueResult, error) {
+	if err := ctx.Err(); err != nil {
+		return OpaqueResult{}, err
+	}
+	if req.Policy == nil {
+		return OpaqueResult{}, errNilPolicy
+	}
 	passive := "0"
 	if req.Passive {
 		passive = "1"
@@ -175,24 +185,24 @@ func (r *Redis) lookup(ctx context.Context, req *TouchRequest) (TouchResult, err
 	} else {
 		reply, err = r.lookupCluster(tctx, req, passive, m)
 		if err == nil && reply == nil {
-			return TouchResult{Status: session.Unbound, Now: r.resultNow()}, nil
+			return OpaqueResult{TouchResult: TouchResult{Status: session.Unbound, Now: r.resultNow()}}, nil
 		}
 	}
 	if err != nil {
-		return TouchResult{}, unavailable("opaque lookup", err)
+		return OpaqueResult{}, unavailable("opaque lookup", err)
 	}
 	if len(reply) != 12 {
-		return TouchResult{}, unavailable("opaque lookup", fmt.Errorf("unexpected reply of %d values", len(reply)))
+		return OpaqueResult{}, unavailable("opaque lookup", fmt.Errorf("unexpected reply of %d values", len(reply)))
 	}
 	var n [7]int64
 	for i := range n {
 		v, ok := asInt(reply[i])
 		if !ok {
-			return TouchResult{}, unavailable("opaque lookup", fmt.Errorf("unexpected reply value %d", i))
+			return OpaqueResult{}, unavailable("opaque lookup", fmt.Errorf("unexpected reply value %d", i))
 		}
 		n[i] = v
 	}
-	res := TouchResult{Now: time.UnixMilli(n[2])}
+	res := OpaqueResult{TouchResult: TouchResult{Now: time.UnixMilli(n[2])}}
 	if n[0] == 4 {
 		res.Status = session.Unbound
 		return res, nil
@@ -213,8 +223,14 @@ func (r *Redis) resultNow() time.Time {
 	return time.Now()
 }
 
-// bind is Touch with OpaqueBind.
-func (r *Redis) bind(ctx context.Context, req *TouchRequest) (TouchResult, error) {
+// Bind implements OpaqueStore in one round trip (on Cluster: two).
+func (r *Redis) Bind(ctx context.Context, req *TouchRequest) (OpaqueResult, error) {
+	if err := ctx.Err(); err != nil {
+		return OpaqueResult{}, err
+	}
+	if req.Policy == nil {
+		return OpaqueResult{}, errNilPolicy
+	}
 	k := r.keys(req.Account)
 	keys := []string{k.session(req.SessionHash), k.override(), k.index()}
 	cluster := r.cluster()
@@ -229,25 +245,24 @@ func (r *Redis) bind(ctx context.Context, req *TouchRequest) (TouchResult, error
 	defer cancel()
 	v, err := scriptOpaqueBind.Run(tctx, r.client, keys, args...).Int64Slice()
 	if err != nil {
-		return TouchResult{}, unavailable("opaque bind", err)
+		return OpaqueResult{}, unavailable("opaque bind", err)
 	}
 	if len(v) != 8 {
-		return TouchResult{}, unavailable("opaque bind", fmt.Errorf("unexpected reply of %d values", len(v)))
+		return OpaqueResult{}, unavailable("opaque bind", fmt.Errorf("unexpected reply of %d values", len(v)))
 	}
 	if cluster {
 		if err := r.pointCluster(tctx, req, k.base, v[7]); err != nil {
-			return TouchResult{}, unavailable("opaque bind", err)
+			return OpaqueResult{}, unavailable("opaque bind", err)
 		}
 	}
-	return TouchResult{
+	return OpaqueResult{TouchResult: TouchResult{
 		Status:            session.Active,
 		Created:           true,
 		Now:               time.UnixMilli(v[2]),
 		Policy:            policy.Policy{Idle: millisDur(v[3]), Absolute: millisDur(v[4])},
 		IdleExpiresAt:     time.UnixMilli(v[5]),
 		AbsoluteExpiresAt: time.UnixMilli(v[6]),
-		Account:           req.Account, User: req.User, Role: req.Role, Name: req.Name, Email: req.Email,
-	}, nil
+	}, Account: req.Account, User: req.User, Role: req.Role, Name: req.Name, Email: req.Email}, nil
 }
 
 // Secret implements SecretStore in one round trip. The secret never

@@ -1,12 +1,12 @@
 package store
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -39,11 +39,12 @@ const (
 
 // pointerCache is a bounded LRU map from session hash to account with a
 // TTL per entry. The zero value is ready to use; it is safe for
-// concurrent use.
+// concurrent use. (golang-lru's expirable cache would start a goroutine
+// per cache that never exits, one per config load; the TTL is checked
+// on get instead.)
 type pointerCache struct {
-	mu      sync.Mutex
-	entries map[string]*list.Element
-	lru     list.List // of *pointerEntry, most recently used first
+	once sync.Once
+	lru  *lru.Cache[string, pointerEntry]
 
 	// size and ttl override the defaults when non-zero (tests).
 	size int
@@ -51,74 +52,48 @@ type pointerCache struct {
 }
 
 type pointerEntry struct {
-	hash, account string
-	expires       time.Time
+	account string
+	expires time.Time
+}
+
+// cache returns the LRU, made on first use.
+func (c *pointerCache) cache() *lru.Cache[string, pointerEntry] {
+	c.once.Do(func() {
+		if c.size <= 0 {
+			c.size = pointerCacheSize
+		}
+		if c.ttl <= 0 {
+			c.ttl = pointerCacheTTL
+		}
+		c.lru, _ = lru.New[string, pointerEntry](c.size) // errors only for size <= 0
+	})
+	return c.lru
 }
 
 // get returns the account remembered for hash, if any and fresh.
 func (c *pointerCache) get(hash string) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.entries[hash]
+	e, ok := c.cache().Get(hash)
 	if !ok {
 		return "", false
 	}
-	e := el.Value.(*pointerEntry)
 	if !time.Now().Before(e.expires) {
-		c.lru.Remove(el)
-		delete(c.entries, hash)
+		c.lru.Remove(hash)
 		return "", false
 	}
-	c.lru.MoveToFront(el)
 	return e.account, true
 }
 
 // put remembers that hash is bound to account.
 func (c *pointerCache) put(hash, account string) {
-	ttl := c.ttl
-	if ttl <= 0 {
-		ttl = pointerCacheTTL
-	}
-	size := c.size
-	if size <= 0 {
-		size = pointerCacheSize
-	}
-	exp := time.Now().Add(ttl)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.entries == nil {
-		c.entries = make(map[string]*list.Element)
-	}
-	if el, ok := c.entries[hash]; ok {
-		e := el.Value.(*pointerEntry)
-		e.account, e.expires = account, exp
-		c.lru.MoveToFront(el)
-		return
-	}
-	for c.lru.Len() >= size {
-		old := c.lru.Back()
-		c.lru.Remove(old)
-		delete(c.entries, old.Value.(*pointerEntry).hash)
-	}
-	c.entries[hash] = c.lru.PushFront(&pointerEntry{hash: hash, account: account, expires: exp})
+	l := c.cache() // sets c.ttl
+	l.Add(hash, pointerEntry{account: account, expires: time.Now().Add(c.ttl)})
 }
 
 // forget drops what is remembered for hash.
-func (c *pointerCache) forget(hash string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.entries[hash]; ok {
-		c.lru.Remove(el)
-		delete(c.entries, hash)
-	}
-}
+func (c *pointerCache) forget(hash string) { c.cache().Remove(hash) }
 
 // len is the number of entries, fresh or not.
-func (c *pointerCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lru.Len()
-}
+func (c *pointerCache) len() int { return c.cache().Len() }
 
 // luaOpaquePoint writes the pointer of a hash on Redis Cluster, the
 // second step of a bind, and returns the account it named before (false
@@ -146,7 +121,7 @@ var (
 	scriptOpaqueUnbind = redis.NewScript(luaOpaqueUnbind)
 )
 
-// lookupCluster runs an OpaqueLookup on Redis Cluster: in the remembered
+// lookupCluster runs a Lookup on Redis Cluster: in the remembered
 // account, one round trip; else (or when that account has no record of
 // the hash) through the pointer, two. A nil reply means unbound.
 func (r *Redis) lookupCluster(ctx context.Context, req *TouchRequest, passive, m string) ([]any, error) {
@@ -191,7 +166,7 @@ func unboundReply(reply []any) bool {
 	return ok && code == 4
 }
 
-// pointCluster is the second step of an OpaqueBind on Redis Cluster,
+// pointCluster is the second step of a Bind on Redis Cluster,
 // after the record is written: it points the hash at its account. When
 // the hash was bound to another account before, the record there is
 // deleted FIRST, and the pointer is not moved if that fails: otherwise a

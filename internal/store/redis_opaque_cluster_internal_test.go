@@ -49,23 +49,23 @@ func TestClusterRebindFailureKeepsHintsTrue(t *testing.T) {
 	hash := session.HashID("cookie")
 	gw := func() *Redis { return NewRedis(client, RedisOptions{KeyPrefix: "x", Timeout: 2 * time.Second}) }
 	g1, g3 := gw(), gw()
-	if _, err := g1.Touch(ctx, &TouchRequest{Account: "acme", SessionHash: hash, User: "alice", Policy: &c, Opaque: OpaqueBind}); err != nil {
+	if _, err := g1.Bind(ctx, &TouchRequest{Account: "acme", SessionHash: hash, User: "alice", Policy: &c}); err != nil {
 		t.Fatal(err)
 	}
 	// g3 now remembers acme for the hash
-	if r, err := g3.Touch(ctx, &TouchRequest{SessionHash: hash, Policy: &c, Opaque: OpaqueLookup}); err != nil || r.Account != "acme" {
+	if r, err := g3.Lookup(ctx, &TouchRequest{SessionHash: hash, Policy: &c}); err != nil || r.Account != "acme" {
 		t.Fatalf("lookup before: %s %q %v", r.Status, r.Account, err)
 	}
 	f.on = true
-	if _, err := g1.Touch(ctx, &TouchRequest{Account: "globex", SessionHash: hash, User: "bob", Policy: &c, Opaque: OpaqueBind}); err == nil {
+	if _, err := g1.Bind(ctx, &TouchRequest{Account: "globex", SessionHash: hash, User: "bob", Policy: &c}); err == nil {
 		t.Fatal("rebind succeeded although deleting the old record failed")
 	}
 	f.on = false
-	hinted, err := g3.Touch(ctx, &TouchRequest{SessionHash: hash, Policy: &c, Opaque: OpaqueLookup})
+	hinted, err := g3.Lookup(ctx, &TouchRequest{SessionHash: hash, Policy: &c})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh, err := gw().Touch(ctx, &TouchRequest{SessionHash: hash, Policy: &c, Opaque: OpaqueLookup})
+	fresh, err := gw().Lookup(ctx, &TouchRequest{SessionHash: hash, Policy: &c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,11 +74,11 @@ func TestClusterRebindFailureKeepsHintsTrue(t *testing.T) {
 			hinted.Status, hinted.Account, hinted.User, fresh.Status, fresh.Account, fresh.User)
 	}
 	// and a rebind that works moves it for everyone
-	if _, err := g1.Touch(ctx, &TouchRequest{Account: "globex", SessionHash: hash, User: "bob", Policy: &c, Opaque: OpaqueBind}); err != nil {
+	if _, err := g1.Bind(ctx, &TouchRequest{Account: "globex", SessionHash: hash, User: "bob", Policy: &c}); err != nil {
 		t.Fatal(err)
 	}
 	for name, g := range map[string]*Redis{"remembering": g3, "fresh": gw()} {
-		r, err := g.Touch(ctx, &TouchRequest{SessionHash: hash, Policy: &c, Opaque: OpaqueLookup})
+		r, err := g.Lookup(ctx, &TouchRequest{SessionHash: hash, Policy: &c})
 		if err != nil || r.Account != "globex" || r.User != "bob" {
 			t.Fatalf("%s gateway after the rebind: %s %s/%s %v", name, r.Status, r.Account, r.User, err)
 		}

@@ -21,16 +21,16 @@ func TestRedisOpaqueOneRoundTrip(t *testing.T) {
 	s := store.NewRedis(client, store.RedisOptions{KeyPrefix: "op"})
 	ctx := context.Background()
 	c := cfg()
-	lookup := &store.TouchRequest{SessionHash: session.HashID("cookie"), Policy: c, Opaque: store.OpaqueLookup}
-	bind := &store.TouchRequest{Account: "a:b}c", SessionHash: session.HashID("cookie"), User: "alice", Policy: c, Opaque: store.OpaqueBind}
+	lookup := &store.TouchRequest{SessionHash: session.HashID("cookie"), Policy: c}
+	bind := &store.TouchRequest{Account: "a:b}c", SessionHash: session.HashID("cookie"), User: "alice", Policy: c}
 	steps := []struct {
 		name string
 		op   func() (session.Status, error)
 		want session.Status
 	}{
-		{"lookup (unbound)", func() (session.Status, error) { r, err := s.Touch(ctx, lookup); return r.Status, err }, session.Unbound},
-		{"bind", func() (session.Status, error) { r, err := s.Touch(ctx, bind); return r.Status, err }, session.Active},
-		{"lookup", func() (session.Status, error) { r, err := s.Touch(ctx, lookup); return r.Status, err }, session.Active},
+		{"lookup (unbound)", func() (session.Status, error) { r, err := s.Lookup(ctx, lookup); return r.Status, err }, session.Unbound},
+		{"bind", func() (session.Status, error) { r, err := s.Bind(ctx, bind); return r.Status, err }, session.Active},
+		{"lookup", func() (session.Status, error) { r, err := s.Lookup(ctx, lookup); return r.Status, err }, session.Active},
 		{"secret", func() (session.Status, error) { _, err := s.Secret(ctx, "k", []byte("v")); return session.Active, err }, session.Active},
 	}
 	for i, st := range steps {
@@ -88,7 +88,7 @@ func TestRedisClusterOpaquePointerCache(t *testing.T) {
 	}
 	bind := func(s *store.Redis, account, user string) {
 		t.Helper()
-		res, err := s.Touch(ctx, &store.TouchRequest{Account: account, SessionHash: hash, User: user, Policy: c, Opaque: store.OpaqueBind})
+		res, err := s.Bind(ctx, &store.TouchRequest{Account: account, SessionHash: hash, User: user, Policy: c})
 		if err != nil || res.Status != session.Active {
 			t.Fatalf("bind to %s: %s %v", account, res.Status, err)
 		}
@@ -97,7 +97,7 @@ func TestRedisClusterOpaquePointerCache(t *testing.T) {
 	lookup := func(s *store.Redis, h string, want session.Status, account, user string) int64 {
 		t.Helper()
 		before := cnt.n.Load()
-		res, err := s.Touch(ctx, &store.TouchRequest{SessionHash: h, Policy: c, Opaque: store.OpaqueLookup})
+		res, err := s.Lookup(ctx, &store.TouchRequest{SessionHash: h, Policy: c})
 		n := cnt.n.Load() - before
 		if err != nil || res.Status != want || res.Account != account || res.User != user {
 			t.Fatalf("lookup: %s %q %q %v, want %s %q %q", res.Status, res.Account, res.User, err, want, account, user)

@@ -57,11 +57,13 @@ func uniquePrefix(name string) string {
 func TestRedisConformance(t *testing.T) {
 	srv := testredis.Start(t)
 	client := gatewayClient(t, srv.Addr())
-	storetest.Run(t, func(t *testing.T, now func() time.Time) store.Store {
+	open := func(t *testing.T, now func() time.Time) store.Store {
 		// A generous timeout: this test is about semantics under -race,
 		// the 100ms default is exercised in TestRedisUnavailable.
 		return store.NewRedis(client, store.RedisOptions{KeyPrefix: uniquePrefix(t.Name()), Timeout: 2 * time.Second, Now: now})
-	})
+	}
+	storetest.Run(t, open)
+	storetest.RunOpaque(t, open)
 }
 
 // TestRedisClusterConformance runs the suite on a one-node Redis
@@ -79,9 +81,11 @@ func TestRedisClusterConformance(t *testing.T) {
 	}
 	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{srv.Addr()}, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = client.Close() })
-	storetest.Run(t, func(t *testing.T, now func() time.Time) store.Store {
+	open := func(t *testing.T, now func() time.Time) store.Store {
 		return store.NewRedis(client, store.RedisOptions{KeyPrefix: uniquePrefix(t.Name()), Timeout: 2 * time.Second, Now: now})
-	})
+	}
+	storetest.Run(t, open)
+	storetest.RunOpaque(t, open)
 
 	// The keys the suite left: each account's keys share the server's
 	// slot, and keySlot (used by TestRedisKeys) agrees with the server.

@@ -72,31 +72,30 @@ type TouchRequest struct {
 	TouchInterval time.Duration
 	// Policy is the gateway's policy configuration.
 	Policy *policy.Config
-	// Opaque selects an operation on an opaque-cookie session; the zero
-	// value is the ordinary Touch of a token session.
-	Opaque OpaqueOp
 }
 
-// OpaqueOp is the kind of a Touch on an opaque-cookie session, whose
-// requests carry no account: the store keeps which account each bound
-// session hash belongs to.
-type OpaqueOp uint8
+// OpaqueStore is implemented by stores that keep opaque-cookie
+// sessions, whose requests carry no account: the store remembers which
+// account each bound session hash belongs to. Memory and Redis
+// implement it.
+type OpaqueStore interface {
+	// Lookup finds the session by req.SessionHash alone (Account and the
+	// user fields of req are ignored), then checks and touches it like
+	// Touch. It never creates a session: a hash that was never bound, or
+	// whose record is gone, is reported as session.Unbound.
+	Lookup(ctx context.Context, req *TouchRequest) (OpaqueResult, error)
+	// Bind records a new session under req.Account with login time now
+	// and the user fields of req, replacing any record of the same hash,
+	// and remembers that the hash belongs to req.Account.
+	Bind(ctx context.Context, req *TouchRequest) (OpaqueResult, error)
+}
 
-// Opaque-cookie operations.
-const (
-	// OpaqueNone is the ordinary Touch of a token session.
-	OpaqueNone OpaqueOp = iota
-	// OpaqueLookup finds the session by SessionHash alone (Account and
-	// the user fields of the request are ignored), then checks and
-	// touches it like Touch. It never creates a session: a hash that was
-	// never bound, or whose record is gone, is reported as
-	// session.Unbound. The result carries the session's account and user.
-	OpaqueLookup
-	// OpaqueBind records a new session under Account with login time
-	// now and the user fields of the request, replacing any record of
-	// the same hash, and remembers that the hash belongs to Account.
-	OpaqueBind
-)
+// OpaqueResult is the outcome of a Lookup or Bind: a TouchResult and the
+// session's account and user, which the request did not carry.
+type OpaqueResult struct {
+	TouchResult
+	Account, User, Role, Name, Email string
+}
 
 // SecretStore is implemented by stores that can keep a gateway secret
 // shared by every gateway using the store (the opaque-cookie key when
@@ -120,9 +119,6 @@ type TouchResult struct {
 	Policy policy.Policy
 	// IdleExpiresAt and AbsoluteExpiresAt are the session's deadlines.
 	IdleExpiresAt, AbsoluteExpiresAt time.Time
-	// Account, User, Role, Name and Email describe the session; they are
-	// set by OpaqueLookup and OpaqueBind (whose requests carry none).
-	Account, User, Role, Name, Email string
 }
 
 // SessionInfo describes a live session for listings.

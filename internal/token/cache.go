@@ -2,8 +2,9 @@ package token
 
 import (
 	"crypto/sha256"
-	"sync"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 const (
@@ -19,14 +20,14 @@ const (
 // verifiedCache remembers the identities of tokens that passed
 // verification, keyed by the SHA-256 of the raw token, so that a token
 // seen again skips signature verification and claim parsing. It holds at
-// most max entries; when full, an arbitrary entry (Go's map iteration
-// order) is evicted. It never returns an entry past the token's exp (or
-// before its nbf or iat, minus the leeway) by the verifier's clock. It is safe for concurrent
-// use.
+// most max entries, the least recently used going first. It never
+// returns an entry past the token's exp (or before its nbf or iat, minus
+// the leeway) by the verifier's clock. It is safe for concurrent use.
+// (golang-lru's expirable cache would start a goroutine per cache that
+// never exits, one per config load; the validity window is checked here
+// on the verifier's clock instead.)
 type verifiedCache struct {
-	mu  sync.RWMutex
-	m   map[[sha256.Size]byte]cacheEntry
-	max int
+	lru *lru.Cache[[sha256.Size]byte, cacheEntry]
 }
 
 // cacheEntry is one verified token.
@@ -42,25 +43,20 @@ func newVerifiedCache(max int) *verifiedCache {
 	if max <= 0 {
 		return nil
 	}
-	return &verifiedCache{m: make(map[[sha256.Size]byte]cacheEntry), max: max}
+	c, _ := lru.New[[sha256.Size]byte, cacheEntry](max) // errors only for max <= 0
+	return &verifiedCache{lru: c}
 }
 
 // get returns a copy of the identity verified for the token whose hash is
 // key, if it is cached and now is within its validity window. An entry
 // whose window has ended is removed.
 func (c *verifiedCache) get(key [sha256.Size]byte, now time.Time) (*Identity, bool) {
-	c.mu.RLock()
-	e, ok := c.m[key]
-	c.mu.RUnlock()
+	e, ok := c.lru.Get(key)
 	if !ok {
 		return nil, false
 	}
 	if !now.Before(e.notAfter) {
-		c.mu.Lock()
-		if cur, ok := c.m[key]; ok && cur.notAfter.Equal(e.notAfter) {
-			delete(c.m, key)
-		}
-		c.mu.Unlock()
+		c.lru.Remove(key)
 		return nil, false
 	}
 	if !e.notBefore.IsZero() && now.Before(e.notBefore) {
@@ -71,8 +67,8 @@ func (c *verifiedCache) get(key [sha256.Size]byte, now time.Time) (*Identity, bo
 }
 
 // put records a verified identity. notBefore is the later of the token's
-// nbf and iat, minus the leeway (zero without either); the entry is never served at or after exp
-// nor after now plus cacheMaxAge.
+// nbf and iat, minus the leeway (zero without either); the entry is never
+// served at or after exp nor after now plus cacheMaxAge.
 func (c *verifiedCache) put(key [sha256.Size]byte, id *Identity, notBefore, now time.Time) {
 	notAfter := id.ExpiresAt
 	if limit := now.Add(cacheMaxAge); limit.Before(notAfter) {
@@ -81,23 +77,8 @@ func (c *verifiedCache) put(key [sha256.Size]byte, id *Identity, notBefore, now 
 	if !now.Before(notAfter) {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.m[key]; !ok && len(c.m) >= c.max {
-		for k, e := range c.m {
-			delete(c.m, k)
-			if !now.Before(e.notAfter) {
-				continue // an expired one: keep clearing a few of those
-			}
-			break
-		}
-	}
-	c.m[key] = cacheEntry{ident: *id, notBefore: notBefore, notAfter: notAfter}
+	c.lru.Add(key, cacheEntry{ident: *id, notBefore: notBefore, notAfter: notAfter})
 }
 
 // len returns the number of entries, for tests.
-func (c *verifiedCache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.m)
-}
+func (c *verifiedCache) len() int { return c.lru.Len() }

@@ -11,13 +11,18 @@ import (
 	"github.com/sessionguard/sessionguard/internal/store"
 )
 
-// opaqueTests are the cases of opaque-cookie sessions (OpaqueLookup,
-// OpaqueBind) and of SecretStore.
+// RunOpaque runs the suite of store.OpaqueStore and store.SecretStore
+// (the opaque-cookie key is a store secret) against stores made by open.
+func RunOpaque(t *testing.T, open Open) {
+	run(t, open, opaqueTests)
+}
+
 var opaqueTests = []struct {
 	name string
 	fn   func(t *testing.T, s *clocked)
 }{
 	{"OpaqueBindAndLookup", testOpaqueBindAndLookup},
+	{"OpaqueTouchesCoalesced", func(t *testing.T, s *clocked) { testCoalescing(t, s, "opaque") }},
 	{"OpaqueExpiry", testOpaqueExpiry},
 	{"OpaqueRebindReplaces", testOpaqueRebind},
 	{"OpaqueRevokeAndListing", testOpaqueRevoke},
@@ -27,13 +32,13 @@ var opaqueTests = []struct {
 
 func bindReq(c *policy.Config, acct, sid, user string, now time.Time) *timedReq {
 	r := req(c, acct, sid, user, time.Time{}, now)
-	r.Opaque, r.NotAfter = store.OpaqueBind, time.Time{}
+	r.op, r.NotAfter = "bind", time.Time{}
 	return r
 }
 
 // lookupReq carries no account and no user, as the gateway's does.
 func lookupReq(c *policy.Config, sid string, now time.Time) *timedReq {
-	return &timedReq{&store.TouchRequest{SessionHash: session.HashID(sid), Policy: c, Opaque: store.OpaqueLookup}, now}
+	return &timedReq{&store.TouchRequest{SessionHash: session.HashID(sid), Policy: c}, now, "lookup"}
 }
 
 func testOpaqueBindAndLookup(t *testing.T, s *clocked) {

@@ -75,7 +75,7 @@ func (m *Memory) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 		s = nil
 	}
 	if s != nil && s.rec.Ended == session.Active && s.rec.User != req.User {
-		return TouchResult{Status: session.WrongUser, Now: now}, nil
+		return TouchResult{Status: session.WrongUser, Now: now, IdleExpiresAt: now, AbsoluteExpiresAt: now}, nil
 	}
 	created := false
 	if s == nil {

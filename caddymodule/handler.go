@@ -87,6 +87,11 @@ type Handler struct {
 	// are rejected before parsing. Default 8192.
 	MaxTokenSize int `json:"max_token_size,omitempty"`
 
+	// CORS, when set, makes the gateway answer CORS preflights itself and
+	// mark every answer to a listed origin (see cors.go). Without it
+	// preflights pass to the upstream.
+	CORS *CORSConfig `json:"cors,omitempty"`
+
 	app      *App
 	verifier *token.Verifier
 	sources  []token.Source
@@ -222,6 +227,9 @@ func (h *Handler) Validate() error {
 	if h.LoginURL != "" && !strings.HasPrefix(h.LoginURL, "/") && !strings.HasPrefix(h.LoginURL, "https://") && !strings.HasPrefix(h.LoginURL, "http://") {
 		return fmt.Errorf("login_url %q: must be a path or an http(s) URL", h.LoginURL)
 	}
+	if h.CORS != nil {
+		return h.CORS.validate()
+	}
 	return nil
 }
 
@@ -234,7 +242,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	stripClientHeaders(r.Header)
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 
-	if isPreflight(r) {
+	if h.CORS != nil {
+		var done bool
+		if w, done = h.CORS.handle(w, r); done {
+			return nil
+		}
+	} else if isPreflight(r) {
 		// CORS preflights never carry credentials; the app answers them.
 		return next.ServeHTTP(w, r)
 	}

@@ -2,7 +2,6 @@ package browsertest_test
 
 import (
 	"encoding/json"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"github.com/sessionguard/sessionguard/browsertest"
 	"github.com/sessionguard/sessionguard/internal/devtoken"
 	"github.com/sessionguard/sessionguard/internal/gatewaytest"
-	"github.com/sessionguard/sessionguard/web"
 )
 
 // The SPA on its own origin: React (UMD from web/'s pinned npm copy,
@@ -24,9 +22,9 @@ const spaIndex = `<!doctype html><html lang="en"><meta charset="utf-8">
 <title>Orders</title><link rel="icon" href="data:,">
 <script type="importmap">{"imports": {
   "react": "/vendor/react.js", "react-dom/client": "/vendor/react-dom-client.js",
-  "@sessionguard/session-expiry": "/pkg/session-expiry.js",
-  "@sessionguard/session-expiry/react": "/pkg/react.js",
-  "@sessionguard/session-expiry/toast": "/pkg/toast.js"}}</script>
+  "@sessionguard/session-expiry": "/session-expiry.js",
+  "@sessionguard/session-expiry/react": "/react.js",
+  "@sessionguard/session-expiry/toast": "/toast.js"}}</script>
 <script src="/vendor/react.umd.js"></script>
 <script src="/vendor/react-dom.umd.js"></script>
 <script>window.SPA = CONFIG;</script>
@@ -62,36 +60,13 @@ createRoot(document.getElementById("root")).render(h(App));
 
 // spaServer serves the SPA; its config names the gateway and the token.
 func spaServer(t *testing.T, config *string) *httptest.Server {
-	files := map[string]func() []byte{
-		"/vendor/react.umd.js":     func() []byte { return browsertest.NodeModule(t, "react/umd/react.production.min.js") },
-		"/vendor/react-dom.umd.js": func() []byte { return browsertest.NodeModule(t, "react-dom/umd/react-dom.production.min.js") },
-		"/vendor/react.js": func() []byte {
-			return []byte("const R = window.React; export const {createElement, useEffect, useMemo, useRef, useState} = R; export default R;")
-		},
-		"/vendor/react-dom-client.js": func() []byte { return []byte("export const createRoot = window.ReactDOM.createRoot;") },
-		"/app.js":                     func() []byte { return []byte(spaApp) },
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/" {
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			_, _ = w.Write([]byte(strings.Replace(spaIndex, "CONFIG", *config, 1)))
-			return
-		}
-		var b []byte
-		if name, ok := strings.CutPrefix(r.URL.Path, "/pkg/"); ok {
-			b, _ = web.FS.ReadFile(name)
-		} else if f := files[r.URL.Path]; f != nil {
-			b = f()
-		}
-		if b == nil {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/javascript")
-		_, _ = w.Write(b)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+	return servePage(t, func() string { return strings.Replace(spaIndex, "CONFIG", *config, 1) }, map[string][]byte{
+		"/vendor/react.umd.js":        browsertest.NodeModule(t, "react/umd/react.production.min.js"),
+		"/vendor/react-dom.umd.js":    browsertest.NodeModule(t, "react-dom/umd/react-dom.production.min.js"),
+		"/vendor/react.js":            []byte("const R = window.React; export const {createElement, useEffect, useMemo, useRef, useState} = R; export default R;"),
+		"/vendor/react-dom-client.js": []byte("export const createRoot = window.ReactDOM.createRoot;"),
+		"/app.js":                     []byte(spaApp),
+	})
 }
 
 func TestCrossOriginSPAThroughCORS(t *testing.T) {

@@ -35,16 +35,22 @@ window.fresh = (o = {}) => createSessionExpiry({now, fetch: fakeFetch, autoStart
 window.ready = true;
 </script>`
 
-// servePage serves html at / and the package's modules by name.
-func servePage(t *testing.T, html string) *httptest.Server {
+// servePage serves the page html() at /, the files of extra by path,
+// and the package's modules by name.
+func servePage(t *testing.T, html func() string, extra map[string][]byte) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			_, _ = w.Write([]byte(html))
+			_, _ = w.Write([]byte(html()))
 			return
 		}
-		b, err := web.FS.ReadFile(strings.TrimPrefix(r.URL.Path, "/"))
-		if err != nil || !strings.HasSuffix(r.URL.Path, ".js") {
+		b, ok := extra[r.URL.Path]
+		if !ok {
+			var err error
+			b, err = web.FS.ReadFile(strings.TrimPrefix(r.URL.Path, "/"))
+			ok = err == nil && strings.HasSuffix(r.URL.Path, ".js")
+		}
+		if !ok {
 			http.NotFound(w, r)
 			return
 		}
@@ -55,8 +61,11 @@ func servePage(t *testing.T, html string) *httptest.Server {
 	return srv
 }
 
+// page is a constant page for servePage.
+func page(html string) func() string { return func() string { return html } }
+
 func TestSessionExpiryModule(t *testing.T) {
-	srv := servePage(t, harness)
+	srv := servePage(t, page(harness), nil)
 	ctx := browsertest.Start(t, browsertest.Options{})
 
 	run := func(t *testing.T, script string) map[string]any {

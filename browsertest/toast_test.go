@@ -46,7 +46,7 @@ window.ready = true;
 const shadowPrimary = `document.querySelector("session-expiry-toast").shadowRoot.querySelector(".pri")`
 
 func TestToastAccessibility(t *testing.T) {
-	srv := servePage(t, toastPage)
+	srv := servePage(t, page(toastPage), nil)
 	ctx := browsertest.Start(t, browsertest.Options{})
 	browsertest.Do(t, ctx, "load", chromedp.Navigate(srv.URL+"/"))
 	browsertest.WaitJS(t, ctx, 5*time.Second, `window.ready`, `document.readyState`)
@@ -114,7 +114,7 @@ func TestToastAccessibility(t *testing.T) {
 // TestToastNeverCoversContentOnAPhone: at 390 px the toast takes its
 // place in the flow, above the page, covering none of its controls.
 func TestToastNeverCoversContentOnAPhone(t *testing.T) {
-	srv := servePage(t, toastPage)
+	srv := servePage(t, page(toastPage), nil)
 	ctx := browsertest.Start(t, browsertest.Options{Width: 390, Height: 844})
 	browsertest.Do(t, ctx, "load", chromedp.Navigate(srv.URL+"/"))
 	browsertest.WaitJS(t, ctx, 5*time.Second, `window.ready`, `document.readyState`)

@@ -115,13 +115,15 @@ func TestToastAccessibility(t *testing.T) {
 // place in the flow, above the page, covering none of its controls.
 func TestToastNeverCoversContentOnAPhone(t *testing.T) {
 	srv := servePage(t, page(toastPage), nil)
-	ctx := browsertest.Start(t, browsertest.Options{Width: 390, Height: 844})
-	browsertest.Do(t, ctx, "load", chromedp.Navigate(srv.URL+"/"))
+	ctx := browsertest.Start(t, browsertest.Options{})
+	// a window cannot be narrower than about 500 px: emulate the phone
+	browsertest.Do(t, ctx, "load", chromedp.EmulateViewport(390, 844), chromedp.Navigate(srv.URL+"/"))
 	browsertest.WaitJS(t, ctx, 5*time.Second, `window.ready`, `document.readyState`)
 	browsertest.Eval[bool](t, ctx, `(fake.set({state: "soon", reason: "idle", expiresIn: 200}), true)`)
 	covered := browsertest.Eval[[]string](t, ctx, `(() => {
   const r = toast.getBoundingClientRect();
   if (r.height === 0) return ["toast not shown"];
+  if (innerWidth !== 390) return ["viewport " + innerWidth];
   return [...document.querySelectorAll("main button, main a, main h1, main p")].filter((el) => {
     const b = el.getBoundingClientRect();
     return b.left < r.right && r.left < b.right && b.top < r.bottom && r.top < b.bottom;

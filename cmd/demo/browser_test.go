@@ -417,6 +417,17 @@ func TestBrowserSecurityPage(t *testing.T) {
 	)
 	browsertest.WaitJS(t, ctx, wait, `document.getElementById("saved").textContent === "Saved." && document.getElementById("policy-now").textContent.includes("after 15 minutes without activity, and 12 hours after signing in")`, `document.getElementById("policy").innerText`)
 
+	// One user: a modal naming bob, then bob alone is signed out.
+	browsertest.Do(t, ctx, "sign bob out", chromedp.Click(chromedp.CSS(`#users tbody tr:not(.you) button.revoke-user`)))
+	browsertest.WaitJS(t, ctx, wait, `document.getElementById("confirm").open && document.getElementById("confirm-title").textContent === "Sign out bob?"`, `document.body.innerText`)
+	browsertest.Do(t, ctx, "confirm", chromedp.Click(chromedp.ID("confirm-ok")))
+	browsertest.WaitJS(t, ctx, wait,
+		`document.getElementById("revoke-msg").textContent === "Signed out bob (1 session)." && document.querySelectorAll("#users tbody tr").length === 1`,
+		`document.body.innerText`)
+	if code := bobStatus(); code != http.StatusUnauthorized {
+		t.Fatalf("bob after his sign-out by the owner: %d, want 401", code)
+	}
+
 	// Sign everyone out, the owner included: a modal of its own, then
 	// the signed-out banner, not the one of a revocation by the owner.
 	browsertest.Do(t, ctx, "revoke all", chromedp.Click(chromedp.ID("revoke-all")))

@@ -112,7 +112,7 @@ var securityTmpl = template.Must(template.New("security").Parse(`<!doctype html>
 
 <section>
 <h2>Active users</h2>
-<table id="users"><thead><tr><th scope="col">Name</th><th scope="col">Email</th><th scope="col">Sessions</th><th scope="col">Last sign-in</th></tr></thead><tbody></tbody></table>
+<table id="users"><thead><tr><th scope="col">Name</th><th scope="col">Email</th><th scope="col">Sessions</th><th scope="col">Last sign-in</th><th scope="col">Sign out</th></tr></thead><tbody></tbody></table>
 <p id="revoke-msg" role="status"></p>
 <button id="revoke-others" type="button" hidden>Sign out all other sessions</button>
 <button id="revoke-all" type="button" class="danger">Sign out everyone, including me</button>
@@ -177,7 +177,22 @@ if (form) {
       const when = tr.insertCell();
       when.textContent = ago(u.last_login_at);
       when.title = new Date(u.last_login_at).toLocaleString();
-      if (u.you) tr.className = "you";
+      const act = tr.insertCell();
+      if (u.you) { tr.className = "you"; act.textContent = "—"; continue; }
+      const who = u.name || u.user_id;
+      const btn = document.createElement("button");
+      btn.type = "button";
+      btn.className = "revoke-user";
+      btn.textContent = "Sign out";
+      btn.setAttribute("aria-label", "Sign out " + who);
+      btn.onclick = async () => {
+        if (!await confirmScope("Sign out " + who + "?", who + " will have to sign in again on every device (" + plural(u.sessions, "session") + ").", "Sign out " + who)) return;
+        const res = await se.fetch("/.session/account/revoke", {method: "POST", headers: json, body: JSON.stringify({scope: "user", user_id: u.user_id})});
+        const out = await res.json().catch(() => ({}));
+        $("revoke-msg").textContent = res.ok ? "Signed out " + who + " (" + plural(out.revoked, "session") + ")." : "Could not sign " + who + " out; please try again.";
+        await load();
+      };
+      act.append(btn);
     }
     $("revoke-others").hidden = (a.sessions || []).length <= 1;
   }

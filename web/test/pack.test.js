@@ -29,6 +29,7 @@ test("npm pack works offline", () => {
 		assert.equal(info.name, "@sessionguard/session-expiry");
 		const files = info.files.map((f) => f.path).sort();
 		assert.deepEqual(files, [
+			"README.md",
 			"package.json",
 			"react.d.ts",
 			"react.js",

@@ -154,8 +154,8 @@ func TestOwnerSelfService(t *testing.T) {
 			t.Fatalf("content type: %d", r.StatusCode)
 		}
 
-		// revoke: only others and all
-		for _, body := range []string{`{"scope":"user","user_id":"max"}`, `{"scope":"session","session":"` + e.id("m1") + `"}`, `{"scope":"others","keep_session":"` + e.id("m1") + `"}`, `{}`, `{"scope":"all","x":1}`} {
+		// revoke: others, all, or one user of the account
+		for _, body := range []string{`{"scope":"user"}`, `{"scope":"user","user_id":""}`, `{"scope":"session","session":"` + e.id("m1") + `"}`, `{"scope":"others","keep_session":"` + e.id("m1") + `"}`, `{}`, `{"scope":"all","x":1}`} {
 			if r := e.ownerDo(t, http.MethodPost, "account/revoke", owner, body); r.StatusCode != 400 {
 				t.Fatalf("revoke %s: %d %s", body, r.StatusCode, r.Body)
 			}
@@ -179,7 +179,23 @@ func TestOwnerSelfService(t *testing.T) {
 			t.Fatalf("revoke event %+v %s", evs[0], evs[0].Data)
 		}
 
+		// one user: every session of that user in the caller's account only
 		m3 := e.login(t, tok{sid: "m3", user: "max", acct: "acme", role: "member"})
+		r = e.ownerDo(t, http.MethodPost, "account/revoke", owner, `{"scope":"user","user_id":"max"}`)
+		r.JSON(t, &out)
+		if r.StatusCode != 200 || out.Revoked != 1 {
+			t.Fatalf("user: %d %s", r.StatusCode, r.Body)
+		}
+		e.wantGet(t, m3, 401, "session_revoked")
+		e.wantGet(t, owner, 200, "")
+		r = e.ownerDo(t, http.MethodPost, "account/revoke", owner, `{"scope":"user","user_id":"gus"}`)
+		r.JSON(t, &out)
+		if r.StatusCode != 200 || out.Revoked != 0 {
+			t.Fatalf("user of another account: %d %s", r.StatusCode, r.Body)
+		}
+		e.wantGet(t, other, 200, "")
+
+		m3 = e.login(t, tok{sid: "m4", user: "max", acct: "acme", role: "member"})
 		r = e.ownerDo(t, http.MethodPost, "account/revoke", owner, `{"scope":"all"}`)
 		r.JSON(t, &out)
 		if r.StatusCode != 200 || out.Revoked != 2 {

@@ -3,6 +3,7 @@ package browsertest_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,21 +35,37 @@ window.fresh = (o = {}) => createSessionExpiry({now, fetch: fakeFetch, autoStart
 window.ready = true;
 </script>`
 
-func TestSessionExpiryModule(t *testing.T) {
+// servePage serves the page html() at /, the files of extra by path,
+// and the package's modules by name.
+func servePage(t *testing.T, html func() string, extra map[string][]byte) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/session-expiry.js":
-			b, _ := web.FS.ReadFile("session-expiry.js")
-			w.Header().Set("Content-Type", "text/javascript")
-			_, _ = w.Write(b)
-		case "/":
+		if r.URL.Path == "/" {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			_, _ = w.Write([]byte(harness))
-		default:
-			http.NotFound(w, r)
+			_, _ = w.Write([]byte(html()))
+			return
 		}
+		b, ok := extra[r.URL.Path]
+		if !ok {
+			var err error
+			b, err = web.FS.ReadFile(strings.TrimPrefix(r.URL.Path, "/"))
+			ok = err == nil && strings.HasSuffix(r.URL.Path, ".js")
+		}
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/javascript")
+		_, _ = w.Write(b)
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// page is a constant page for servePage.
+func page(html string) func() string { return func() string { return html } }
+
+func TestSessionExpiryModule(t *testing.T) {
+	srv := servePage(t, page(harness), nil)
 	ctx := browsertest.Start(t, browsertest.Options{})
 
 	run := func(t *testing.T, script string) map[string]any {

@@ -360,6 +360,11 @@ func oneOf(d *caddyfile.Dispenser, allowed ...string) (string, error) {
 //		owner_roles <role...>
 //		realm <realm>
 //		max_token_size <bytes>
+//		cors {
+//			origins <origin...>
+//			credentials
+//			max_age <duration>
+//		}
 //	}
 func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	hd := new(Handler)
@@ -410,6 +415,15 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 				return nil, err
 			}
 			hd.Opaque = oc
+		case "cors":
+			if h.NextArg() {
+				return nil, h.ArgErr()
+			}
+			c, err := parseCORS(h.Dispenser)
+			if err != nil {
+				return nil, err
+			}
+			hd.CORS = c
 		case "claims":
 			if h.NextArg() {
 				return nil, h.ArgErr()

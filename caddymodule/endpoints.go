@@ -61,6 +61,8 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, repl *ca
 		method, label = http.MethodPost, endpointLogout
 	case "account", "account/policy", "account/revoke":
 		return h.serveOwner(w, r, repl, ep)
+	case "kit.js":
+		return h.serveKit(w, r)
 	default:
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
 		return nil

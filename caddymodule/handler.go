@@ -94,6 +94,11 @@ type Handler struct {
 	// reason=reauth_required&max_age=N. The session goes on elsewhere.
 	MaxAuthAge caddy.Duration `json:"max_auth_age,omitempty"`
 
+	// CORS, when set, makes the gateway answer CORS preflights itself and
+	// mark every answer to a listed origin (see cors.go). Without it
+	// preflights pass to the upstream.
+	CORS *CORSConfig `json:"cors,omitempty"`
+
 	app      *App
 	verifier *token.Verifier
 	sources  []token.Source
@@ -179,8 +184,18 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.MaxTokenSize <= 0 {
 		h.MaxTokenSize = 8192
 	}
-	// Trusted origins (the cors block's) are added here.
+	// cookie requests from the cors origins are not cross-site
 	h.csrf = http.NewCrossOriginProtection()
+	if h.CORS != nil {
+		if err := h.CORS.validate(); err != nil {
+			return err
+		}
+		for _, o := range h.CORS.Origins {
+			if err := h.csrf.AddTrustedOrigin(strings.TrimSuffix(o, "/")); err != nil {
+				return fmt.Errorf("cors: %w", err)
+			}
+		}
+	}
 	if h.PassiveRaw != nil {
 		mods, err := ctx.LoadModule(h, "PassiveRaw")
 		if err != nil {
@@ -232,6 +247,9 @@ func (h *Handler) Validate() error {
 	if h.LoginURL != "" && !strings.HasPrefix(h.LoginURL, "/") && !strings.HasPrefix(h.LoginURL, "https://") && !strings.HasPrefix(h.LoginURL, "http://") {
 		return fmt.Errorf("login_url %q: must be a path or an http(s) URL", h.LoginURL)
 	}
+	if h.CORS != nil {
+		return h.CORS.validate()
+	}
 	return nil
 }
 
@@ -248,7 +266,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 
-	if isPreflight(r) {
+	if h.CORS != nil {
+		var done bool
+		if w, done = h.CORS.handle(w, r); done {
+			return nil
+		}
+	} else if isPreflight(r) {
 		// CORS preflights never carry credentials; the app answers them.
 		return next.ServeHTTP(w, r)
 	}

@@ -87,19 +87,18 @@ func (h *Handler) serveOwner(w http.ResponseWriter, r *http.Request, repl *caddy
 		if err != nil {
 			return h.ownerError(w, err)
 		}
-		scope, err := manage.ParseOwnerRevoke(body)
+		req, err := manage.ParseOwnerRevoke(body)
 		if err != nil {
 			return h.ownerError(w, err)
 		}
-		req := manage.RevokeRequest{Scope: scope}
-		if scope == store.ScopeOthers {
+		if req.Scope == store.ScopeOthers {
 			req.KeepSession = me
 		}
 		out, err := m.Revoke(ctx, account, req, actor)
 		if err != nil {
 			return h.ownerError(w, err)
 		}
-		if scope == store.ScopeAll {
+		if req.Scope == store.ScopeAll || (req.Scope == store.ScopeUser && req.UserID == ident.UserID) {
 			// the caller's own session has ended too
 			h.expireCookies(w, r)
 			w.Header().Set("Session-Expiry-Warning", "now")

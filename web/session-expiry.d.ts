@@ -21,11 +21,27 @@ export interface SessionExpiryState {
 	dismissed: boolean;
 	/** How many status polls this tab has made. */
 	polls: number;
+	/** The last failed call to the gateway (network: status 0), until one succeeds. */
+	error: SessionExpiryError | null;
+}
+
+export interface SessionExpiryError {
+	/** The HTTP status, or 0 when the gateway could not be reached. */
+	status: number;
+	message: string;
 }
 
 export interface SessionExpiryOptions {
+	/** The gateway's origin for a frontend on another origin, e.g. "https://api.example.com". Default "" (this origin). */
+	baseURL?: string;
 	/** The gateway's endpoints prefix. Default "/.session". */
 	endpoint?: string;
+	/** fetch credentials of the endpoint calls: "include" for cookies on another origin. Default "same-origin". */
+	credentials?: RequestCredentials;
+	/** Returns the bearer token for the endpoint calls and fetch(); null sends none. */
+	getToken?: (() => string | null | undefined | Promise<string | null | undefined>) | null;
+	/** Where signInNow() goes (with ?return_to=). Default "/login". */
+	loginURL?: string;
 	/**
 	 * Warning window in seconds. Default: warn_before from the status
 	 * endpoint, else 300.
@@ -38,20 +54,22 @@ export interface SessionExpiryOptions {
 	 * GET {endpoint}/status (passive). Default 60000.
 	 */
 	pollInterval?: number;
+	/** The same while the page is hidden. Default 300000. */
+	hiddenPollInterval?: number;
 	/** BroadcastChannel name shared by the tabs; "" turns syncing off. Default "session-expiry". */
 	channel?: string;
 	/** The fetch to use. Default globalThis.fetch. */
 	fetch?: typeof fetch;
 	/** Monotonic milliseconds. Default performance.timeOrigin + performance.now(). */
 	now?: () => number;
-	/** Start the timer and poll once right away. Default true. */
+	/** Start the timer and poll once right away (only in a browser). Default true. */
 	autoStart?: boolean;
 }
 
 export interface SessionExpiry {
 	/** Reads the expiry headers of a response (or Headers, or a plain header object). */
 	observe(res: Response | Headers | Record<string, string>): SessionExpiryState;
-	/** fetch() that observes every response. */
+	/** fetch() that observes every response; adds the token, and Session-Passive: 1 while the page is hidden. */
 	fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
 	/** GET {endpoint}/status; never extends the session. Resolves to null when offline. */
 	poll(): Promise<Response | null>;
@@ -63,6 +81,11 @@ export interface SessionExpiry {
 	activity(): void;
 	/** Calls fn now and on every change; returns an unsubscribe function. */
 	subscribe(fn: (s: SessionExpiryState) => void): () => void;
+	/** Calls fn on every change, on a failed gateway call, or when the session ends. */
+	on(type: "change" | "ended", fn: (s: SessionExpiryState) => void): () => void;
+	on(type: "error", fn: (e: SessionExpiryError) => void): () => void;
+	/** Goes to loginURL with ?return_to= this page. */
+	signInNow(): void;
 	/** Re-evaluates now (the timer calls this every tickInterval ms). */
 	tick(): SessionExpiryState;
 	start(): void;

@@ -11,10 +11,14 @@
 // While the page makes no requests of its own it polls
 // GET {endpoint}/status, which is passive: it never extends the session.
 // keepalive() is the "Stay signed in" action (POST {endpoint}/keepalive).
-// Tabs of the same origin share deadlines, activity and dismissals over a
-// BroadcastChannel.
+// Requests made while the page is hidden are passive too, so a
+// background tab does not keep a session alive. Tabs of the same origin
+// share deadlines, activity and dismissals over a BroadcastChannel.
 //
-//   import { createSessionExpiry } from "/assets/session-expiry.js";
+// Nothing runs until start() in a browser (autoStart does that when there
+// is a document): importing it on a server starts no timer.
+//
+//   import { createSessionExpiry } from "@sessionguard/session-expiry";
 //   const se = createSessionExpiry();
 //   se.subscribe((s) => render(s));   // your toast
 //   const res = await se.fetch("/api/data");  // or se.observe(anyResponse)
@@ -45,6 +49,8 @@ function headersOf(x) {
 	return null;
 }
 
+const hidden = () => typeof document !== "undefined" && document.hidden === true;
+
 function seconds(v) {
 	if (v == null || v === "") return null;
 	const n = Number(v);
@@ -56,10 +62,15 @@ function seconds(v) {
  */
 export function createSessionExpiry(options = {}) {
 	const opt = {
+		baseURL: "",
 		endpoint: "/.session",
+		credentials: "same-origin",
+		getToken: null,
+		loginURL: "/login",
 		warnBefore: null, // seconds; null: the status endpoint's warn_before, else 300
 		tickInterval: 30000,
 		pollInterval: 60000,
+		hiddenPollInterval: 300000,
 		channel: "session-expiry",
 		fetch: null,
 		now: monotonic,
@@ -67,7 +78,7 @@ export function createSessionExpiry(options = {}) {
 		...options,
 	};
 	const doFetch = opt.fetch || ((...a) => globalThis.fetch(...a));
-	const endpoint = opt.endpoint.replace(/\/+$/, "");
+	const endpoint = opt.baseURL.replace(/\/+$/, "") + opt.endpoint.replace(/\/+$/, "");
 
 	let idleAt = null; // deadlines in opt.now() milliseconds
 	let absAt = null;
@@ -79,10 +90,12 @@ export function createSessionExpiry(options = {}) {
 	let timer = null;
 	let polling = null;
 	let last = null;
+	let error = null; // the last failed gateway call, until one succeeds
 	const subs = new Set();
-
+	const listeners = { change: new Set(), error: new Set(), ended: new Set() };
 	let bc = null;
-	if (opt.channel && typeof BroadcastChannel !== "undefined") {
+	if (typeof document !== "undefined" && opt.channel && typeof BroadcastChannel !== "undefined") {
+		// only in a browser: on a server a channel would keep the process alive
 		bc = new BroadcastChannel(opt.channel);
 		bc.onmessage = (ev) => receive(ev.data);
 	}
@@ -99,6 +112,7 @@ export function createSessionExpiry(options = {}) {
 			absoluteExpiresIn: absAt == null ? null : Math.max(0, Math.round((absAt - now) / 1000)),
 			warnBefore: Math.round(warnMs() / 1000),
 			polls,
+			error,
 		};
 		if (ended) {
 			return { ...base, state: "now", reason: ended, expiresIn: 0, dismissed: false };
@@ -136,20 +150,68 @@ export function createSessionExpiry(options = {}) {
 			last.expiresIn !== s.expiresIn ||
 			last.idleExpiresIn !== s.idleExpiresIn ||
 			last.absoluteExpiresIn !== s.absoluteExpiresIn ||
-			last.polls !== s.polls;
+			last.polls !== s.polls ||
+			last.error !== s.error;
+		const endedNow = s.state === "now" && ended && (!last || last.state !== "now");
 		last = s;
 		if (changed) {
-			for (const fn of subs) {
-				try {
-					fn(s);
-				} catch (e) {
-					setTimeout(() => {
-						throw e;
-					});
-				}
+			call(subs, s);
+			call(listeners.change, s);
+		}
+		if (endedNow) call(listeners.ended, s);
+		return s;
+	}
+
+	// call runs every listener; one that throws does not stop the others.
+	function call(set, v) {
+		for (const fn of set) {
+			try {
+				fn(v);
+			} catch (e) {
+				setTimeout(() => {
+					throw e;
+				});
 			}
 		}
-		return s;
+	}
+
+	// failed records a failed gateway call (network, 5xx, unexpected status).
+	function failed(status, message) {
+		error = { status, message };
+		call(listeners.error, error);
+		emit();
+	}
+
+	// request sends a call to the gateway's endpoints with the configured
+	// credentials and token; passive unless told otherwise.
+	async function request(path, method, passive) {
+		const headers = { Accept: "application/json" };
+		if (passive || hidden()) headers["Session-Passive"] = "1";
+		if (opt.getToken) {
+			const tok = await opt.getToken();
+			if (tok) headers.Authorization = "Bearer " + tok;
+		}
+		return doFetch(endpoint + path, { method, credentials: opt.credentials, cache: "no-store", headers });
+	}
+
+	// settle reads an endpoint's answer: a 2xx or a 401 is an answer about
+	// the session; anything else is an error.
+	async function settle(res) {
+		if (res.status === 401) {
+			error = null;
+			ended = res.headers.get(H_REASON) || "signed_out";
+			idleAt = absAt = null;
+			post({ type: "ended", reason: ended });
+			emit();
+			return;
+		}
+		if (!res.ok) {
+			failed(res.status, "HTTP " + res.status);
+			return;
+		}
+		error = null;
+		await readStatusBody(res);
+		observe(res);
 	}
 
 	function post(msg) {
@@ -217,9 +279,19 @@ export function createSessionExpiry(options = {}) {
 		return emit();
 	}
 
-	/** fetch() that observes every response it gets. */
-	async function trackedFetch(input, init) {
-		const res = await doFetch(input, init);
+	/**
+	 * fetch() that observes every response it gets. It adds the token
+	 * (getToken) unless the request has an Authorization header, and marks
+	 * requests of a hidden page passive.
+	 */
+	async function trackedFetch(input, init = {}) {
+		const headers = new Headers(init.headers);
+		if (hidden()) headers.set("Session-Passive", "1");
+		if (opt.getToken && !headers.has("Authorization")) {
+			const tok = await opt.getToken();
+			if (tok) headers.set("Authorization", "Bearer " + tok);
+		}
+		const res = await doFetch(input, { ...init, headers });
 		observe(res);
 		return res;
 	}
@@ -244,17 +316,13 @@ export function createSessionExpiry(options = {}) {
 		if (polling) return polling;
 		polling = (async () => {
 			try {
-				const res = await doFetch(endpoint + "/status", {
-					credentials: "same-origin",
-					cache: "no-store",
-					headers: { Accept: "application/json", "Session-Passive": "1" },
-				});
+				const res = await request("/status", "GET", true);
 				polls++;
-				await readStatusBody(res);
-				observe(res);
+				await settle(res);
 				return res;
 			} catch (e) {
 				// offline or the gateway is unreachable: keep the local view
+				failed(0, String((e && e.message) || e));
 				return null;
 			} finally {
 				polling = null;
@@ -265,16 +333,28 @@ export function createSessionExpiry(options = {}) {
 
 	/** POST {endpoint}/keepalive: the "Stay signed in" action. */
 	async function keepalive() {
-		const res = await doFetch(endpoint + "/keepalive", {
-			method: "POST",
-			credentials: "same-origin",
-			cache: "no-store",
-			headers: { Accept: "application/json" },
-		});
-		await readStatusBody(res);
+		let res;
+		try {
+			res = await request("/keepalive", "POST", false);
+		} catch (e) {
+			failed(0, String((e && e.message) || e));
+			throw e;
+		}
 		dismissed = null;
-		observe(res);
+		await settle(res);
 		return res;
+	}
+
+	/**
+	 * Goes to the login page, asking it to return here afterwards
+	 * (?return_to=, a path on this origin, else the full address).
+	 */
+	function signInNow() {
+		if (typeof location === "undefined") return;
+		const url = new URL(opt.loginURL, location.href);
+		const here = url.origin === location.origin ? location.pathname + location.search + location.hash : location.href;
+		url.searchParams.set("return_to", here);
+		location.assign(url.href);
 	}
 
 	/** Hides the current warning here and in the other tabs until the state changes. */
@@ -298,7 +378,7 @@ export function createSessionExpiry(options = {}) {
 	function tick() {
 		const s = emit();
 		if (s.state === "now" && ended) return s; // nothing left to refresh
-		const quiet = opt.now() - lastActivity >= opt.pollInterval;
+		const quiet = opt.now() - lastActivity >= (hidden() ? opt.hiddenPollInterval : opt.pollInterval);
 		// poll when the page is idle, and before saying "now" on our own:
 		// another tab may have extended the session
 		if (quiet || s.state === "now" || idleAt == null) {
@@ -317,7 +397,7 @@ export function createSessionExpiry(options = {}) {
 	}
 
 	function start() {
-		if (timer != null) return;
+		if (timer != null || typeof document === "undefined") return;
 		timer = setInterval(tick, opt.tickInterval);
 		if (typeof document !== "undefined") document.addEventListener("visibilitychange", onVisible);
 		if (typeof window !== "undefined") window.addEventListener("online", onVisible);
@@ -334,8 +414,15 @@ export function createSessionExpiry(options = {}) {
 	function close() {
 		stop();
 		subs.clear();
+		for (const k in listeners) listeners[k].clear();
 		if (bc) bc.close();
 		bc = null;
+	}
+
+	/** Calls fn on "change", "error" or "ended"; returns an unsubscribe function. */
+	function on(type, fn) {
+		listeners[type].add(fn);
+		return () => listeners[type].delete(fn);
 	}
 
 	/** Calls fn with the state now and on every change; returns an unsubscribe function. */
@@ -353,6 +440,8 @@ export function createSessionExpiry(options = {}) {
 		dismiss,
 		activity,
 		subscribe,
+		on,
+		signInNow,
 		tick,
 		start,
 		stop,

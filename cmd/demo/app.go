@@ -139,26 +139,44 @@ func serveDemoJS(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(demoJS))
 }
 
+// banner is a message on the login page; Kind tells them apart (and
+// styles them).
+type banner struct{ Kind, Text string }
+
 // loginBanners are the messages for /login?reason=... (set by the
-// gateway's redirect) and ?signed_out=1 (set by /signout).
-var loginBanners = map[string]string{
-	"session_expired": "Your session expired — please sign in again.",
-	"session_revoked": "Your session was ended.",
+// gateway's redirect and the pages' tracker) and ?signed_out=... (set by
+// /signout and by "Sign out everyone, including me"): each case its own.
+var loginBanners = map[string]banner{
+	"session_expired": {"expired", "Your session expired — please sign in again."},
+	"session_revoked": {"revoked", "Your account owner signed you out."},
+	"1":               {"signed-out", "You have signed out."},
+	"all":             {"signed-out", "You signed out everyone on the account, including yourself."},
 }
 
 // loginData fills loginTmpl.
 type loginData struct {
-	Banner, Error string
+	Banner   banner
+	Error    string
+	ReturnTo string
 	// CookieApp explains the cookie app's sign-in instead of the JWT's.
 	CookieApp bool
+}
+
+// returnTo is where a sign-in goes afterwards: a path on this site,
+// else "/".
+func returnTo(v string) string {
+	if !strings.HasPrefix(v, "/") || strings.HasPrefix(v, "//") || strings.HasPrefix(v, "/\\") || strings.ContainsAny(v, "\r\n") {
+		return "/"
+	}
+	return v
 }
 
 // loginForm serves the login page of either app.
 func loginForm(w http.ResponseWriter, r *http.Request, cookieApp bool) {
 	q := r.URL.Query()
-	data := loginData{Banner: loginBanners[q.Get("reason")], CookieApp: cookieApp}
-	if q.Get("signed_out") == "1" {
-		data.Banner = "You have signed out."
+	data := loginData{Banner: loginBanners[q.Get("reason")], CookieApp: cookieApp, ReturnTo: returnTo(q.Get("return_to"))}
+	if b, ok := loginBanners[q.Get("signed_out")]; ok {
+		data.Banner = b
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	renderPage(w, loginTmpl, data)
@@ -231,7 +249,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
 	})
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	http.Redirect(w, r, returnTo(r.PostForm.Get("return_to")), http.StatusSeeOther)
 }
 
 // signout clears the token cookie. The page has already ended the
@@ -298,7 +316,10 @@ button.link{background:none;border:none;text-decoration:underline;cursor:pointer
 button.danger{background:#b42318;color:#fff;border:1px solid #b42318;border-radius:.25rem}
 nav{margin-bottom:1rem}fieldset{border:1px solid #ddd;border-radius:.25rem}.custom{margin-left:1.5rem}
 .hint{color:#666;font-size:.875rem;display:block}.field-error{color:#b42318;display:block;font-size:.875rem}
-tr.you td{font-weight:bold}[hidden]{display:none!important}
+tr.you td{font-weight:bold}.banner-expired{background:#fff4ce}.banner-revoked{background:#fde8e8;border-left:4px solid #b42318}
+.banner-signed-out{background:#e8f1fd}
+dialog{border:1px solid #b42318;border-radius:.5rem;max-width:28rem}dialog::backdrop{background:#0006}
+.dialog-actions{display:flex;gap:.5rem;justify-content:flex-end}.duration{display:flex;gap:.5rem;align-items:center;margin-top:.5rem}[hidden]{display:none!important}
 `
 
 var loginTmpl = template.Must(template.New("login").Parse(`<!doctype html>
@@ -307,7 +328,7 @@ var loginTmpl = template.Must(template.New("login").Parse(`<!doctype html>
 <link rel="icon" href="data:,"></head>
 <body>
 <h1>Sign in</h1>
-{{with .Banner}}<p class="banner">{{.}}</p>{{end}}
+{{with .Banner.Text}}<p class="banner banner-{{$.Banner.Kind}}" role="status">{{.}}</p>{{end}}
 {{with .Error}}<p class="banner error">{{.}}</p>{{end}}
 {{if .CookieApp}}<p>This demo trusts whoever you say you are. The app knows nothing about JWTs:
 it keeps a classic server-side session and sets its random id as the
@@ -317,6 +338,7 @@ it is with the <code>Session-Guard-Bind-*</code> headers, which the gateway remo
 (<code>sid</code>, <code>sub</code>, <code>acct</code>, <code>role</code>, <code>auth_time</code>)
 and sets it as the <code>sg_token</code> cookie the gateway checks.</p>{{end}}
 <form method="post" action="/login">
+<input type="hidden" name="return_to" value="{{.ReturnTo}}">
 <label>User <input name="user" value="alice" required maxlength="64"></label>
 <label>Account <input name="account" value="acme" required maxlength="64"></label>
 <label>Role <select name="role"><option>member</option><option>owner</option></select></label>

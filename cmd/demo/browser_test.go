@@ -187,7 +187,7 @@ func testBrowserIdleToast(t *testing.T, site demoSite) {
 	// gets the 401 and the page goes to the login page with the reason.
 	b.clock.Advance(bIdle + time.Second)
 	browsertest.WaitJS(t, ctx, wait,
-		`location.pathname === "/login" && location.search === "?reason=session_expired" && (document.querySelector(".banner") || {}).textContent === "Your session expired — please sign in again."`,
+		`location.pathname === "/login" && location.search === "?reason=session_expired&return_to=%2F" && (document.querySelector(".banner-expired") || {}).textContent === "Your session expired — please sign in again."`,
 		`[location.href, document.body && document.body.innerText]`)
 	// In opaque mode the gateway expired the app's cookie in that 401: the
 	// browser no longer has it, and "/" reaches the app as a stranger,
@@ -261,7 +261,7 @@ func TestBrowserAbsoluteToastOffersOnlySignIn(t *testing.T) {
 		signin: !document.getElementById("toast-signin").hidden,
 		href: document.getElementById("toast-signin").getAttribute("href"),
 	})`)
-	if got["cls"] != "toast toast-absolute" || got["stay"] != false || got["signin"] != true || got["href"] != "/login" {
+	if got["cls"] != "toast toast-absolute" || got["stay"] != false || got["signin"] != true || got["href"] != "/login?return_to=%2F" {
 		t.Fatalf("absolute toast = %v, want the info toast with only Sign in now", got)
 	}
 	if n := statusHeader(t, ctx, "Session-Absolute-Expires-In"); n > 91 || n < 80 {
@@ -274,6 +274,8 @@ func TestBrowserPollingIsPassiveAndExpiryRedirects(t *testing.T) {
 	b := startBrowserDemo(t, browsertest.Options{})
 	ctx := b.ctx
 	b.signIn(t, ctx, b.GatewayURL, "alice", "member")
+	browsertest.Do(t, ctx, "open a page with a query", chromedp.Navigate(b.GatewayURL+"/?tab=2"))
+	browsertest.WaitJS(t, ctx, wait, `window.sessionExpiry && sessionExpiry.state.idleExpiresIn > 0`, `sessionExpiry.state`)
 
 	b.clock.Advance(2 * time.Minute)
 	polls := browsertest.Eval[int](t, ctx, `sessionExpiry.state.polls`)
@@ -287,8 +289,11 @@ func TestBrowserPollingIsPassiveAndExpiryRedirects(t *testing.T) {
 	// the login page with the banner.
 	b.clock.Advance(3*time.Minute + time.Second)
 	browsertest.WaitJS(t, ctx, wait,
-		`location.pathname === "/login" && location.search === "?reason=session_expired" && (document.querySelector(".banner") || {}).textContent === "Your session expired — please sign in again."`,
+		`location.pathname === "/login" && location.search === "?reason=session_expired&return_to=%2F%3Ftab%3D2" && (document.querySelector(".banner-expired") || {}).textContent === "Your session expired — please sign in again."`,
 		`[location.href, document.body && document.body.innerText]`)
+	// signing in again returns to the page the session ended on
+	browsertest.Do(t, ctx, "sign in again", chromedp.Click(chromedp.CSS(`button[type=submit]`)))
+	browsertest.WaitJS(t, ctx, wait, `location.pathname + location.search === "/?tab=2"`, `location.href`)
 }
 
 // TestSecurityPageOwnersOnly needs no browser: the page refuses other
@@ -328,6 +333,11 @@ func TestBrowserSecurityPage(t *testing.T) {
 		browsertest.WaitJS(t, ctx, wait, `document.querySelectorAll("#users tbody tr").length > 0`, `document.body.innerText`)
 	}
 	openSecurity()
+	// a new account is on the default, and says so in hours and minutes
+	if got := browsertest.Eval[string](t, ctx, `document.getElementById("policy").preset.value + " | " + document.getElementById("policy-now").textContent`); got !=
+		"default | Now: people are signed out after 5 minutes without activity, and 15 minutes after signing in at most (the default). Changes apply from each person's next sign-in." {
+		t.Errorf("policy on the default: %q", got)
+	}
 	if !browsertest.Eval[bool](t, ctx, `document.getElementById("revoke-others").hidden`) {
 		t.Error(`"Sign out all other sessions" shown with only one session`)
 	}
@@ -358,8 +368,10 @@ func TestBrowserSecurityPage(t *testing.T) {
 	// "Sign out all other sessions" ends bob's session, not alice's.
 	openSecurity()
 	browsertest.Do(t, ctx, "revoke others", chromedp.Click(chromedp.ID("revoke-others")))
+	browsertest.WaitJS(t, ctx, wait, `document.getElementById("confirm").open && document.getElementById("confirm-title").textContent === "Sign out all other sessions?"`, `document.body.innerText`)
+	browsertest.Do(t, ctx, "confirm", chromedp.Click(chromedp.ID("confirm-ok")))
 	browsertest.WaitJS(t, ctx, wait,
-		`document.getElementById("revoke-msg").textContent === "Signed out 1 other session(s)." && document.getElementById("revoke-others").hidden && document.querySelectorAll("#users tbody tr").length === 1`,
+		`document.getElementById("revoke-msg").textContent === "Signed out 1 other session." && document.getElementById("revoke-others").hidden && document.querySelectorAll("#users tbody tr").length === 1`,
 		`document.body.innerText`)
 	if code := bobStatus(); code != http.StatusUnauthorized {
 		t.Fatalf("bob after revoke others: %d, want 401", code)
@@ -389,7 +401,9 @@ func TestBrowserSecurityPage(t *testing.T) {
 	browsertest.Do(t, ctx, "custom policy",
 		chromedp.Click(chromedp.CSS(`input[name=preset][value=custom]`)),
 		chromedp.SetValue(chromedp.ID("idle"), "600"),
+		chromedp.SetValue(chromedp.ID("idle-unit"), "1"),
 		chromedp.SetValue(chromedp.ID("absolute"), "60"),
+		chromedp.SetValue(chromedp.ID("absolute-unit"), "1"),
 		chromedp.Click(chromedp.ID("save")),
 	)
 	browsertest.WaitJS(t, ctx, wait, `document.getElementById("err-idle_minutes").textContent !== "" || document.getElementById("err-absolute_minutes").textContent !== ""`, `document.getElementById("policy").innerText`)
@@ -400,12 +414,27 @@ func TestBrowserSecurityPage(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`input[name=preset][value=strict]`)),
 		chromedp.Click(chromedp.ID("save")),
 	)
-	browsertest.WaitJS(t, ctx, wait, `document.getElementById("saved").textContent === "Saved." && document.getElementById("policy-now").textContent.includes("15 min idle")`, `document.getElementById("policy").innerText`)
+	browsertest.WaitJS(t, ctx, wait, `document.getElementById("saved").textContent === "Saved." && document.getElementById("policy-now").textContent.includes("after 15 minutes without activity, and 12 hours after signing in")`, `document.getElementById("policy").innerText`)
 
-	// Sign everyone out, the owner included.
-	browsertest.Do(t, ctx, "revoke all", chromedp.Click(chromedp.ID("revoke-all")))
+	// One user: a modal naming bob, then bob alone is signed out.
+	browsertest.Do(t, ctx, "sign bob out", chromedp.Click(chromedp.CSS(`#users tbody tr:not(.you) button.revoke-user`)))
+	browsertest.WaitJS(t, ctx, wait, `document.getElementById("confirm").open && document.getElementById("confirm-title").textContent === "Sign out bob?"`, `document.body.innerText`)
+	browsertest.Do(t, ctx, "confirm", chromedp.Click(chromedp.ID("confirm-ok")))
 	browsertest.WaitJS(t, ctx, wait,
-		`location.pathname === "/login" && (document.querySelector(".banner") || {}).textContent === "Your session was ended."`,
+		`document.getElementById("revoke-msg").textContent === "Signed out bob (1 session)." && document.querySelectorAll("#users tbody tr").length === 1`,
+		`document.body.innerText`)
+	if code := bobStatus(); code != http.StatusUnauthorized {
+		t.Fatalf("bob after his sign-out by the owner: %d, want 401", code)
+	}
+
+	// Sign everyone out, the owner included: a modal of its own, then
+	// the signed-out banner, not the one of a revocation by the owner.
+	browsertest.Do(t, ctx, "revoke all", chromedp.Click(chromedp.ID("revoke-all")))
+	browsertest.WaitJS(t, ctx, wait, `document.getElementById("confirm").open && document.getElementById("confirm-ok").textContent === "Sign out everyone"`, `document.body.innerText`)
+	browsertest.Screenshot(t, ctx, "security-confirm")
+	browsertest.Do(t, ctx, "confirm", chromedp.Click(chromedp.ID("confirm-ok")))
+	browsertest.WaitJS(t, ctx, wait,
+		`location.pathname === "/login" && (document.querySelector(".banner-signed-out") || {}).textContent === "You signed out everyone on the account, including yourself."`,
 		`[location.href, document.body && document.body.innerText]`)
 	// the owner's cookie is gone or dead: the app is out of reach
 	browsertest.Do(t, ctx, "open / again", chromedp.Navigate(b.GatewayURL+"/"))

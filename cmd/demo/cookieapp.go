@@ -139,7 +139,7 @@ func (a *cookieApp) login(w http.ResponseWriter, r *http.Request) {
 	h.Set("Session-Guard-Bind-Role", f.Role)
 	h.Set("Session-Guard-Bind-Name", f.User)
 	h.Set("Session-Guard-Bind-Email", f.User+"@"+f.Account+".example")
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	http.Redirect(w, r, returnTo(r.PostForm.Get("return_to")), http.StatusSeeOther)
 }
 
 // signout ends the app's session and clears its cookie; the gateway sees

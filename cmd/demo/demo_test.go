@@ -269,3 +269,16 @@ func TestResolveSecondAddr(t *testing.T) {
 		t.Errorf("the first site's port on another host: %q, %v; want another port", got, err)
 	}
 }
+
+// TestReturnToStaysOnSite: the login's return_to is a path on this site,
+// never another site.
+func TestReturnToStaysOnSite(t *testing.T) {
+	for in, want := range map[string]string{
+		"/security?x=1#y": "/security?x=1#y", "": "/", "https://evil.example/": "/",
+		"//evil.example/": "/", "/\\evil.example": "/", "security": "/", "/a\r\nSet-Cookie: x": "/",
+	} {
+		if got := returnTo(in); got != want {
+			t.Errorf("returnTo(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

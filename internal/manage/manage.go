@@ -472,18 +472,29 @@ func ParseRevoke(body []byte) (RevokeRequest, error) {
 }
 
 // ParseOwnerRevoke strictly decodes an owner's revocation body,
-// {"scope":"others"} or {"scope":"all"}. Errors are 400.
-func ParseOwnerRevoke(body []byte) (store.Scope, error) {
-	fields, err := decodeObject(body, "scope")
+// {"scope":"others"}, {"scope":"all"} or {"scope":"user","user_id":...}.
+// Errors are 400.
+func ParseOwnerRevoke(body []byte) (RevokeRequest, error) {
+	fields, err := decodeObject(body, "scope", "user_id")
 	if err != nil {
-		return "", err
+		return RevokeRequest{}, err
 	}
 	s, _ := parseString(fields["scope"])
-	switch sc := store.Scope(s); sc {
+	req := RevokeRequest{Scope: store.Scope(s)}
+	raw, hasUser := fields["user_id"]
+	switch req.Scope {
 	case store.ScopeOthers, store.ScopeAll:
-		return sc, nil
+		if !hasUser {
+			return req, nil
+		}
+	case store.ScopeUser:
+		if u, ok := parseString(raw); ok && u != "" && len(u) <= 1024 {
+			req.UserID = u
+			return req, nil
+		}
+		return RevokeRequest{}, badRequest("scope user needs user_id, a non-empty string")
 	}
-	return "", badRequest(`scope must be "others" or "all"`)
+	return RevokeRequest{}, badRequest(`scope must be "others", "all" or "user" (with user_id)`)
 }
 
 // candidates returns the hashes a session reference may stand for: the

@@ -306,12 +306,13 @@ func TestParseRevoke(t *testing.T) {
 			t.Errorf("%s: got %v, want 400", b, err)
 		}
 	}
-	for _, b := range []string{`{"scope":"all"}`, `{"scope":"others"}`} {
+	for _, b := range []string{`{"scope":"all"}`, `{"scope":"others"}`, `{"scope":"user","user_id":"x"}`} {
 		if _, err := ParseOwnerRevoke([]byte(b)); err != nil {
 			t.Errorf("owner %s: %v", b, err)
 		}
 	}
-	for _, b := range []string{`{"scope":"user","user_id":"x"}`, `{"scope":"session","session":"x"}`, `{"scope":"others","keep_session":"x"}`, `{}`} {
+	for _, b := range []string{`{"scope":"user"}`, `{"scope":"user","user_id":""}`, `{"scope":"user","user_id":5}`, `{"scope":"all","user_id":"x"}`,
+		`{"scope":"session","session":"x"}`, `{"scope":"others","keep_session":"x"}`, `{}`} {
 		if _, err := ParseOwnerRevoke([]byte(b)); err == nil || AsError(err).Status != 400 {
 			t.Errorf("owner %s: got %v, want 400", b, err)
 		}

@@ -308,3 +308,19 @@ func TestMaxAuthAgeStepUp(t *testing.T) {
 		})
 	}
 }
+
+// A cookie frontend on a cors origin may use the session endpoints,
+// although its browser sends Sec-Fetch-Site: cross-site or same-site;
+// other origins are still refused.
+func TestCookieCrossSiteFromCORSOrigin(t *testing.T) {
+	corsSite := strings.Replace(site, "login_url /login", "login_url /login\n\t\ttoken cookie sid\n\t\tcors {\n\t\t\torigins https://app.example\n\t\t\tcredentials\n\t\t}", 1)
+	e := &env{Gateway: gatewaytest.Start(t, "", corsSite, t0)}
+	tok := e.mint(t, devtoken.Claims{Session: "c1"})
+	for _, fetchSite := range []string{"cross-site", "same-site"} {
+		r := e.Do(t, "POST", "/.session/keepalive", "", nil, "Cookie", "sid="+tok, "Origin", "https://app.example", "Sec-Fetch-Site", fetchSite)
+		wantCode(t, r, 200)
+		wantHeader(t, r, "Access-Control-Allow-Origin", "https://app.example")
+	}
+	r := e.Do(t, "POST", "/.session/keepalive", "", nil, "Cookie", "sid="+tok, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")
+	wantCode(t, r, 403)
+}

@@ -341,6 +341,8 @@ func oneOf(d *caddyfile.Dispenser, allowed ...string) (string, error) {
 //			secret <secret>
 //			public_key <pem-file>
 //			jwks_url <url>
+//			discovery <issuer-url>     # instead of jwks_url
+//			jwks_refresh <duration>
 //			issuer <iss>
 //			audience <aud>
 //			leeway <duration>
@@ -492,6 +494,14 @@ func parseJWT(d *caddyfile.Dispenser) (*JWTConfig, error) {
 			jc.PublicKey = v
 		case "jwks_url":
 			jc.JWKSURL = v
+		case "discovery":
+			jc.Discovery = v
+		case "jwks_refresh":
+			dur, err := parseDur(d, v)
+			if err != nil {
+				return nil, err
+			}
+			jc.JWKSRefresh = dur
 		case "issuer":
 			jc.Issuer = v
 		case "audience":

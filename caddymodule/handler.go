@@ -30,6 +30,7 @@ func init() {
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )
 
@@ -119,8 +120,17 @@ type JWTConfig struct {
 	// RS*, PS*, ES* and EdDSA.
 	PublicKey string `json:"public_key,omitempty"`
 	// JWKSURL is a JWKS endpoint; keys are fetched on first use and
-	// cached by kid.
+	// cached by kid. An unknown kid refetches at once (at most once a
+	// second).
 	JWKSURL string `json:"jwks_url,omitempty"`
+	// Discovery is an OpenID Provider's issuer URL; its discovery document
+	// gives the JWKS URL, the issuer and the algorithms (intersected with
+	// Algorithms when set). Exclusive with JWKSURL.
+	Discovery string `json:"discovery,omitempty"`
+	// JWKSRefresh overrides the JWKS routine refresh interval, which
+	// otherwise follows the response's Cache-Control max-age (1m to 24h;
+	// 5m without one).
+	JWKSRefresh caddy.Duration `json:"jwks_refresh,omitempty"`
 	// Issuer, when set, must equal the iss claim.
 	Issuer string `json:"issuer,omitempty"`
 	// Audience, when set, must be in the aud claim.
@@ -187,13 +197,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return errors.New("jwt: configuration is required")
 	}
 	cfg := token.Config{
-		Algorithms: h.JWT.Algorithms,
-		JWKSURL:    h.JWT.JWKSURL,
-		Issuer:     h.JWT.Issuer,
-		Audience:   h.JWT.Audience,
-		Leeway:     time.Duration(h.JWT.Leeway),
-		Claims:     h.Claims,
-		Now:        h.app.now,
+		Algorithms:  h.JWT.Algorithms,
+		JWKSURL:     h.JWT.JWKSURL,
+		Discovery:   h.JWT.Discovery,
+		JWKSRefresh: time.Duration(h.JWT.JWKSRefresh),
+		Context:     ctx,
+		Issuer:      h.JWT.Issuer,
+		Audience:    h.JWT.Audience,
+		Leeway:      time.Duration(h.JWT.Leeway),
+		Claims:      h.Claims,
+		Now:         h.app.now,
 	}
 	repl := caddy.NewReplacer()
 	if h.JWT.Secret != "" {
@@ -210,6 +223,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	if h.verifier, err = token.New(cfg); err != nil {
 		return fmt.Errorf("jwt: %w", err)
+	}
+	return nil
+}
+
+// Cleanup stops the background JWKS refresh.
+func (h *Handler) Cleanup() error {
+	if h.verifier != nil {
+		h.verifier.Close()
 	}
 	return nil
 }

@@ -63,6 +63,10 @@ type Handler struct {
 	// not mapped unless set.
 	Claims token.ClaimMap `json:"claims,omitempty"`
 
+	// DefaultAccount is the account of a token without the account claim
+	// (single-tenant setups). Unset, such a token is rejected.
+	DefaultAccount string `json:"default_account,omitempty"`
+
 	// LoginURL, when set, makes browser navigations (GET or HEAD asking for
 	// text/html) get a 302 redirect to it instead of a 401.
 	LoginURL string `json:"login_url,omitempty"`
@@ -205,7 +209,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Issuer:      h.JWT.Issuer,
 		Audience:    h.JWT.Audience,
 		Leeway:      time.Duration(h.JWT.Leeway),
-		Claims:      h.Claims,
+		Claims:      h.claimMap(),
 		Now:         h.app.now,
 	}
 	repl := caddy.NewReplacer()
@@ -225,6 +229,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("jwt: %w", err)
 	}
 	return nil
+}
+
+func (h *Handler) claimMap() token.ClaimMap {
+	m := h.Claims
+	m.DefaultAccount = h.DefaultAccount
+	return m
 }
 
 // Cleanup stops the background JWKS refresh.
@@ -387,7 +397,7 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, repl *caddy.Repl
 			h.unavailable(w)
 			return nil, nil, true
 		}
-		h.debug("invalid token", r, err)
+		h.debugRejection(r, err)
 		repl.Set("http.session_guard.reason", "invalid_token")
 		h.unauthorized(w, r, "invalid_token", publicMessage(err), "")
 		return nil, nil, true
@@ -665,6 +675,21 @@ func (h *Handler) debug(msg string, r *http.Request, err error) {
 	if c := h.logger.Check(zapcore.DebugLevel, msg); c != nil {
 		c.Write(zap.String("remote_ip", clientIP(r)), zap.String("uri", r.URL.Path), zap.Error(err))
 	}
+}
+
+// debugRejection logs why a token was refused, with the expected and
+// received values of a mismatched iss, aud, alg or kid (never the token).
+func (h *Handler) debugRejection(r *http.Request, err error) {
+	c := h.logger.Check(zapcore.DebugLevel, "invalid token")
+	if c == nil {
+		return
+	}
+	fields := []zap.Field{zap.String("remote_ip", clientIP(r)), zap.String("uri", r.URL.Path), zap.Error(err)}
+	var m *token.Mismatch
+	if errors.As(err, &m) {
+		fields = append(fields, zap.String("claim", m.Field), zap.String("expected", m.Expected), zap.String("received", m.Received))
+	}
+	c.Write(fields...)
 }
 
 func clientIP(r *http.Request) string {

@@ -457,6 +457,7 @@ func (h *Handler) touchRequest(r *http.Request, ident *token.Identity, passive b
 		IP:          clientIP(r),
 		UserAgent:   session.CompactUserAgent(r.UserAgent()),
 		LoginAt:     ident.LoginAt,
+		IssuedAt:    ident.IssuedAt,
 		NotAfter:    ident.ExpiresAt.Add(time.Duration(h.JWT.Leeway)),
 		Claimed:     policy.Claimed{Idle: ident.Idle, Absolute: ident.Absolute},
 		Passive:     passive,

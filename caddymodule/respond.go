@@ -37,7 +37,9 @@ func isNavigation(r *http.Request) bool {
 // redirectToLogin answers a navigation with 302 to the login URL, with
 // ?reason=... when reason is set. It reports false when no login URL is
 // configured or r is no navigation.
-func (h *Handler) redirectToLogin(w http.ResponseWriter, r *http.Request, reason string) bool {
+// With reauth, the login page is told (reauth=1) to ask the provider for
+// a fresh authentication: a silent re-issue would not start a new session.
+func (h *Handler) redirectToLogin(w http.ResponseWriter, r *http.Request, reason string, reauth bool) bool {
 	if h.LoginURL == "" || !isNavigation(r) {
 		return false
 	}
@@ -48,6 +50,9 @@ func (h *Handler) redirectToLogin(w http.ResponseWriter, r *http.Request, reason
 			sep = "&"
 		}
 		loc += sep + "reason=" + url.QueryEscape(reason)
+		if reauth {
+			loc += "&reauth=1"
+		}
 	}
 	w.Header().Set("Location", loc)
 	w.Header().Set("Cache-Control", "no-store")
@@ -63,7 +68,7 @@ func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, code, des
 	} else {
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Bearer realm=%q, error=%q, error_description=%q", h.Realm, code, desc))
 	}
-	if h.redirectToLogin(w, r, reason) {
+	if h.redirectToLogin(w, r, reason, false) {
 		return
 	}
 	body := map[string]string{"error": code}
@@ -110,7 +115,7 @@ func (h *Handler) ended(w http.ResponseWriter, r *http.Request, st session.Statu
 		desc, reason = "session expired ("+st.String()+")", "session_expired"
 	}
 	hdr.Set("WWW-Authenticate", fmt.Sprintf("Bearer error=\"invalid_token\", error_description=%q", desc))
-	if h.redirectToLogin(w, r, reason) {
+	if h.redirectToLogin(w, r, reason, h.opaque == nil) {
 		return
 	}
 	writeJSON(w, http.StatusUnauthorized, body)

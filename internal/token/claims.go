@@ -128,6 +128,8 @@ type Identity struct {
 	LoginAt time.Time
 	// ExpiresAt is the token's expiration time (exp).
 	ExpiresAt time.Time
+	// IssuedAt is the token's iat, or zero when absent.
+	IssuedAt time.Time
 	// Idle is the idle timeout carried by the token, or 0 when the claim
 	// is not mapped or absent.
 	Idle time.Duration
@@ -196,6 +198,9 @@ func (m ClaimMap) identity(c claimSet) (*Identity, error) {
 		return nil, fmt.Errorf("%w: token has no exp claim", ErrInvalid)
 	}
 	id.ExpiresAt = exp
+	if id.IssuedAt, _, err = c.date(iatClaim); err != nil {
+		return nil, err
+	}
 
 	if id.Idle, err = c.timeout("idle", m.Idle); err != nil {
 		return nil, err

@@ -253,7 +253,7 @@ func TestVerify(t *testing.T) {
 		}), token: hs256(claims(map[string]any{"sid": nil, "sub": nil, "session_id": "S", "uid": "U", "tenant": "T", "r": "admin", "n": "Ann", "e": "a@x", "login": testNow.Add(-time.Hour).Unix()})),
 			check: func(t *testing.T, id *Identity) {
 				want := Identity{SessionID: "S", SessionHash: session.HashID("S"), UserID: "U", AccountID: "T", Roles: []string{"admin"}, Role: "admin", Name: "Ann", Email: "a@x",
-					LoginAt: testNow.Add(-time.Hour), ExpiresAt: testNow.Add(time.Hour)}
+					LoginAt: testNow.Add(-time.Hour), ExpiresAt: testNow.Add(time.Hour), IssuedAt: testNow.Add(-time.Minute)}
 				if !reflect.DeepEqual(*id, want) {
 					t.Errorf("identity = %+v, want %+v", id, want)
 				}

@@ -45,6 +45,7 @@ func Run(t *testing.T, open Open) {
 		{"RetentionPassedStartsOver", testRetention},
 		{"ConcurrentTouches", testConcurrent},
 		{"TouchesCoalesced", testCoalescing},
+		{"Generations", testGenerations},
 		{"RevokeRejectsBadRequests", func(t *testing.T, s store.Store) {
 			c := cfg()
 			touch(t, s, req(c, "acme", "s1", "alice", t0, t0))
@@ -612,4 +613,55 @@ func testCoalescing(t *testing.T, s store.Store) {
 		revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{r.SessionHash}, Policy: c, Now: t0.Add(time.Millisecond)})
 		wantStatus(t, touch(t, s, at(r, t0.Add(2*time.Millisecond))), session.Revoked)
 	})
+}
+
+// testGenerations: an SSO re-issue (same session key and login time)
+// issued after the idle end starts a new session; after absolute expiry
+// or revocation only a later login does.
+func testGenerations(t *testing.T, s store.Store) {
+	c := cfg() // strict: 15m / 12h
+	issued := func(r *store.TouchRequest, iat, now time.Time) *store.TouchRequest {
+		r = at(r, now)
+		r.IssuedAt = iat
+		return r
+	}
+	r := req(c, "acme", "s1", "alice", t0, t0)
+	r.IssuedAt = t0
+	touch(t, s, r)
+	end := t0.Add(15 * time.Minute)
+	later := end.Add(time.Hour)
+	wantStatus(t, touch(t, s, issued(r, t0, later)), session.ExpiredIdle)
+	wantStatus(t, touch(t, s, issued(r, end, later)), session.ExpiredIdle) // iat not after the end
+	res := touch(t, s, issued(r, end.Add(time.Second), later))
+	wantStatus(t, res, session.Active)
+	if !res.Created {
+		t.Fatal("re-issue after idle expiry did not start a new session")
+	}
+	wantTime(t, "idle deadline of the new session", res.IdleExpiresAt, later.Add(15*time.Minute))
+	wantTime(t, "absolute deadline (from the login)", res.AbsoluteExpiresAt, t0.Add(12*time.Hour))
+
+	// Revoked: a re-issue for the same login stays refused; a new login
+	// after the revocation starts a new session.
+	revokedAt := later.Add(time.Minute)
+	revoke(t, s, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{r.SessionHash}, Policy: c, Now: revokedAt})
+	after := revokedAt.Add(time.Hour)
+	wantStatus(t, touch(t, s, issued(r, after, after)), session.Revoked)
+	relogin := req(c, "acme", "s1", "alice", revokedAt.Add(-time.Second), after)
+	relogin.IssuedAt = after
+	wantStatus(t, touch(t, s, relogin), session.Revoked) // login before the revocation
+	relogin = req(c, "acme", "s1", "alice", revokedAt.Add(2*time.Second), after)
+	relogin.IssuedAt = after
+	wantStatus(t, touch(t, s, relogin), session.Active)
+
+	// Absolute: only a login after the absolute end.
+	c.Default = "tiny" // 5m / 20m
+	a := req(c, "acme", "s2", "alice", t0, t0)
+	for now := t0; now.Before(t0.Add(20 * time.Minute)); now = now.Add(4 * time.Minute) {
+		touch(t, s, issued(a, now, now))
+	}
+	past := t0.Add(21 * time.Minute)
+	wantStatus(t, touch(t, s, issued(a, past, past)), session.ExpiredAbsolute)
+	fresh := req(c, "acme", "s2", "alice", t0.Add(20*time.Minute+time.Second), past)
+	fresh.IssuedAt = past
+	wantStatus(t, touch(t, s, fresh), session.Active)
 }

@@ -200,17 +200,34 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.JWT == nil {
 		return errors.New("jwt: configuration is required")
 	}
+	cfg, err := h.TokenConfig(h.app.now)
+	if err != nil {
+		return err
+	}
+	cfg.Context = ctx
+	if h.verifier, err = token.New(cfg); err != nil {
+		return fmt.Errorf("jwt: %w", err)
+	}
+	return nil
+}
+
+// TokenConfig is the verifier configuration of the handler's jwt and
+// claims options, with placeholders replaced and the public key file read.
+// Provision uses it; so does the inspect command.
+func (h *Handler) TokenConfig(now func() time.Time) (token.Config, error) {
+	if h.JWT == nil {
+		return token.Config{}, errors.New("jwt: configuration is required")
+	}
 	cfg := token.Config{
 		Algorithms:  h.JWT.Algorithms,
 		JWKSURL:     h.JWT.JWKSURL,
 		Discovery:   h.JWT.Discovery,
 		JWKSRefresh: time.Duration(h.JWT.JWKSRefresh),
-		Context:     ctx,
 		Issuer:      h.JWT.Issuer,
 		Audience:    h.JWT.Audience,
 		Leeway:      time.Duration(h.JWT.Leeway),
 		Claims:      h.claimMap(),
-		Now:         h.app.now,
+		Now:         now,
 	}
 	repl := caddy.NewReplacer()
 	if h.JWT.Secret != "" {
@@ -219,16 +236,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.JWT.PublicKey != "" {
 		pemBytes, err := os.ReadFile(repl.ReplaceAll(h.JWT.PublicKey, ""))
 		if err != nil {
-			return fmt.Errorf("jwt public_key: %w", err)
+			return cfg, fmt.Errorf("jwt public_key: %w", err)
 		}
 		if cfg.PublicKeys, err = token.LoadPublicKeys(pemBytes); err != nil {
-			return fmt.Errorf("jwt public_key: %w", err)
+			return cfg, fmt.Errorf("jwt public_key: %w", err)
 		}
 	}
-	if h.verifier, err = token.New(cfg); err != nil {
-		return fmt.Errorf("jwt: %w", err)
-	}
-	return nil
+	return cfg, nil
 }
 
 func (h *Handler) claimMap() token.ClaimMap {

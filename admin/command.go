@@ -27,7 +27,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "session-guard",
-		Usage: "<policy|sessions|revoke|audit|token> [args] [--address <admin>] [--config <path> [--adapter <name>]] [--json]",
+		Usage: "<policy|sessions|revoke|audit|token|inspect> [args] [--address <admin>] [--config <path> [--adapter <name>]] [--json]",
 		Short: "Manages sessionguard policies, sessions and audit logs",
 		Long: `
 Manages sessionguard through the admin API of a running Caddy.
@@ -38,6 +38,7 @@ Manages sessionguard through the admin API of a running Caddy.
   revoke <account> --all | --others <keep-session> | --user <user-id> | --session <session>
   audit <account> [--limit N]
   token --sub <user> [--acct <account>] [--role owner] [--name] [--email] [--ttl 1h] [--sid <id>] [--config <Caddyfile>]
+  inspect [--config <Caddyfile>] <token>
 
 The admin address is taken from --address, else from the config given
 with --config (or a Caddyfile in the current directory), like 'caddy
@@ -46,7 +47,13 @@ human-readable; --json prints the API's JSON.
 
 'token' mints an HS256 development JWT with the HMAC secret of the first
 session_guard handler in the config, for trying the gateway out. It is
-not an identity provider.`,
+not an identity provider.
+
+'inspect' verifies a token against the first session_guard handler of
+the config (fetching its JWKS or discovery document) and prints each
+step: header, verification, and, for iss/aud/alg/kid, the expected and
+received values; then the identity. It prints no token and writes
+nothing.`,
 		CobraFunc: setupCommand,
 	})
 }
@@ -120,7 +127,14 @@ func setupCommand(cmd *cobra.Command) {
 	tf.Duration("ttl", time.Hour, "Token lifetime")
 	tf.String("sid", "", "Session id (sid claim); default random")
 
-	cmd.AddCommand(policyCmd, sessionsCmd, revokeCmd, auditCmd, tokenCmd)
+	inspectCmd := &cobra.Command{
+		Use:   "inspect <token>",
+		Short: "Verifies a token against the config and prints each step; writes nothing",
+		Args:  cobra.ExactArgs(1),
+		RunE:  runInspect,
+	}
+
+	cmd.AddCommand(policyCmd, sessionsCmd, revokeCmd, auditCmd, tokenCmd, inspectCmd)
 }
 
 // newCommand returns a fresh `session-guard` command tree.
@@ -403,14 +417,9 @@ func runToken(cmd *cobra.Command, _ []string) error {
 	if sub == "" {
 		return errors.New("--sub is required")
 	}
-	cfgFile, _ := fl.GetString("config")
-	adapter, _ := fl.GetString("adapter")
-	cfg, file, _, err := caddycmd.LoadConfig(cfgFile, adapter)
+	cfg, file, err := localConfig(cmd)
 	if err != nil {
-		return fmt.Errorf("loading config: %w", err)
-	}
-	if file == "" || len(cfg) == 0 {
-		return errors.New("no config to read the secret from: use --config or run in a directory with a Caddyfile")
+		return err
 	}
 	secret, err := hmacSecret(cfg)
 	if err != nil {
@@ -442,6 +451,21 @@ func runToken(cmd *cobra.Command, _ []string) error {
 	}
 	_, err = fmt.Fprintln(out, tok)
 	return err
+}
+
+// localConfig loads the config named by --config (or the Caddyfile in the
+// current directory), as JSON, and its file name.
+func localConfig(cmd *cobra.Command) ([]byte, string, error) {
+	cfgFile, _ := cmd.Flags().GetString("config")
+	adapter, _ := cmd.Flags().GetString("adapter")
+	cfg, file, _, err := caddycmd.LoadConfig(cfgFile, adapter)
+	if err != nil {
+		return nil, "", fmt.Errorf("loading config: %w", err)
+	}
+	if file == "" || len(cfg) == 0 {
+		return nil, "", errors.New("no config: use --config or run in a directory with a Caddyfile")
+	}
+	return cfg, file, nil
 }
 
 // hmacSecret finds the first session_guard handler in a JSON config and

@@ -17,8 +17,10 @@ func TestOwnerForbidden(t *testing.T) {
 		}
 		if !e.mode.opaque {
 			// Claim shapes only a token has: the bind headers carry one
-			// string, trimmed.
-			cases["owner array"] = e.login(t, tok{sid: "m4", user: "mallory", acct: "acme", extra: map[string]any{"role": []string{"owner"}}})
+			// string, trimmed. An array makes an owner only when one of
+			// its strings is an owner role exactly.
+			cases["roles array without owner"] = e.login(t, tok{sid: "m4", user: "mallory", acct: "acme", extra: map[string]any{"role": []string{"member", "Owner"}}})
+			cases["owner in an array with a non-string"] = e.login(t, tok{sid: "m6", user: "mallory", acct: "acme", extra: map[string]any{"role": []any{"owner", 1}}})
 			cases["owner suffix"] = e.login(t, tok{sid: "m5", user: "mallory", acct: "acme", role: "owner "})
 		}
 		for name, tk := range cases {
@@ -51,6 +53,13 @@ func TestOwnerForbidden(t *testing.T) {
 			t.Fatalf("no token: %d", r.StatusCode)
 		}
 		owner := e.login(t, tok{sid: "o1", user: "olivia", acct: "acme", role: "owner"})
+		if !e.mode.opaque {
+			// owner among the roles of an array (Keycloak, Entra ID style)
+			multi := e.login(t, tok{sid: "o2", user: "olga", acct: "acme", extra: map[string]any{"role": []string{"member", "owner"}}})
+			if r := e.ownerDo(t, http.MethodGet, "account", multi, ""); r.StatusCode != 200 {
+				t.Fatalf("owner in a role array: %d %s", r.StatusCode, r.Body)
+			}
+		}
 		if r := e.ownerDo(t, http.MethodPost, "account", owner, `{}`); r.StatusCode != 405 || r.Header.Get("Allow") != "GET" {
 			t.Fatalf("POST account: %d Allow %q", r.StatusCode, r.Header.Get("Allow"))
 		}

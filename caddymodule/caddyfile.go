@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -341,13 +342,17 @@ func oneOf(d *caddyfile.Dispenser, allowed ...string) (string, error) {
 //			secret <secret>
 //			public_key <pem-file>
 //			jwks_url <url>
+//			discovery <issuer-url>     # instead of jwks_url
+//			jwks_refresh <duration>
 //			issuer <iss>
 //			audience <aud>
 //			leeway <duration>
 //		}
 //		claims {
-//			session|user|account|role|login|name|email|idle|absolute <claim>
-//		}
+//			session <claim|a+b>...  # first present wins; a+b joins claims
+//			user|account|role|login|name|email|idle|absolute <claim>
+//		}                          # a claim may be a.b.c or a JSON Pointer
+//		default_account <id>       # for tokens without the account claim
 //		opaque {                   # instead of jwt; needs token cookie <name>
 //			key <key>              # default: generated, kept in the store
 //			unbound pass|reject
@@ -431,7 +436,7 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 			if err := parseClaims(h.Dispenser, hd); err != nil {
 				return nil, err
 			}
-		case "login_url", "endpoints", "realm":
+		case "login_url", "endpoints", "realm", "default_account":
 			v, err := oneArg(h.Dispenser)
 			if err != nil {
 				return nil, err
@@ -443,6 +448,8 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 				hd.Endpoints = v
 			case "realm":
 				hd.Realm = v
+			case "default_account":
+				hd.DefaultAccount = v
 			}
 		case "passive":
 			set, ok, err := h.MatcherToken()
@@ -519,6 +526,14 @@ func parseJWT(d *caddyfile.Dispenser) (*JWTConfig, error) {
 			jc.PublicKey = v
 		case "jwks_url":
 			jc.JWKSURL = v
+		case "discovery":
+			jc.Discovery = v
+		case "jwks_refresh":
+			dur, err := parseDur(d, v)
+			if err != nil {
+				return nil, err
+			}
+			jc.JWKSRefresh = dur
 		case "issuer":
 			jc.Issuer = v
 		case "audience":
@@ -540,11 +555,17 @@ func parseClaims(d *caddyfile.Dispenser, hd *Handler) error {
 	keys := seen{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		key := d.Val()
-		if err := keys.once(d, key); err != nil {
+		err := keys.once(d, key)
+		if err != nil {
 			return err
 		}
-		v, err := oneArg(d)
-		if err != nil {
+		var v string
+		if key == "session" { // alternatives: session sid sub+auth_time
+			v = strings.Join(d.RemainingArgs(), " ")
+			if v == "" {
+				return d.ArgErr()
+			}
+		} else if v, err = oneArg(d); err != nil {
 			return err
 		}
 		c := &hd.Claims

@@ -127,7 +127,7 @@ func (h *Handler) endpointSession(w http.ResponseWriter, r *http.Request, repl *
 }
 
 func (h *Handler) status(ident *token.Identity, res store.TouchResult, e expiry) sessionStatus {
-	_, owner := h.owners[ident.Role]
+	owner := ident.HasRole(h.owners)
 	return sessionStatus{
 		Status:            "active",
 		SessionIDHash:     ident.SessionHash,

@@ -205,7 +205,7 @@ func TestIdleExpiry(t *testing.T) {
 		// A navigation is redirected to the login page.
 		r = e.Do(t, "GET", "/page", tok, nil, "Accept", "text/html,application/xhtml+xml")
 		wantCode(t, r, 302)
-		wantHeader(t, r, "Location", "/login?reason=session_expired")
+		wantHeader(t, r, "Location", "/login?reason=session_expired"+e.reauth())
 	})
 }
 
@@ -248,7 +248,7 @@ func TestRevokedByLogout(t *testing.T) {
 		}
 		wantHeader(t, r, "Session-Expiry-Reason", "revoked")
 		r = e.Do(t, "GET", "/", tok, nil, "Accept", "text/html")
-		wantHeader(t, r, "Location", "/login?reason=session_revoked")
+		wantHeader(t, r, "Location", "/login?reason=session_revoked"+e.reauth())
 		wantCode(t, e.Do(t, "GET", "/", other, nil), 200)
 	})
 }

@@ -30,6 +30,7 @@ func init() {
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )
 
@@ -61,6 +62,10 @@ type Handler struct {
 	// back to "iat"), name "name", email "email"; idle and absolute are
 	// not mapped unless set.
 	Claims token.ClaimMap `json:"claims,omitempty"`
+
+	// DefaultAccount is the account of a token without the account claim
+	// (single-tenant setups). Unset, such a token is rejected.
+	DefaultAccount string `json:"default_account,omitempty"`
 
 	// LoginURL, when set, makes browser navigations (GET or HEAD asking for
 	// text/html) get a 302 redirect to it instead of a 401.
@@ -132,8 +137,17 @@ type JWTConfig struct {
 	// RS*, PS*, ES* and EdDSA.
 	PublicKey string `json:"public_key,omitempty"`
 	// JWKSURL is a JWKS endpoint; keys are fetched on first use and
-	// cached by kid.
+	// cached by kid. An unknown kid refetches at once (at most once a
+	// second).
 	JWKSURL string `json:"jwks_url,omitempty"`
+	// Discovery is an OpenID Provider's issuer URL; its discovery document
+	// gives the JWKS URL, the issuer and the algorithms (intersected with
+	// Algorithms when set). Exclusive with JWKSURL.
+	Discovery string `json:"discovery,omitempty"`
+	// JWKSRefresh overrides the JWKS routine refresh interval, which
+	// otherwise follows the response's Cache-Control max-age (1m to 24h;
+	// 5m without one).
+	JWKSRefresh caddy.Duration `json:"jwks_refresh,omitempty"`
 	// Issuer, when set, must equal the iss claim.
 	Issuer string `json:"issuer,omitempty"`
 	// Audience, when set, must be in the aud claim.
@@ -211,14 +225,34 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.JWT == nil {
 		return errors.New("jwt: configuration is required")
 	}
+	cfg, err := h.TokenConfig(h.app.now)
+	if err != nil {
+		return err
+	}
+	cfg.Context = ctx
+	if h.verifier, err = token.New(cfg); err != nil {
+		return fmt.Errorf("jwt: %w", err)
+	}
+	return nil
+}
+
+// TokenConfig is the verifier configuration of the handler's jwt and
+// claims options, with placeholders replaced and the public key file read.
+// Provision uses it; so does the inspect command.
+func (h *Handler) TokenConfig(now func() time.Time) (token.Config, error) {
+	if h.JWT == nil {
+		return token.Config{}, errors.New("jwt: configuration is required")
+	}
 	cfg := token.Config{
-		Algorithms: h.JWT.Algorithms,
-		JWKSURL:    h.JWT.JWKSURL,
-		Issuer:     h.JWT.Issuer,
-		Audience:   h.JWT.Audience,
-		Leeway:     time.Duration(h.JWT.Leeway),
-		Claims:     h.Claims,
-		Now:        h.app.now,
+		Algorithms:  h.JWT.Algorithms,
+		JWKSURL:     h.JWT.JWKSURL,
+		Discovery:   h.JWT.Discovery,
+		JWKSRefresh: time.Duration(h.JWT.JWKSRefresh),
+		Issuer:      h.JWT.Issuer,
+		Audience:    h.JWT.Audience,
+		Leeway:      time.Duration(h.JWT.Leeway),
+		Claims:      h.claimMap(),
+		Now:         now,
 	}
 	repl := caddy.NewReplacer()
 	if h.JWT.Secret != "" {
@@ -227,14 +261,25 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.JWT.PublicKey != "" {
 		pemBytes, err := os.ReadFile(repl.ReplaceAll(h.JWT.PublicKey, ""))
 		if err != nil {
-			return fmt.Errorf("jwt public_key: %w", err)
+			return cfg, fmt.Errorf("jwt public_key: %w", err)
 		}
 		if cfg.PublicKeys, err = token.LoadPublicKeys(pemBytes); err != nil {
-			return fmt.Errorf("jwt public_key: %w", err)
+			return cfg, fmt.Errorf("jwt public_key: %w", err)
 		}
 	}
-	if h.verifier, err = token.New(cfg); err != nil {
-		return fmt.Errorf("jwt: %w", err)
+	return cfg, nil
+}
+
+func (h *Handler) claimMap() token.ClaimMap {
+	m := h.Claims
+	m.DefaultAccount = h.DefaultAccount
+	return m
+}
+
+// Cleanup stops the background JWKS refresh.
+func (h *Handler) Cleanup() error {
+	if h.verifier != nil {
+		h.verifier.Close()
 	}
 	return nil
 }
@@ -485,7 +530,7 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, repl *caddy.Repl
 			h.unavailable(w)
 			return nil, nil, true
 		}
-		h.debug("invalid token", r, err)
+		h.debugRejection(r, err)
 		repl.Set("http.session_guard.reason", "invalid_token")
 		h.unauthorized(w, r, "invalid_token", publicMessage(err), "")
 		return nil, nil, true
@@ -552,6 +597,7 @@ func (h *Handler) touchRequest(r *http.Request, ident *token.Identity, passive b
 		IP:          clientIP(r),
 		UserAgent:   session.CompactUserAgent(r.UserAgent()),
 		LoginAt:     ident.LoginAt,
+		IssuedAt:    ident.IssuedAt,
 		NotAfter:    ident.ExpiresAt.Add(time.Duration(h.JWT.Leeway)),
 		Claimed:     policy.Claimed{Idle: ident.Idle, Absolute: ident.Absolute},
 		Passive:     passive,
@@ -769,6 +815,21 @@ func (h *Handler) debug(msg string, r *http.Request, err error) {
 	if c := h.logger.Check(zapcore.DebugLevel, msg); c != nil {
 		c.Write(zap.String("remote_ip", clientIP(r)), zap.String("uri", r.URL.Path), zap.Error(err))
 	}
+}
+
+// debugRejection logs why a token was refused, with the expected and
+// received values of a mismatched iss, aud, alg or kid (never the token).
+func (h *Handler) debugRejection(r *http.Request, err error) {
+	c := h.logger.Check(zapcore.DebugLevel, "invalid token")
+	if c == nil {
+		return
+	}
+	fields := []zap.Field{zap.String("remote_ip", clientIP(r)), zap.String("uri", r.URL.Path), zap.Error(err)}
+	var m *token.Mismatch
+	if errors.As(err, &m) {
+		fields = append(fields, zap.String("claim", m.Field), zap.String("expected", m.Expected), zap.String("received", m.Received))
+	}
+	c.Write(fields...)
 }
 
 func clientIP(r *http.Request) string {

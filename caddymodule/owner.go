@@ -45,7 +45,7 @@ func (h *Handler) serveOwner(w http.ResponseWriter, r *http.Request, repl *caddy
 	// the session is valid; whether its role may manage is decided below
 	h.observeDecision(endpointAccount, repl, false, ident, res)
 	e.apply(w.Header(), r.Header.Get("Origin") != "")
-	if _, ok := h.owners[ident.Role]; !ok {
+	if !ident.HasRole(h.owners) {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden", "error_description": "the account owner role is required"})
 		return nil
 	}

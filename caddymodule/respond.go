@@ -39,11 +39,17 @@ func isNavigation(r *http.Request) bool {
 // redirectToLogin answers a navigation with 302 to the login URL, with
 // ?reason=... when reason is set. It reports false when no login URL is
 // configured or r is no navigation.
-func (h *Handler) redirectToLogin(w http.ResponseWriter, r *http.Request, reason string) bool {
-	if reason == "" {
-		return h.redirectWith(w, r, "")
+// With reauth, the login page is told (reauth=1) to ask the provider for
+// a fresh authentication: a silent re-issue would not start a new session.
+func (h *Handler) redirectToLogin(w http.ResponseWriter, r *http.Request, reason string, reauth bool) bool {
+	q := ""
+	if reason != "" {
+		q = "reason=" + url.QueryEscape(reason)
+		if reauth {
+			q += "&reauth=1"
+		}
 	}
-	return h.redirectWith(w, r, "reason="+url.QueryEscape(reason))
+	return h.redirectWith(w, r, q)
 }
 
 // redirectWith redirects a navigation to login_url with query added, and
@@ -74,7 +80,7 @@ func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, code, des
 	} else {
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Bearer realm=%q, error=%q, error_description=%q", h.Realm, code, desc))
 	}
-	if h.redirectToLogin(w, r, reason) {
+	if h.redirectToLogin(w, r, reason, false) {
 		return
 	}
 	body := map[string]string{"error": code}
@@ -121,7 +127,7 @@ func (h *Handler) ended(w http.ResponseWriter, r *http.Request, st session.Statu
 		desc, reason = "session expired ("+st.String()+")", "session_expired"
 	}
 	hdr.Set("WWW-Authenticate", fmt.Sprintf("Bearer error=\"invalid_token\", error_description=%q", desc))
-	if h.redirectToLogin(w, r, reason) {
+	if h.redirectToLogin(w, r, reason, h.opaque == nil) {
 		return
 	}
 	writeJSON(w, http.StatusUnauthorized, body)

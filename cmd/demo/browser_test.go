@@ -196,7 +196,7 @@ func testBrowserIdleToast(t *testing.T, site demoSite) {
 	if got := browserCookie(t, ctx, base, site.cookie); got == site.opaque {
 		t.Errorf("after expiry the browser has the %s cookie: %v, want %v", site.cookie, got, !site.opaque)
 	}
-	want := "?reason=session_expired"
+	want := "?reason=session_expired&reauth=1"
 	if site.opaque {
 		want = ""
 	}

@@ -175,7 +175,7 @@ func TestDemoSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || loc != "/login?reason=session_revoked" {
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || loc != "/login?reason=session_revoked&reauth=1" {
 		t.Fatalf("revoked cookie: %d Location %q", resp.StatusCode, loc)
 	}
 	resp, err = noRedirect(jar).Post(d.GatewayURL+"/signout", "", nil)

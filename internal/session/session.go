@@ -85,6 +85,8 @@ type Record struct {
 	Claimed policy.Claimed
 	// Ended is the final state once the session has ended, else Active.
 	Ended Status
+	// EndedAt is when a revocation ended the session; zero otherwise.
+	EndedAt time.Time
 }
 
 // IdleExpiresAt is when the session expires for inactivity under p.
@@ -135,6 +137,27 @@ func (r *Record) Touch(now time.Time, p policy.Policy, passive bool, every time.
 		r.LastSeen = now
 	}
 	return Active
+}
+
+// Restarts reports whether a token issued at issuedAt for the login at
+// loginAt starts a new generation of the session r, which is in the
+// ended state st under p. After idle expiry a token issued after the idle
+// deadline does (an SSO re-issue); after absolute expiry or revocation
+// only a login later than the end does. A zero time never restarts.
+func (r *Record) Restarts(st Status, p policy.Policy, issuedAt, loginAt time.Time) bool {
+	switch st {
+	case ExpiredIdle:
+		return issuedAt.After(r.IdleExpiresAt(p))
+	case ExpiredAbsolute:
+		return loginAt.After(r.AbsoluteExpiresAt(p))
+	case Revoked:
+		end := r.EndedAt
+		if end.IsZero() {
+			end = r.LastSeen
+		}
+		return loginAt.After(end)
+	}
+	return false
 }
 
 // New returns the record of a session first seen at now. A login time in

@@ -74,6 +74,12 @@ func (m *Memory) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 		delete(a.sessions, req.SessionHash)
 		s = nil
 	}
+	if s != nil {
+		p := PolicyInForce(req.Policy, &s.rec, a.override)
+		if st := s.rec.State(now, p); st != session.Active && s.rec.Restarts(st, p, req.IssuedAt, req.LoginAt) {
+			s = nil // a new generation, created below
+		}
+	}
 	if s != nil && s.rec.Ended == session.Active && s.rec.User != req.User {
 		return TouchResult{Status: session.WrongUser, Now: now, IdleExpiresAt: now, AbsoluteExpiresAt: now}, nil
 	}
@@ -259,7 +265,7 @@ func (m *Memory) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 			n++
 		}
 		if s.rec.Ended == session.Active {
-			s.rec.Ended = session.Revoked
+			s.rec.Ended, s.rec.EndedAt = session.Revoked, now
 		}
 	}
 	until := now.Add(req.Policy.Bounds.Absolute.Max)

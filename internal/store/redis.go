@@ -165,7 +165,7 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 	if req.Passive {
 		passive = "1"
 	}
-	args := make([]any, 0, 22)
+	args := make([]any, 0, 23)
 	args = append(args, r.nowArg(), k.sessionPrefix())
 	args = append(args, cfgArgs(req.Policy)...)
 	args = append(args,
@@ -173,7 +173,7 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 		durMillis(req.Claimed.Idle), durMillis(req.Claimed.Absolute),
 		member(req.SessionHash),
 		req.User, req.Role, req.Name, req.Email, req.IP, req.UserAgent,
-		req.touchIntervalArg(),
+		req.touchIntervalArg(), timeMillis(req.IssuedAt),
 	)
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()

@@ -84,14 +84,14 @@ end
 
 -- load returns the record at key, or nil and 'missing' / 'corrupt'.
 local function load(key)
-  local f = redis.call('HMGET', key, 'c', 'l', 'pi', 'pa', 'ci', 'ca', 'x', 'rt', 'u', 'r', 'n', 'e')
+  local f = redis.call('HMGET', key, 'c', 'l', 'pi', 'pa', 'ci', 'ca', 'x', 'rt', 'u', 'r', 'n', 'e', 'xe')
   local any = false
   for i = 1, 9 do if f[i] then any = true end end
   if not any then return nil, 'missing' end
   local r = {
     c = tonumber(f[1]), l = tonumber(f[2]), pi = tonumber(f[3]), pa = tonumber(f[4]),
     ci = tonumber(f[5]), ca = tonumber(f[6]), x = f[7], rt = tonumber(f[8]), u = f[9],
-    role = f[10], name = f[11], email = f[12],
+    role = f[10], name = f[11], email = f[12], xe = tonumber(f[13]),
   }
   if not (r.c and r.l and r.pi and r.pa and r.ci and r.ca and r.rt and r.x) then
     return nil, 'corrupt'
@@ -117,6 +117,14 @@ local function state(r, now, pi, pa)
 end
 
 local CODES = { [''] = 0, idle = 1, absolute = 2, revoked = 3 }
+
+-- session.Record.Restarts: whether a token issued at iat for the login
+-- at login starts a new generation of r, ended in state st.
+local function restarts(r, st, pi, pa, iat, login)
+  if st == 'idle' then return iat > r.l + pi end
+  if st == 'absolute' then return login > r.c + pa end
+  return login > (r.xe or r.l)
+end
 
 local function ttl(at, now)
   local d = at - now
@@ -185,7 +193,7 @@ end
 // ARGV: 1 now ("" = Redis TIME), 2 session-key prefix, 3..9 policy config
 // (see readcfg), 10 login ms, 11 not-after ms, 12 passive 0/1, 13 claimed
 // idle ms, 14 claimed absolute ms, 15 index member, 16 user, 17 role,
-// 18 name, 19 email, 20 ip, 21 user agent, 22 touch interval ms.
+// 18 name, 19 email, 20 ip, 21 user agent, 22 touch interval ms, 23 iat ms.
 //
 // Returns {status code, created 0/1, now, policy idle, policy absolute,
 // idle deadline, absolute deadline}, all integers (ms). Status codes: 0
@@ -206,6 +214,7 @@ local passive = ARGV[12] == '1'
 local ci, ca = tonumber(ARGV[13]), tonumber(ARGV[14])
 local m = ARGV[15]
 local interval = tonumber(ARGV[22]) or 0
+local iat = tonumber(ARGV[23]) or 0
 -- The override matters on creation and, under apply immediately, on
 -- every request; apply next_login keeps the snapshot, so the common
 -- request does not read it.
@@ -227,9 +236,15 @@ if r and now >= r.rt then
   redis.call('ZREM', idx, m)
   r = nil
 end
+if r then
+  local pi, pa = inforce(cfg, r, ovi, ova)
+  local st = state(r, now, pi, pa)
+  if st ~= '' and restarts(r, st, pi, pa, iat, login) then r = nil end
+end
 -- a live session belongs to the user it was created for (WrongUser); an
 -- ended one answers with its end whoever asks
 if r and r.x == '' and r.u ~= ARGV[16] then return {5, 0, now, 0, 0, now, now} end
+
 
 local created = 0
 if not r then
@@ -351,7 +366,7 @@ for _, m in ipairs(members) do
       if scope ~= 'user' or r.u == user then
         local pi, pa = inforce(cfg, r, ovi, ova)
         if state(r, now, pi, pa) == '' then n = n + 1 end
-        if r.x == '' then redis.call('HSET', key, 'x', 'revoked') end
+        if r.x == '' then redis.call('HSET', key, 'x', 'revoked', 'xe', int(now)) end
       end
     elseif why == 'missing' then
       redis.call('ZREM', idx, m)

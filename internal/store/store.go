@@ -58,6 +58,9 @@ type TouchRequest struct {
 	IP, UserAgent string
 	// LoginAt is the token's login time.
 	LoginAt time.Time
+	// IssuedAt is the token's iat; with LoginAt it decides whether a
+	// token for an ended session starts a new one (Record.Restarts).
+	IssuedAt time.Time
 	// NotAfter is the token's expiry; the ended state of a session is kept
 	// at least until then, so the token cannot start a new session.
 	NotAfter time.Time

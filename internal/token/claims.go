@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -22,10 +24,6 @@ const (
 	DefaultEmailClaim   = "email"
 )
 
-// DefaultAccount is the account id given to a token without an account
-// claim or with an empty one.
-const DefaultAccount = "default"
-
 const (
 	// maxClaimLength is the maximum length in bytes of a string claim.
 	maxClaimLength = 256
@@ -42,9 +40,13 @@ const (
 )
 
 // ClaimMap names the JWT claims sessionguard reads. Zero fields take the
-// defaults shown.
+// defaults shown. A name may be a path, "ext.acct" (dots step into
+// objects), or a JSON Pointer, "/https:~1~1example.com~1roles" (RFC 6901),
+// for names that contain dots.
 type ClaimMap struct {
-	// Session is the session id claim. Default: "sid".
+	// Session is the session key: space-separated alternatives, the
+	// first one present wins; an alternative "sub+auth_time" joins
+	// several claims into one key. Default: "sid".
 	Session string `json:"session,omitempty"`
 
 	// User is the user id claim. Default: "sub".
@@ -53,7 +55,8 @@ type ClaimMap struct {
 	// Account is the account (tenant) id claim. Default: "acct".
 	Account string `json:"account,omitempty"`
 
-	// Role is the role claim. Default: "role".
+	// Role is the role claim, a string or an array of strings.
+	// Default: "role".
 	Role string `json:"role,omitempty"`
 
 	// Login is the login time claim, in seconds since the epoch; when it
@@ -73,6 +76,10 @@ type ClaimMap struct {
 	// Absolute is the claim holding a per-session absolute timeout in
 	// seconds. Default: empty (not mapped).
 	Absolute string `json:"absolute,omitempty"`
+
+	// DefaultAccount, when set, is the account of a token without an
+	// account claim; otherwise such a token is invalid.
+	DefaultAccount string `json:"-"`
 }
 
 // WithDefaults returns a copy of m with every empty field except Idle and
@@ -103,11 +110,14 @@ type Identity struct {
 	SessionHash string
 	// UserID is the user claim; never empty.
 	UserID string
-	// AccountID is the account claim, or [DefaultAccount] ("default")
-	// when the claim is absent or empty. It is opaque and may contain any
-	// character except NUL, CR and LF.
+	// AccountID is the account claim, or ClaimMap.DefaultAccount when
+	// the claim is absent. It is opaque and may contain any character
+	// except NUL, CR and LF.
 	AccountID string
-	// Role is the role claim, or empty when it is absent or not a string.
+	// Roles are the role claim's values: one for a string, each for an
+	// array of strings; none when it is absent or of another type.
+	Roles []string
+	// Role is Roles joined with ", ".
 	Role string
 	// Name is the display name claim, or empty.
 	Name string
@@ -118,6 +128,8 @@ type Identity struct {
 	LoginAt time.Time
 	// ExpiresAt is the token's expiration time (exp).
 	ExpiresAt time.Time
+	// IssuedAt is the token's iat, or zero when absent.
+	IssuedAt time.Time
 	// Idle is the idle timeout carried by the token, or 0 when the claim
 	// is not mapped or absent.
 	Idle time.Duration
@@ -139,37 +151,28 @@ func (m ClaimMap) identity(c claimSet) (*Identity, error) {
 		id  Identity
 		err error
 	)
-	if id.SessionID, err = c.requiredString("session", m.Session); err != nil {
+	if id.SessionID, err = c.sessionKey(m.Session); err != nil {
 		return nil, err
 	}
 	id.SessionHash = session.HashID(id.SessionID)
 	if id.UserID, err = c.requiredString("user", m.User); err != nil {
 		return nil, err
 	}
-
-	acct, isString, err := c.optionalString("account", m.Account)
-	if err != nil {
-		return nil, err
-	}
-	if !isString {
-		if v, ok := c[m.Account]; ok && v != nil {
-			return nil, fmt.Errorf("%w: account claim %q is not a string", ErrInvalid, m.Account)
+	id.AccountID = m.DefaultAccount
+	if v, _ := c.get(m.Account); v != nil || m.DefaultAccount == "" {
+		if id.AccountID, err = c.requiredString("account", m.Account); err != nil {
+			return nil, err
 		}
 	}
-	if acct == "" {
-		acct = DefaultAccount
-	}
-	id.AccountID = acct
-
-	// Role, name and email that are not strings are treated as absent,
-	// never coerced: an array role must not turn into a privilege.
-	if id.Role, _, err = c.optionalString("role", m.Role); err != nil {
+	if id.Roles, err = c.roles(m.Role); err != nil {
 		return nil, err
 	}
-	if id.Name, _, err = c.optionalString("name", m.Name); err != nil {
+	id.Role = strings.Join(id.Roles, ", ")
+	// Name and email that are not strings are treated as absent.
+	if id.Name, err = c.optionalString("name", m.Name); err != nil {
 		return nil, err
 	}
-	if id.Email, _, err = c.optionalString("email", m.Email); err != nil {
+	if id.Email, err = c.optionalString("email", m.Email); err != nil {
 		return nil, err
 	}
 
@@ -195,6 +198,9 @@ func (m ClaimMap) identity(c claimSet) (*Identity, error) {
 		return nil, fmt.Errorf("%w: token has no exp claim", ErrInvalid)
 	}
 	id.ExpiresAt = exp
+	if id.IssuedAt, _, err = c.date(iatClaim); err != nil {
+		return nil, err
+	}
 
 	if id.Idle, err = c.timeout("idle", m.Idle); err != nil {
 		return nil, err
@@ -205,38 +211,163 @@ func (m ClaimMap) identity(c claimSet) (*Identity, error) {
 	return &id, nil
 }
 
+// get returns the claim at name: a top-level name, a dotted path into
+// objects, or a JSON Pointer (RFC 6901) when name starts with "/". A
+// JSON null is present, with a nil value.
+func (c claimSet) get(name string) (any, bool) {
+	var steps []string
+	if p, ok := strings.CutPrefix(name, "/"); ok {
+		steps = strings.Split(p, "/")
+		for i, s := range steps {
+			steps[i] = strings.ReplaceAll(strings.ReplaceAll(s, "~1", "/"), "~0", "~")
+		}
+	} else {
+		steps = strings.Split(name, ".")
+	}
+	var cur any = map[string]any(c)
+	for _, s := range steps {
+		switch v := cur.(type) {
+		case map[string]any:
+			next, ok := v[s]
+			if !ok {
+				return nil, false
+			}
+			cur = next
+		case []any:
+			i, err := strconv.Atoi(s)
+			if err != nil || i < 0 || i >= len(v) || strconv.Itoa(i) != s {
+				return nil, false
+			}
+			cur = v[i]
+		default:
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// sessionKey returns the first of the space-separated alternatives that
+// is present; "a+b" joins claims a and b with "+".
+func (c claimSet) sessionKey(alts string) (string, error) {
+	for _, alt := range strings.Fields(alts) {
+		var parts []string
+		names := strings.Split(alt, "+")
+		for _, name := range names {
+			s, err := c.keyPart(name, len(names) > 1)
+			if err != nil {
+				return "", err
+			}
+			if s == "" {
+				parts = nil
+				break
+			}
+			parts = append(parts, s)
+		}
+		if len(parts) > 0 {
+			return strings.Join(parts, "+"), nil
+		}
+	}
+	names := `"` + strings.Join(strings.Fields(alts), `" or "`) + `"`
+	return "", fmt.Errorf("%w: token has no session claim %s", ErrInvalid, names)
+}
+
+// keyPart returns a string claim, or in a joined key also an integer one,
+// as a string; "" when absent.
+func (c claimSet) keyPart(name string, joined bool) (string, error) {
+	v, _ := c.get(name)
+	if v == nil {
+		return "", nil
+	}
+	if f, isNum := number(v); isNum && joined {
+		if f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+			return "", fmt.Errorf("%w: session claim %q is not a string or an integer", ErrInvalid, name)
+		}
+		return strconv.FormatInt(int64(f), 10), nil
+	}
+	if _, isString := v.(string); !isString {
+		return "", fmt.Errorf("%w: session claim %q is not a string", ErrInvalid, name)
+	}
+	return c.optionalString("session", name)
+}
+
 // requiredString returns the non-empty string claim name.
 func (c claimSet) requiredString(what, name string) (string, error) {
-	s, isString, err := c.optionalString(what, name)
-	if err != nil {
-		return "", err
-	}
-	if !isString {
-		if v, ok := c[name]; ok && v != nil {
+	if v, _ := c.get(name); v != nil {
+		if _, isString := v.(string); !isString {
 			return "", fmt.Errorf("%w: %s claim %q is not a string", ErrInvalid, what, name)
 		}
 	}
-	if s == "" {
-		return "", fmt.Errorf("%w: token has no %s claim %q", ErrInvalid, what, name)
+	s, err := c.optionalString(what, name)
+	if err == nil && s == "" {
+		err = fmt.Errorf("%w: token has no %s claim %q", ErrInvalid, what, name)
 	}
-	return s, nil
+	return s, err
 }
 
-// optionalString returns the claim name when it is a string, and whether
-// it is one. A string with a forbidden character or longer than 256 bytes
-// is an error.
-func (c claimSet) optionalString(what, name string) (string, bool, error) {
-	s, ok := c[name].(string)
+// optionalString returns the claim name when it is a string, else "". A
+// string with a forbidden character or longer than 256 bytes is an error.
+func (c claimSet) optionalString(what, name string) (string, error) {
+	v, _ := c.get(name)
+	s, ok := v.(string)
 	if !ok {
-		return "", false, nil
+		return "", nil
 	}
+	return s, checkString(what, name, s)
+}
+
+func checkString(what, name, s string) error {
 	if len(s) > maxClaimLength {
-		return "", true, fmt.Errorf("%w: %s claim %q is longer than %d bytes", ErrInvalid, what, name, maxClaimLength)
+		return fmt.Errorf("%w: %s claim %q is longer than %d bytes", ErrInvalid, what, name, maxClaimLength)
 	}
 	if !ValidValue(s) {
-		return "", true, fmt.Errorf("%w: %s claim %q contains a forbidden character (a control character)", ErrInvalid, what, name)
+		return fmt.Errorf("%w: %s claim %q contains a forbidden character (a control character)", ErrInvalid, what, name)
 	}
-	return s, true, nil
+	return nil
+}
+
+// roles returns the role claim: a string, or an array of strings. Any
+// other type, or an array with a non-string, counts as no role, so that
+// nothing unexpected turns into a privilege.
+func (c claimSet) roles(name string) ([]string, error) {
+	v, _ := c.get(name)
+	switch r := v.(type) {
+	case string:
+		if r == "" {
+			return nil, nil
+		}
+		return []string{r}, checkString("role", name, r)
+	case []any:
+		out := make([]string, 0, len(r))
+		for _, e := range r {
+			s, ok := e.(string)
+			if !ok {
+				return nil, nil
+			}
+			if err := checkString("role", name, s); err != nil {
+				return nil, err
+			}
+			out = append(out, s)
+		}
+		if len(strings.Join(out, ", ")) > 4*maxClaimLength {
+			return nil, fmt.Errorf("%w: role claim %q is too long", ErrInvalid, name)
+		}
+		return out, nil
+	}
+	return nil, nil
+}
+
+// HasRole reports whether any of the identity's roles is in set.
+func (id *Identity) HasRole(set map[string]struct{}) bool {
+	roles := id.Roles
+	if roles == nil && id.Role != "" {
+		roles = []string{id.Role}
+	}
+	for _, r := range roles {
+		if _, ok := set[r]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // ValidValue reports whether s may become a header value, a store field
@@ -257,7 +388,7 @@ func (c claimSet) timeout(what, name string) (time.Duration, error) {
 	if name == "" {
 		return 0, nil
 	}
-	v, ok := c[name]
+	v, ok := c.get(name)
 	if !ok || v == nil {
 		return 0, nil
 	}
@@ -278,7 +409,7 @@ func (c claimSet) timeout(what, name string) (time.Duration, error) {
 // date returns the time claim name and whether it is present. A present
 // claim must be a finite number of seconds between 0 and year 9999.
 func (c claimSet) date(name string) (time.Time, bool, error) {
-	v, ok := c[name]
+	v, ok := c.get(name)
 	if !ok {
 		return time.Time{}, false, nil
 	}

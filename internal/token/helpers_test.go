@@ -73,10 +73,11 @@ func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 // nil value deletes a claim; a json.RawMessage is inserted verbatim.
 func claims(over map[string]any) string {
 	m := map[string]any{
-		"sid": "s1",
-		"sub": "u1",
-		"iat": testNow.Add(-time.Minute).Unix(),
-		"exp": testNow.Add(time.Hour).Unix(),
+		"sid":  "s1",
+		"sub":  "u1",
+		"acct": "a1",
+		"iat":  testNow.Add(-time.Minute).Unix(),
+		"exp":  testNow.Add(time.Hour).Unix(),
 	}
 	for k, v := range over {
 		if v == nil {

@@ -3,309 +3,343 @@ package token
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
-	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/time/rate"
 )
 
 const (
 	// maxJWKSBytes bounds the size of a JWKS response body.
 	maxJWKSBytes = 1 << 20
 
-	// maxJWKSKeys bounds the number of usable keys in a JWKS.
-	maxJWKSKeys = 100
+	// DefaultJWKSRefetch is the minimum interval between two refetches
+	// caused by an unknown kid or a failed fetch.
+	DefaultJWKSRefetch = time.Second
 
-	// jwksRetryInterval is the minimum interval between a JWKS fetch and a
-	// fetch caused by an unknown kid or by a failed fetch.
-	jwksRetryInterval = 30 * time.Second
+	// minMaxAge and maxMaxAge bound a JWKS response's Cache-Control
+	// max-age when it sets the routine refresh interval.
+	minMaxAge = time.Minute
+	maxMaxAge = 24 * time.Hour
+
+	// failedRefreshRetry is how soon a failed routine refresh is retried.
+	failedRefreshRetry = 10 * time.Second
 )
 
-// jwk is a verification key from a JWKS.
-type jwk struct {
-	key crypto.PublicKey
-	alg string // the key's "alg" parameter; empty when unset
-}
-
-// jwksCache fetches a JWKS lazily and caches its keys by kid.
-type jwksCache struct {
+// jwksSource serves the keys of one JWKS URL. Fetching, parsing and key
+// lookup are keyfunc/jwkset's; this type adds what they lack: the first
+// fetch happens on first use (never at construction), the routine refresh
+// follows Cache-Control max-age, an unknown kid refetches at once (rate
+// limited, without queueing requests), and an outage is told apart from a
+// bad token.
+type jwksSource struct {
 	url     string
 	client  *http.Client
-	refresh time.Duration
-	retry   time.Duration
+	fixed   time.Duration // routine refresh interval; 0 follows max-age
+	limiter *rate.Limiter // refetches on unknown kid or after a failure
 	now     func() time.Time
+	ctx     context.Context // ends the routine refresh
 
-	// sem serializes fetches; unlike a mutex, waiting for it honors the
-	// caller's context.
-	sem chan struct{}
-
-	mu        sync.RWMutex
-	keys      map[string][]jwk // by kid; keys without kid are under ""
-	fetched   time.Time        // time of the last successful fetch
-	attempted time.Time        // time of the last fetch attempt
-	err       error            // error of the last attempt; nil after a success
+	sem     chan struct{} // serializes fetches; waiting honors the caller's ctx
+	cur     atomic.Pointer[jwksState]
+	started sync.Once
 }
 
-func newJWKSCache(url string, client *http.Client, refresh time.Duration, now func() time.Time) *jwksCache {
+// jwksState is the outcome of the last fetch attempt.
+type jwksState struct {
+	kf     keyfunc.Keyfunc // nil until a fetch succeeded
+	maxAge time.Duration   // the last good response's max-age, 0 if none
+	err    error           // the last attempt's error; nil after a success
+	gen    uint64          // counts attempts, so waiters see a new one
+}
+
+func newJWKSSource(ctx context.Context, url string, client *http.Client, fixed, refetch time.Duration, now func() time.Time) *jwksSource {
+	client, limiter := fetchDefaults(client, refetch)
+	s := &jwksSource{
+		url:     url,
+		client:  client,
+		fixed:   fixed,
+		limiter: limiter,
+		now:     now,
+		ctx:     ctx,
+		sem:     make(chan struct{}, 1),
+	}
+	s.cur.Store(&jwksState{})
+	return s
+}
+
+// fetchDefaults returns the HTTP client (default: 5s timeout) and the
+// refetch rate limiter (default: one a second) of a fetcher.
+func fetchDefaults(client *http.Client, refetch time.Duration) (*http.Client, *rate.Limiter) {
 	if client == nil {
 		client = &http.Client{Timeout: DefaultJWKSTimeout}
 	}
-	if refresh <= 0 {
-		refresh = DefaultJWKSRefresh
+	if refetch <= 0 {
+		refetch = DefaultJWKSRefetch
 	}
-	return &jwksCache{
-		url:     url,
-		client:  client,
-		refresh: refresh,
-		retry:   min(refresh, jwksRetryInterval),
-		now:     now,
-		sem:     make(chan struct{}, 1),
-	}
+	return client, rate.NewLimiter(rate.Every(refetch), 1)
 }
 
-// lookup returns the cached keys with the given kid, or all cached keys
-// when kid is empty, fetching the JWKS first when the cache is empty or
-// stale or, rate limited, when kid is unknown. The returned error is that
-// of the last fetch attempt; callers only need it when no key matches.
-func (c *jwksCache) lookup(ctx context.Context, kid string) ([]jwk, error) {
-	if need, have := c.shouldFetch(kid); need {
-		// A caller that already has a usable, merely stale, key does not
-		// wait for a fetch in progress.
-		if err := c.update(ctx, kid, !have); err != nil && !have {
-			return nil, err
+// keys returns the keys that may verify a token with the given alg and
+// kid: the key under kid, or every key when kid is empty. An unknown kid
+// triggers a refetch when the rate limit allows. The error wraps
+// ErrKeyUnavailable when the set could not be fetched.
+func (s *jwksSource) keys(ctx context.Context, alg, kid string) ([]crypto.PublicKey, error) {
+	st := s.cur.Load()
+	if st.kf == nil || (kid != "" && !st.has(ctx, kid)) {
+		// The first fetch, and one in progress, are joined; any other
+		// waits for the rate limit.
+		if s.limiter.AllowN(s.now(), 1) || st.gen == 0 || len(s.sem) > 0 {
+			st = s.fetch(ctx, st.gen)
 		}
 	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
+	if st.kf == nil {
+		return nil, s.unavailable(st.err)
+	}
+	out, err := st.lookup(ctx, alg, kid)
+	if len(out) == 0 && err == nil && st.err != nil {
+		return nil, s.unavailable(st.err) // the refetch that could have found it failed
+	}
+	return out, err
+}
+
+func (s *jwksSource) unavailable(err error) error {
+	if err == nil {
+		err = errors.New("jwks not fetched yet")
+	}
+	return fmt.Errorf("%w: %w: %w", ErrInvalid, ErrKeyUnavailable, err)
+}
+
+// has reports whether the set holds a key under kid.
+func (st *jwksState) has(ctx context.Context, kid string) bool {
+	_, err := st.kf.Storage().KeyRead(ctx, kid)
+	return err == nil
+}
+
+// lookup asks keyfunc for the key (it checks the JWK's alg parameter
+// against the token's) and keeps only keys whose type fits alg.
+func (st *jwksState) lookup(ctx context.Context, alg, kid string) ([]crypto.PublicKey, error) {
+	a := algorithms[alg]
+	var cands []any
 	if kid != "" {
-		return c.keys[kid], c.err
-	}
-	var out []jwk
-	for _, ks := range c.keys {
-		out = append(out, ks...)
-	}
-	return out, c.err
-}
-
-// shouldFetch reports whether a fetch is needed to look up kid and allowed
-// by the rate limits, and whether the cache already holds keys for kid.
-func (c *jwksCache) shouldFetch(kid string) (need, have bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if kid != "" {
-		_, have = c.keys[kid]
+		tok := &jwt.Token{Header: map[string]any{"alg": alg, "kid": kid}}
+		k, err := st.kf.KeyfuncCtx(ctx)(tok)
+		switch {
+		case errors.Is(err, jwkset.ErrKeyNotFound):
+			return nil, nil
+		case err != nil:
+			return nil, fmt.Errorf("%w: key %q is not for algorithm %s", ErrInvalid, kid, alg)
+		}
+		cands = []any{k}
 	} else {
-		have = len(c.keys) > 0
-	}
-	now := c.now()
-	if !c.attempted.IsZero() {
-		since := now.Sub(c.attempted)
-		if since >= 0 && since < c.retry {
-			return false, have
-		}
-	}
-	switch {
-	case c.fetched.IsZero():
-		need = true
-	case now.Sub(c.fetched) >= c.refresh || now.Before(c.fetched):
-		need = true
-	default:
-		need = !have
-	}
-	return need, have
-}
-
-// update fetches the JWKS unless another caller did while this one waited.
-// When wait is false and another fetch is in progress, it returns at once.
-// A failed fetch keeps the previous keys. update only returns an error when
-// ctx ended before the fetch could complete; such an attempt is not
-// recorded, so a client that hangs up cannot delay the next fetch.
-func (c *jwksCache) update(ctx context.Context, kid string, wait bool) error {
-	if wait {
-		select {
-		case c.sem <- struct{}{}:
-		case <-ctx.Done():
-			return fmt.Errorf("%w: %w: waiting for jwks: %w", ErrInvalid, ErrKeyUnavailable, ctx.Err())
-		}
-	} else {
-		select {
-		case c.sem <- struct{}{}:
-		default:
-			return nil
-		}
-	}
-	defer func() { <-c.sem }()
-	if need, _ := c.shouldFetch(kid); !need {
-		return nil
-	}
-	started := c.now()
-	keys, err := c.fetch(ctx)
-	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("%w: %w: fetching jwks: %w", ErrInvalid, ErrKeyUnavailable, ctx.Err())
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.attempted = started
-	if err != nil {
-		c.err = fmt.Errorf("fetching jwks: %w", err)
-		return nil
-	}
-	c.keys, c.fetched, c.err = keys, started, nil
-	return nil
-}
-
-// fetch downloads and parses the JWKS.
-func (c *jwksCache) fetch(ctx context.Context) (map[string][]jwk, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/jwk-set+json, application/json")
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("unexpected status %d", resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading response: %w", err)
-	}
-	if len(body) > maxJWKSBytes {
-		return nil, fmt.Errorf("response is larger than %d bytes", maxJWKSBytes)
-	}
-	return parseJWKS(body)
-}
-
-// rawJWK holds the JWK parameters this package reads.
-type rawJWK struct {
-	Kty    string   `json:"kty"`
-	Kid    string   `json:"kid"`
-	Use    string   `json:"use"`
-	KeyOps []string `json:"key_ops"`
-	Alg    string   `json:"alg"`
-	Crv    string   `json:"crv"`
-	N      string   `json:"n"`
-	E      string   `json:"e"`
-	X      string   `json:"x"`
-	Y      string   `json:"y"`
-}
-
-// parseJWKS parses a JWK Set. Keys that are not for signatures, of an
-// unsupported type or invalid are skipped; a set without any usable key is
-// an error.
-func parseJWKS(body []byte) (map[string][]jwk, error) {
-	var doc struct {
-		Keys []json.RawMessage `json:"keys"`
-	}
-	if err := json.Unmarshal(body, &doc); err != nil {
-		return nil, fmt.Errorf("decoding jwks: %w", err)
-	}
-	keys := make(map[string][]jwk)
-	n := 0
-	for _, raw := range doc.Keys {
-		var k rawJWK
-		if err := json.Unmarshal(raw, &k); err != nil {
-			continue
-		}
-		if k.Use != "" && k.Use != "sig" {
-			continue
-		}
-		if len(k.KeyOps) > 0 && !slices.Contains(k.KeyOps, "verify") {
-			continue
-		}
-		if len(k.Kid) > maxKIDLength {
-			continue
-		}
-		key, err := k.publicKey()
+		set, err := st.kf.VerificationKeySet(ctx)
 		if err != nil {
+			return nil, nil
+		}
+		for _, k := range set.Keys {
+			cands = append(cands, k)
+		}
+	}
+	var out []crypto.PublicKey
+	for _, c := range cands {
+		if k, err := checkPublicKey(c); err == nil && a.accepts(k) {
+			out = append(out, k)
+		}
+	}
+	if kid != "" && len(out) == 0 {
+		return nil, fmt.Errorf("%w: key %q is not for algorithm %s", ErrInvalid, kid, alg)
+	}
+	return out, nil
+}
+
+// fetch fetches the set unless another caller finished an attempt after
+// the one seen as gen, and returns the newest state. A canceled caller
+// gets the current state and records nothing.
+func (s *jwksSource) fetch(ctx context.Context, gen uint64) *jwksState {
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return s.cur.Load()
+	}
+	defer func() { <-s.sem }()
+	if st := s.cur.Load(); st.gen != gen {
+		return st
+	}
+	kf, maxAge, err := s.load(ctx)
+	if err != nil && ctx.Err() != nil {
+		return s.cur.Load()
+	}
+	old := s.cur.Load()
+	st := &jwksState{kf: kf, maxAge: maxAge, gen: old.gen + 1}
+	if err != nil {
+		st.kf, st.maxAge, st.err = old.kf, old.maxAge, err // keep the old keys
+	}
+	s.cur.Store(st)
+	if kf != nil {
+		s.started.Do(func() { go s.refreshLoop() })
+	}
+	return st
+}
+
+// load fetches and parses the set with jwkset, then drops keys that are not
+// for signatures.
+func (s *jwksSource) load(ctx context.Context) (keyfunc.Keyfunc, time.Duration, error) {
+	rec := &responseRecorder{base: s.client.Transport}
+	client := *s.client
+	client.Transport = rec
+	timeout := s.client.Timeout
+	if timeout <= 0 {
+		timeout = DefaultJWKSTimeout
+	}
+	store, err := jwkset.NewStorageFromHTTP(s.url, jwkset.HTTPClientStorageOptions{
+		Client:      &client,
+		Ctx:         ctx,
+		HTTPTimeout: timeout,
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("fetching jwks: %w", err)
+	}
+	all, err := store.KeyReadAll(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading jwks: %w", err)
+	}
+	n := 0
+	for _, k := range all {
+		if !forSignatures(k.Marshal()) {
+			store.KeyDelete(ctx, k.Marshal().KID)
 			continue
 		}
-		if k.Alg != "" {
-			a, ok := algorithms[k.Alg]
-			if !ok || !a.accepts(key) {
-				continue
-			}
-		}
-		if n++; n > maxJWKSKeys {
-			return nil, fmt.Errorf("jwks has more than %d keys", maxJWKSKeys)
-		}
-		keys[k.Kid] = append(keys[k.Kid], jwk{key: key, alg: k.Alg})
+		n++
 	}
 	if n == 0 {
-		return nil, errors.New("jwks has no usable signing keys")
+		return nil, 0, errors.New("jwks has no usable signing keys")
 	}
-	return keys, nil
+	kf, err := keyfunc.New(keyfunc.Options{Ctx: s.ctx, Storage: store})
+	if err != nil {
+		return nil, 0, err
+	}
+	return kf, rec.maxAge, nil
 }
 
-// publicKey builds the public key described by k: RSA (n, e), EC (crv
-// P-256, P-384 or P-521, x, y) or OKP (crv Ed25519, x).
-func (k rawJWK) publicKey() (crypto.PublicKey, error) {
-	switch k.Kty {
-	case "RSA":
-		n, err := b64(k.N)
-		if err != nil || len(n) == 0 {
-			return nil, errors.New("invalid RSA modulus")
-		}
-		e, err := b64(k.E)
-		if err != nil || len(e) == 0 || len(e) > 4 {
-			return nil, errors.New("invalid RSA exponent")
-		}
-		exp := new(big.Int).SetBytes(e)
-		if !exp.IsInt64() || exp.Int64() > 1<<31-1 {
-			return nil, errors.New("invalid RSA exponent")
-		}
-		return checkPublicKey(&rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(exp.Int64())})
-	case "EC":
-		var curve elliptic.Curve
-		switch k.Crv {
-		case "P-256":
-			curve = elliptic.P256()
-		case "P-384":
-			curve = elliptic.P384()
-		case "P-521":
-			curve = elliptic.P521()
-		default:
-			return nil, errors.New("unsupported EC curve")
-		}
-		size := (curve.Params().BitSize + 7) / 8
-		x, errX := b64(k.X)
-		y, errY := b64(k.Y)
-		if errX != nil || errY != nil || len(x) != size || len(y) != size {
-			return nil, errors.New("invalid EC point")
-		}
-		point := make([]byte, 0, 1+2*size)
-		point = append(point, 4)
-		point = append(point, x...)
-		point = append(point, y...)
-		return ecdsa.ParseUncompressedPublicKey(curve, point)
-	case "OKP":
-		if k.Crv != "Ed25519" {
-			return nil, errors.New("unsupported OKP curve")
-		}
-		x, err := b64(k.X)
-		if err != nil || len(x) != ed25519.PublicKeySize {
-			return nil, errors.New("invalid Ed25519 key")
-		}
-		return ed25519.PublicKey(x), nil
+func forSignatures(m jwkset.JWKMarshal) bool {
+	if m.USE != "" && m.USE != jwkset.UseSig {
+		return false
 	}
-	return nil, errors.New("unsupported key type")
+	if len(m.KEYOPS) == 0 {
+		return true
+	}
+	for _, op := range m.KEYOPS {
+		if op == jwkset.KeyOpsVerify {
+			return true
+		}
+	}
+	return false
 }
 
-// b64 decodes unpadded base64url, tolerating trailing padding.
-func b64(s string) ([]byte, error) {
-	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+// refreshLoop refreshes the set until the source's context ends, every
+// jwks_refresh, else every max-age within [1m, 24h], else every
+// DefaultJWKSRefresh; sooner after a failure. It uses real timers: it only
+// decides when to fetch, never whether a token is valid.
+func (s *jwksSource) refreshLoop() {
+	for {
+		t := time.NewTimer(s.interval())
+		select {
+		case <-s.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		s.fetch(s.ctx, s.cur.Load().gen)
+	}
+}
+
+func (s *jwksSource) interval() time.Duration {
+	st := s.cur.Load()
+	switch {
+	case st.err != nil:
+		return min(failedRefreshRetry, s.routine(st))
+	default:
+		return s.routine(st)
+	}
+}
+
+func (s *jwksSource) routine(st *jwksState) time.Duration {
+	switch {
+	case s.fixed > 0:
+		return s.fixed
+	case st.maxAge > 0:
+		return min(max(st.maxAge, minMaxAge), maxMaxAge)
+	}
+	return DefaultJWKSRefresh
+}
+
+// responseRecorder bounds the response body and notes Cache-Control
+// max-age of a JWKS response.
+type responseRecorder struct {
+	base   http.RoundTripper
+	maxAge time.Duration
+}
+
+func (r *responseRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := r.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	req = req.Clone(req.Context())
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	resp, err := base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	r.maxAge = maxAge(resp.Header.Get("Cache-Control"))
+	resp.Body = limitedBody{io.LimitReader(resp.Body, maxJWKSBytes), resp.Body}
+	return resp, nil
+}
+
+type limitedBody struct {
+	io.Reader
+	io.Closer
+}
+
+// maxAge returns the max-age directive of a Cache-Control value, or 0.
+func maxAge(cc string) time.Duration {
+	for _, d := range strings.Split(cc, ",") {
+		name, val, ok := strings.Cut(strings.TrimSpace(d), "=")
+		if !ok || !strings.EqualFold(name, "max-age") {
+			continue
+		}
+		n, err := strconv.Atoi(strings.Trim(val, `"`))
+		if err != nil || n < 0 {
+			return 0
+		}
+		return time.Duration(min(n, int(maxMaxAge.Seconds()))) * time.Second
+	}
+	return 0
+}
+
+// kids lists the key ids of the current set, for a debug log.
+func (s *jwksSource) kids() string {
+	st := s.cur.Load()
+	if st.kf == nil {
+		return ""
+	}
+	all, err := st.kf.Storage().KeyReadAll(context.Background())
+	if err != nil {
+		return ""
+	}
+	ids := make([]string, 0, len(all))
+	for _, k := range all {
+		ids = append(ids, k.Marshal().KID)
+	}
+	return strings.Join(ids, " ")
 }

@@ -67,14 +67,30 @@ type Config struct {
 	// Keys are fetched lazily when first needed and cached by kid.
 	JWKSURL string
 
-	// JWKSRefresh is how long fetched keys are used before the JWKS is
-	// fetched again, which is also the minimum interval between fetches.
-	// A token with an unknown kid, or a failed fetch, triggers a new fetch
-	// at most once per 30s (or per JWKSRefresh if shorter). Default: 5m.
+	// JWKSRefresh, when set, is the routine refresh interval of the JWKS;
+	// otherwise the response's Cache-Control max-age within [1m, 24h] is
+	// used, else 5m. The refresh runs in the background from the first
+	// successful fetch until Context ends or Close is called.
 	JWKSRefresh time.Duration
 
-	// HTTPClient fetches the JWKS. Default: a client with a 5s timeout.
+	// JWKSRefetch is the minimum interval between refetches caused by a
+	// token with an unknown kid (or an unknown alg under Discovery).
+	// Default: [DefaultJWKSRefetch] (1s).
+	JWKSRefetch time.Duration
+
+	// Discovery is an OpenID Provider's issuer URL. Its
+	// /.well-known/openid-configuration, fetched on first use, gives the
+	// JWKS URL, the issuer iss must equal and the signing algorithms
+	// (intersected with Algorithms when set; never none or HS*).
+	Discovery string
+
+	// HTTPClient fetches the JWKS and the discovery document. Default: a
+	// client with a 5s timeout.
 	HTTPClient *http.Client
+
+	// Context, when set, ends the background JWKS refresh. Close ends it
+	// too.
+	Context context.Context
 
 	// Issuer, when set, must equal the token's iss claim.
 	Issuer string
@@ -108,73 +124,52 @@ type Config struct {
 
 // Verifier verifies JWTs. It is safe for concurrent use.
 type Verifier struct {
-	algs      map[string]algorithm
+	static    *keyState  // nil under discovery
+	disc      *discovery // nil without discovery
 	secret    []byte
 	keys      []crypto.PublicKey
-	jwks      *jwksCache
-	parser    *jwt.Parser
 	claims    ClaimMap
-	issuer    string
+	issuer    string // configured; under discovery it overrides the discovered one
 	audience  string
 	maxLength int
 	leeway    time.Duration
 	now       func() time.Time
 	cache     *verifiedCache // nil when disabled
+	cancel    context.CancelFunc
+}
+
+// keyState is what a token is checked against: the allowed algorithms,
+// the issuer and the JWKS. It is fixed by New, or built from discovery.
+type keyState struct {
+	algs   map[string]algorithm
+	names  []string
+	issuer string
+	jwks   *jwksSource // nil without a JWKS
+	parser *jwt.Parser
 }
 
 // New validates cfg and returns a Verifier. Every allowed algorithm must
 // have a key source of the matching type: HS* need Secret; RS* and PS* an
-// RSA key or a JWKS URL; ES* an ECDSA key on the algorithm's curve or a
-// JWKS URL; EdDSA an Ed25519 key or a JWKS URL. New never touches the
-// network.
+// RSA key, a JWKS URL or discovery; ES* an ECDSA key on the algorithm's
+// curve, a JWKS URL or discovery; EdDSA an Ed25519 key, a JWKS URL or
+// discovery. New never touches the network.
 func New(cfg Config) (*Verifier, error) {
-	if len(cfg.Algorithms) == 0 {
+	if len(cfg.Algorithms) == 0 && cfg.Discovery == "" {
 		return nil, errors.New("no algorithms configured")
 	}
 	v := &Verifier{
-		algs:      make(map[string]algorithm, len(cfg.Algorithms)),
 		claims:    cfg.Claims.WithDefaults(),
 		issuer:    cfg.Issuer,
 		audience:  cfg.Audience,
 		maxLength: cfg.MaxLength,
 	}
-	var names []string
-	for _, name := range cfg.Algorithms {
-		if strings.EqualFold(strings.TrimSpace(name), "none") {
-			return nil, fmt.Errorf("algorithm %q is not allowed", name)
-		}
-		a, ok := algorithms[name]
-		if !ok {
-			return nil, fmt.Errorf("unsupported algorithm %q", name)
-		}
-		if _, dup := v.algs[name]; !dup {
-			v.algs[name] = a
-			names = append(names, name)
-		}
+	algs, names, err := parseAlgorithms(cfg.Algorithms)
+	if err != nil {
+		return nil, err
 	}
-
-	if len(cfg.Secret) > 0 {
-		if len(cfg.Secret) < MinSecretLength {
-			return nil, fmt.Errorf("secret is %d bytes, want at least %d", len(cfg.Secret), MinSecretLength)
-		}
-		v.secret = append([]byte(nil), cfg.Secret...)
+	if err := v.setKeys(cfg, algs); err != nil {
+		return nil, err
 	}
-
-	for i, k := range cfg.PublicKeys {
-		key, err := checkPublicKey(k)
-		if err != nil {
-			return nil, fmt.Errorf("public key %d: %w", i, err)
-		}
-		usable := false
-		for _, a := range v.algs {
-			usable = usable || a.accepts(key)
-		}
-		if !usable {
-			return nil, fmt.Errorf("public key %d (%T) cannot verify any of the allowed algorithms", i, key)
-		}
-		v.keys = append(v.keys, key)
-	}
-
 	if cfg.MaxLength < 0 {
 		return nil, fmt.Errorf("negative max length %d", cfg.MaxLength)
 	}
@@ -184,32 +179,119 @@ func New(cfg Config) (*Verifier, error) {
 	if cfg.Leeway < 0 {
 		return nil, fmt.Errorf("negative leeway %s", cfg.Leeway)
 	}
-	if cfg.JWKSRefresh < 0 {
-		return nil, fmt.Errorf("negative JWKS refresh interval %s", cfg.JWKSRefresh)
+	if cfg.JWKSRefresh < 0 || cfg.JWKSRefetch < 0 {
+		return nil, errors.New("negative JWKS refresh interval")
 	}
-	now := cfg.Now
-	if now == nil {
-		now = time.Now
+	v.leeway, v.now = cfg.Leeway, cfg.Now
+	if v.now == nil {
+		v.now = time.Now
+	}
+	ctx := cfg.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, v.cancel = context.WithCancel(ctx)
+	newJWKS := func(u string) *jwksSource {
+		return newJWKSSource(ctx, u, cfg.HTTPClient, cfg.JWKSRefresh, cfg.JWKSRefetch, v.now)
 	}
 
-	if cfg.JWKSURL != "" {
-		u, err := url.Parse(cfg.JWKSURL)
+	switch {
+	case cfg.Discovery != "" && cfg.JWKSURL != "":
+		return nil, errors.New("discovery and a JWKS URL are exclusive")
+	case cfg.Discovery != "":
+		if err := checkURL("discovery", cfg.Discovery); err != nil {
+			return nil, err
+		}
+		for _, name := range names {
+			if algs[name].kind == kindHMAC && v.secret == nil {
+				return nil, fmt.Errorf("algorithm %s needs a secret", name)
+			}
+		}
+		v.disc = newDiscovery(cfg.Discovery, cfg.HTTPClient, cfg.JWKSRefetch, v.now, func(d discoveryDoc, prev *keyState) *keyState {
+			jwks := newJWKS
+			if prev != nil && prev.jwks.url == d.JWKSURI {
+				jwks = func(string) *jwksSource { return prev.jwks }
+			}
+			return v.newState(intersect(names, d.Algs), d.Issuer, jwks(d.JWKSURI))
+		})
+	default:
+		var jwks *jwksSource
+		if cfg.JWKSURL != "" {
+			if err := checkURL("JWKS URL", cfg.JWKSURL); err != nil {
+				return nil, err
+			}
+			jwks = newJWKS(cfg.JWKSURL)
+		}
+		if err := v.checkKeySources(algs, names, jwks != nil); err != nil {
+			return nil, err
+		}
+		v.static = v.newState(names, "", jwks)
+	}
+	size := cfg.CacheSize
+	if size == 0 {
+		size = DefaultCacheSize
+	}
+	v.cache = newVerifiedCache(size)
+	return v, nil
+}
+
+// Close stops the background JWKS refresh.
+func (v *Verifier) Close() { v.cancel() }
+
+// parseAlgorithms checks the configured allowlist.
+func parseAlgorithms(list []string) (map[string]algorithm, []string, error) {
+	algs := make(map[string]algorithm, len(list))
+	var names []string
+	for _, name := range list {
+		if strings.EqualFold(strings.TrimSpace(name), "none") {
+			return nil, nil, fmt.Errorf("algorithm %q is not allowed", name)
+		}
+		a, ok := algorithms[name]
+		if !ok {
+			return nil, nil, fmt.Errorf("unsupported algorithm %q", name)
+		}
+		if _, dup := algs[name]; !dup {
+			algs[name] = a
+			names = append(names, name)
+		}
+	}
+	return algs, names, nil
+}
+
+// setKeys checks and keeps the secret and the static public keys.
+func (v *Verifier) setKeys(cfg Config, algs map[string]algorithm) error {
+	if len(cfg.Secret) > 0 {
+		if len(cfg.Secret) < MinSecretLength {
+			return fmt.Errorf("secret is %d bytes, want at least %d", len(cfg.Secret), MinSecretLength)
+		}
+		v.secret = append([]byte(nil), cfg.Secret...)
+	}
+	for i, k := range cfg.PublicKeys {
+		key, err := checkPublicKey(k)
 		if err != nil {
-			return nil, fmt.Errorf("parsing JWKS URL: %w", err)
+			return fmt.Errorf("public key %d: %w", i, err)
 		}
-		if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, fmt.Errorf("JWKS URL must be an absolute http or https URL")
+		usable := len(algs) == 0 // under discovery without alg, any
+		for _, a := range algs {
+			usable = usable || a.accepts(key)
 		}
-		v.jwks = newJWKSCache(cfg.JWKSURL, cfg.HTTPClient, cfg.JWKSRefresh, now)
+		if !usable {
+			return fmt.Errorf("public key %d (%T) cannot verify any of the allowed algorithms", i, key)
+		}
+		v.keys = append(v.keys, key)
 	}
+	return nil
+}
 
+// checkKeySources checks that every allowed algorithm has a key.
+func (v *Verifier) checkKeySources(algs map[string]algorithm, names []string, jwks bool) error {
 	for _, name := range names {
-		a := v.algs[name]
+		a := algs[name]
 		ok := false
 		switch {
 		case a.kind == kindHMAC:
 			ok = v.secret != nil
-		case v.jwks != nil:
+		case jwks:
 			ok = true
 		default:
 			for _, k := range v.keys {
@@ -218,35 +300,52 @@ func New(cfg Config) (*Verifier, error) {
 		}
 		if !ok {
 			if a.kind == kindHMAC {
-				return nil, fmt.Errorf("algorithm %s needs a secret", name)
+				return fmt.Errorf("algorithm %s needs a secret", name)
 			}
-			return nil, fmt.Errorf("algorithm %s needs %s or a JWKS URL", name, keyDescription(a))
+			return fmt.Errorf("algorithm %s needs %s or a JWKS URL", name, keyDescription(a))
 		}
 	}
+	return nil
+}
 
+func checkURL(what, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("parsing %s: %w", what, err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("%s must be an absolute http or https URL", what)
+	}
+	return nil
+}
+
+// newState builds the parser for the given algorithms and issuer; the
+// configured issuer, when set, wins over a discovered one.
+func (v *Verifier) newState(names []string, issuer string, jwks *jwksSource) *keyState {
+	if v.issuer != "" {
+		issuer = v.issuer
+	}
+	st := &keyState{algs: make(map[string]algorithm, len(names)), names: names, issuer: issuer, jwks: jwks}
+	for _, n := range names {
+		st.algs[n] = algorithms[n]
+	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(names),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(), // iat in the future (beyond the leeway) is invalid
-		jwt.WithLeeway(cfg.Leeway),
-		jwt.WithTimeFunc(now),
+		jwt.WithLeeway(v.leeway),
+		jwt.WithTimeFunc(v.now),
 		jwt.WithJSONNumber(),
 		jwt.WithStrictDecoding(),
 	}
-	if cfg.Issuer != "" {
-		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	if issuer != "" {
+		opts = append(opts, jwt.WithIssuer(issuer))
 	}
-	if cfg.Audience != "" {
-		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	if v.audience != "" {
+		opts = append(opts, jwt.WithAudience(v.audience))
 	}
-	v.parser = jwt.NewParser(opts...)
-	v.leeway, v.now = cfg.Leeway, now
-	size := cfg.CacheSize
-	if size == 0 {
-		size = DefaultCacheSize
-	}
-	v.cache = newVerifiedCache(size)
-	return v, nil
+	st.parser = jwt.NewParser(opts...)
+	return st
 }
 
 func keyDescription(a algorithm) string {
@@ -266,11 +365,12 @@ func keyDescription(a algorithm) string {
 // (required, numeric), nbf, iat (not in the future), iss and aud, and
 // finally the sessionguard
 // claims described by [ClaimMap]. Header parameters jwk, jku, x5u and x5c
-// are ignored; kid is only used to look a key up in the JWKS cache.
+// are ignored; kid is only used to look a key up in the JWKS.
 //
 // Every failure wraps [ErrMalformed] or [ErrInvalid], and additionally
-// [ErrKeyUnavailable] when the JWKS could not be fetched. ctx bounds a JWKS
-// fetch, if one is needed.
+// [ErrKeyUnavailable] when the JWKS or the discovery document could not be
+// fetched. A failure about iss, aud, alg or kid is a [*Mismatch]. ctx
+// bounds a fetch, if one is needed.
 //
 // A token that verified is remembered (see Config.CacheSize) and, seen
 // again before its exp, returns a copy of the same identity without
@@ -286,13 +386,14 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
 			return id, nil
 		}
 	}
-	if err := v.checkHeader(raw); err != nil {
+	st, err := v.state(ctx, raw)
+	if err != nil {
 		return nil, err
 	}
 	claims := claimSet{}
-	tok, err := v.parser.ParseWithClaims(raw, &claims, v.keyfunc(ctx))
+	tok, err := st.parser.ParseWithClaims(raw, &claims, v.keyfunc(ctx, st))
 	if err != nil {
-		return nil, v.parseError(err, claims)
+		return nil, v.parseError(err, st, claims)
 	}
 	if tok == nil || !tok.Valid {
 		return nil, fmt.Errorf("%w: token is invalid", ErrInvalid)
@@ -310,6 +411,31 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
 	}
 	v.cache.put(key, id, notBefore(claims, v.leeway), v.now())
 	return id, nil
+}
+
+// state returns the key state to check raw against, after checking its
+// header. Under discovery, an alg the current state does not allow makes
+// the discovery document be fetched again (rate limited).
+func (v *Verifier) state(ctx context.Context, raw string) (*keyState, error) {
+	h, err := decodeHeader(raw)
+	if err != nil {
+		return nil, err
+	}
+	if v.disc == nil {
+		return v.static, v.checkHeader(h, v.static)
+	}
+	st, err := v.disc.resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = v.checkHeader(h, st)
+	var m *Mismatch
+	if errors.As(err, &m) && m.Field == "alg" {
+		if st, err = v.disc.refetch(ctx, st); err == nil {
+			err = v.checkHeader(h, st)
+		}
+	}
+	return st, err
 }
 
 // notBefore returns the earliest time a verified token may be used: the
@@ -364,19 +490,24 @@ func checkShape(raw string, maxLen int) error {
 	return nil
 }
 
-// checkHeader decodes the JOSE header and rejects tokens whose alg is not
-// allowed, whose typ is not a JWT type, that have critical extensions or a
-// kid that is not a short string.
-func (v *Verifier) checkHeader(raw string) error {
+// decodeHeader decodes the JOSE header.
+func decodeHeader(raw string) (map[string]any, error) {
 	seg, _, _ := strings.Cut(raw, ".")
 	b, err := base64.RawURLEncoding.Strict().DecodeString(seg)
 	if err != nil {
-		return fmt.Errorf("%w: cannot decode header", ErrMalformed)
+		return nil, fmt.Errorf("%w: cannot decode header", ErrMalformed)
 	}
 	var h map[string]any
 	if err := json.Unmarshal(b, &h); err != nil {
-		return fmt.Errorf("%w: cannot decode header", ErrMalformed)
+		return nil, fmt.Errorf("%w: cannot decode header", ErrMalformed)
 	}
+	return h, nil
+}
+
+// checkHeader rejects tokens whose alg is not allowed, whose typ is not a
+// JWT type, that have critical extensions or a kid that is not a short
+// string.
+func (v *Verifier) checkHeader(h map[string]any, st *keyState) error {
 	alg, _ := h["alg"].(string)
 	switch {
 	case alg == "":
@@ -384,8 +515,8 @@ func (v *Verifier) checkHeader(raw string) error {
 	case strings.EqualFold(alg, "none"):
 		return fmt.Errorf("%w: unsigned tokens are not allowed", ErrInvalid)
 	}
-	if _, ok := v.algs[alg]; !ok {
-		return fmt.Errorf("%w: algorithm is not allowed", ErrInvalid)
+	if _, ok := st.algs[alg]; !ok {
+		return mismatch("alg", strings.Join(st.names, " "), alg, "algorithm is not allowed")
 	}
 	if t, ok := h["typ"]; ok {
 		s, _ := t.(string)
@@ -419,13 +550,13 @@ func jwtType(typ string) bool {
 // keyfunc returns the jwt.Keyfunc that selects verification keys by
 // algorithm and key type. Header parameters carrying keys or key URLs (jwk,
 // jku, x5u, x5c) are never consulted.
-func (v *Verifier) keyfunc(ctx context.Context) jwt.Keyfunc {
+func (v *Verifier) keyfunc(ctx context.Context, st *keyState) jwt.Keyfunc {
 	return func(t *jwt.Token) (any, error) {
 		if t.Method == nil {
 			return nil, &verifyError{fmt.Errorf("%w: algorithm is not allowed", ErrInvalid)}
 		}
 		alg := t.Method.Alg()
-		a, ok := v.algs[alg]
+		a, ok := st.algs[alg]
 		if !ok {
 			return nil, &verifyError{fmt.Errorf("%w: algorithm is not allowed", ErrInvalid)}
 		}
@@ -436,7 +567,7 @@ func (v *Verifier) keyfunc(ctx context.Context) jwt.Keyfunc {
 			return v.secret, nil
 		}
 		kid, _ := t.Header["kid"].(string)
-		keys, err := v.publicKeys(ctx, a, alg, kid)
+		keys, err := v.publicKeys(ctx, st, a, alg, kid)
 		if err != nil {
 			return nil, &verifyError{err}
 		}
@@ -448,21 +579,23 @@ func (v *Verifier) keyfunc(ctx context.Context) jwt.Keyfunc {
 }
 
 // publicKeys returns the candidate keys for a token signed with alg. When
-// the token has a kid and the JWKS holds matching keys under it, only those
-// are used; otherwise every static key of the right type is a candidate,
-// plus, for a token without kid, every JWKS key of the right type.
-func (v *Verifier) publicKeys(ctx context.Context, a algorithm, alg, kid string) ([]jwt.VerificationKey, error) {
+// the token has a kid and the JWKS holds a key of the right type under it,
+// only that one is used; otherwise every static key of the right type is
+// a candidate, plus, for a token without kid, every JWKS key of the right
+// type.
+func (v *Verifier) publicKeys(ctx context.Context, st *keyState, a algorithm, alg, kid string) ([]jwt.VerificationKey, error) {
 	var (
 		out     []jwt.VerificationKey
 		jwksErr error
 	)
-	if v.jwks != nil {
-		var entries []jwk
-		entries, jwksErr = v.jwks.lookup(ctx, kid)
-		for _, e := range entries {
-			if (e.alg == "" || e.alg == alg) && a.accepts(e.key) {
-				out = append(out, e.key)
-			}
+	if st.jwks != nil {
+		keys, err := st.jwks.keys(ctx, alg, kid)
+		if err != nil && !errors.Is(err, ErrKeyUnavailable) {
+			return nil, err
+		}
+		jwksErr = err
+		for _, k := range keys {
+			out = append(out, k)
 		}
 		if kid != "" && len(out) > 0 {
 			return out, nil
@@ -473,13 +606,35 @@ func (v *Verifier) publicKeys(ctx context.Context, a algorithm, alg, kid string)
 			out = append(out, k)
 		}
 	}
-	if len(out) == 0 {
-		if jwksErr != nil {
-			return nil, fmt.Errorf("%w: %w: %w", ErrInvalid, ErrKeyUnavailable, jwksErr)
-		}
-		return nil, fmt.Errorf("%w: no signing key matches the token", ErrInvalid)
+	switch {
+	case len(out) > 0:
+		return out, nil
+	case jwksErr != nil:
+		return nil, jwksErr
+	case kid != "" && st.jwks != nil:
+		return nil, mismatch("kid", st.jwks.kids(), kid, "no signing key matches the token")
 	}
-	return out, nil
+	return nil, fmt.Errorf("%w: no signing key matches the token", ErrInvalid)
+}
+
+// Mismatch is a rejection of a token value that differs from the
+// configuration: iss, aud, alg or kid. Its message names neither value,
+// so it is safe in a response; Expected and Received are for a debug log.
+type Mismatch struct {
+	Field    string // "iss", "aud", "alg" or "kid"
+	Expected string // the configured value(s), space separated
+	Received string // the token's value, at most 256 bytes
+	err      error
+}
+
+func (m *Mismatch) Error() string { return m.err.Error() }
+func (m *Mismatch) Unwrap() error { return m.err }
+
+func mismatch(field, expected, received, desc string) *Mismatch {
+	if len(received) > maxClaimLength {
+		received = received[:maxClaimLength]
+	}
+	return &Mismatch{Field: field, Expected: expected, Received: received, err: fmt.Errorf("%w: %s", ErrInvalid, desc)}
 }
 
 // verifyError carries one of this package's errors through the jwt
@@ -491,7 +646,7 @@ func (e *verifyError) Unwrap() error { return e.err }
 
 // parseError maps an error returned by the jwt library to ErrMalformed or
 // ErrInvalid with a short description.
-func (v *Verifier) parseError(err error, c claimSet) error {
+func (v *Verifier) parseError(err error, st *keyState, c claimSet) error {
 	var ve *verifyError
 	if errors.As(err, &ve) {
 		return ve.err
@@ -509,7 +664,7 @@ func (v *Verifier) parseError(err error, c claimSet) error {
 		switch {
 		case c["exp"] == nil:
 			desc = "token has no exp claim"
-		case v.issuer != "" && iss == "":
+		case st.issuer != "" && iss == "":
 			desc = "token has no iss claim"
 		default:
 			desc = "token has no aud claim"
@@ -521,9 +676,11 @@ func (v *Verifier) parseError(err error, c claimSet) error {
 	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
 		desc = "token is issued in the future"
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		desc = "issuer is not accepted"
+		iss, _ := c["iss"].(string)
+		return mismatch("iss", st.issuer, iss, "issuer is not accepted")
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		desc = "audience is not accepted"
+		aud, _ := c.GetAudience()
+		return mismatch("aud", v.audience, strings.Join(aud, " "), "audience is not accepted")
 	}
 	return fmt.Errorf("%w: %s", ErrInvalid, desc)
 }

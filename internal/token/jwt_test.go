@@ -13,6 +13,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +49,7 @@ func TestVerify(t *testing.T) {
 	}{
 		// Algorithms.
 		{name: "HS256", cfg: hs, token: hs256(claims(nil)), check: func(t *testing.T, id *Identity) {
-			if id.SessionID != "s1" || id.UserID != "u1" || id.AccountID != "default" || id.Role != "" {
+			if id.SessionID != "s1" || id.UserID != "u1" || id.AccountID != "a1" || id.Role != "" || id.Roles != nil {
 				t.Errorf("identity = %+v", id)
 			}
 			if !id.ExpiresAt.Equal(testNow.Add(time.Hour)) || !id.LoginAt.Equal(testNow.Add(-time.Minute)) {
@@ -259,18 +261,34 @@ func TestVerify(t *testing.T) {
 			c.Claims = ClaimMap{Session: "session_id", User: "uid", Account: "tenant", Role: "r", Name: "n", Email: "e", Login: "login"}
 		}), token: hs256(claims(map[string]any{"sid": nil, "sub": nil, "session_id": "S", "uid": "U", "tenant": "T", "r": "admin", "n": "Ann", "e": "a@x", "login": testNow.Add(-time.Hour).Unix()})),
 			check: func(t *testing.T, id *Identity) {
-				want := Identity{SessionID: "S", SessionHash: session.HashID("S"), UserID: "U", AccountID: "T", Role: "admin", Name: "Ann", Email: "a@x",
-					LoginAt: testNow.Add(-time.Hour), ExpiresAt: testNow.Add(time.Hour)}
-				if *id != want {
+				want := Identity{SessionID: "S", SessionHash: session.HashID("S"), UserID: "U", AccountID: "T", Roles: []string{"admin"}, Role: "admin", Name: "Ann", Email: "a@x",
+					LoginAt: testNow.Add(-time.Hour), ExpiresAt: testNow.Add(time.Hour), IssuedAt: testNow.Add(-time.Minute)}
+				if !reflect.DeepEqual(*id, want) {
 					t.Errorf("identity = %+v, want %+v", id, want)
 				}
 			}},
-		{name: "role as array", cfg: hs, token: hs256(claims(map[string]any{"role": []string{"owner"}})),
+		{name: "role as array", cfg: hs, token: hs256(claims(map[string]any{"role": []string{"member", "owner"}})),
 			check: func(t *testing.T, id *Identity) {
-				if id.Role != "" {
-					t.Errorf("Role = %q, want empty", id.Role)
+				if id.Role != "member, owner" || !slices.Equal(id.Roles, []string{"member", "owner"}) {
+					t.Errorf("Role = %q, Roles = %q", id.Role, id.Roles)
+				}
+				if !id.HasRole(map[string]struct{}{"owner": {}}) || id.HasRole(map[string]struct{}{"member, owner": {}}) {
+					t.Errorf("HasRole on %q", id.Roles)
 				}
 			}},
+		{name: "role array with a non-string", cfg: hs, token: hs256(claims(map[string]any{"role": []any{"owner", 1}})),
+			check: func(t *testing.T, id *Identity) {
+				if id.Role != "" || id.Roles != nil {
+					t.Errorf("Role = %q, want none", id.Role)
+				}
+			}},
+		{name: "role as object", cfg: hs, token: hs256(claims(map[string]any{"role": map[string]any{"owner": true}})),
+			check: func(t *testing.T, id *Identity) {
+				if id.Role != "" {
+					t.Errorf("Role = %q, want none", id.Role)
+				}
+			}},
+		{name: "LF in role array", cfg: hs, token: hs256(claims(map[string]any{"role": []string{"a", "b\n"}})), wantErr: ErrInvalid, wantMsg: "forbidden character"},
 		{name: "role as string", cfg: hs, token: hs256(claims(map[string]any{"role": "owner", "name": "Ann", "email": "ann@example.com"})),
 			check: func(t *testing.T, id *Identity) {
 				if id.Role != "owner" || id.Name != "Ann" || id.Email != "ann@example.com" {
@@ -296,18 +314,22 @@ func TestVerify(t *testing.T) {
 		{name: "TAB in email", cfg: hs, token: hs256(claims(map[string]any{"email": "a@x\t"})), wantErr: ErrInvalid, wantMsg: "forbidden character"},
 		{name: "sid too long", cfg: hs, token: hs256(claims(map[string]any{"sid": strings.Repeat("s", 257)})), wantErr: ErrInvalid, wantMsg: "longer than 256"},
 		{name: "sid of 256 bytes", cfg: hs, token: hs256(claims(map[string]any{"sid": strings.Repeat("s", 256)}))},
-		{name: "account defaults", cfg: hs, token: hs256(claims(map[string]any{"acct": ""})),
+		{name: "account missing", cfg: hs, token: hs256(claims(map[string]any{"acct": nil})),
+			wantErr: ErrInvalid, wantMsg: `token has no account claim "acct"`},
+		{name: "account empty", cfg: hs, token: hs256(claims(map[string]any{"acct": ""})),
+			wantErr: ErrInvalid, wantMsg: `token has no account claim "acct"`},
+		{name: "account null", cfg: hs, token: hs256(claims(map[string]any{"acct": json.RawMessage("null")})),
+			wantErr: ErrInvalid, wantMsg: `token has no account claim "acct"`},
+		{name: "account not a string", cfg: hs, token: hs256(claims(map[string]any{"acct": 7})),
+			wantErr: ErrInvalid, wantMsg: `account claim "acct" is not a string`},
+		{name: "default_account", cfg: with(hs, func(c *Config) { c.Claims.DefaultAccount = "solo" }), token: hs256(claims(map[string]any{"acct": nil})),
 			check: func(t *testing.T, id *Identity) {
-				if id.AccountID != "default" {
+				if id.AccountID != "solo" {
 					t.Errorf("AccountID = %q", id.AccountID)
 				}
 			}},
-		{name: "account null defaults", cfg: hs, token: hs256(claims(map[string]any{"acct": json.RawMessage("null")})),
-			check: func(t *testing.T, id *Identity) {
-				if id.AccountID != "default" {
-					t.Errorf("AccountID = %q", id.AccountID)
-				}
-			}},
+		{name: "default_account, empty claim", cfg: with(hs, func(c *Config) { c.Claims.DefaultAccount = "solo" }), token: hs256(claims(map[string]any{"acct": ""})),
+			wantErr: ErrInvalid, wantMsg: `token has no account claim "acct"`},
 		{name: "account opaque", cfg: hs, token: hs256(claims(map[string]any{"acct": "{a}:*ü"})),
 			check: func(t *testing.T, id *Identity) {
 				if id.AccountID != "{a}:*ü" {

@@ -87,6 +87,7 @@ func Run(t *testing.T, open Open) {
 		{"SessionBelongsToItsUser", testWrongUser},
 		{"CutoffMillisecondPrecision", testCutoffMillis},
 		{"TouchesCoalesced", func(t *testing.T, s *clocked) { testCoalescing(t, s, "token") }},
+		{"Generations", testGenerations},
 		{"RevokeRejectsBadRequests", func(t *testing.T, s *clocked) {
 			c := cfg()
 			touch(t, s, req(c, "acme", "s1", "alice", t0, t0))
@@ -693,4 +694,55 @@ func testCutoffMillis(t *testing.T, s *clocked) {
 	revoke(t, s, cut, store.RevokeRequest{Account: "acme", Scope: store.ScopeUser, User: "v", Policy: c})
 	wantStatus(t, touch(t, s, req(c, "acme", "v-early", "v", cut.Add(-time.Millisecond), after)), session.Revoked)
 	wantStatus(t, touch(t, s, req(c, "acme", "v-late", "v", cut.Add(time.Millisecond), after)), session.Active)
+}
+
+// testGenerations: an SSO re-issue (same session key and login time)
+// issued after the idle end starts a new session; after absolute expiry
+// or revocation only a later login does.
+func testGenerations(t *testing.T, s *clocked) {
+	c := cfg() // strict: 15m / 12h
+	issued := func(r *timedReq, iat, now time.Time) *timedReq {
+		r = at(r, now)
+		r.IssuedAt = iat
+		return r
+	}
+	r := req(c, "acme", "s1", "alice", t0, t0)
+	r.IssuedAt = t0
+	touch(t, s, r)
+	end := t0.Add(15 * time.Minute)
+	later := end.Add(time.Hour)
+	wantStatus(t, touch(t, s, issued(r, t0, later)), session.ExpiredIdle)
+	wantStatus(t, touch(t, s, issued(r, end, later)), session.ExpiredIdle) // iat not after the end
+	res := touch(t, s, issued(r, end.Add(time.Second), later))
+	wantStatus(t, res, session.Active)
+	if !res.Created {
+		t.Fatal("re-issue after idle expiry did not start a new session")
+	}
+	wantTime(t, "idle deadline of the new session", res.IdleExpiresAt, later.Add(15*time.Minute))
+	wantTime(t, "absolute deadline (from the login)", res.AbsoluteExpiresAt, t0.Add(12*time.Hour))
+
+	// Revoked: a re-issue for the same login stays refused; a new login
+	// after the revocation starts a new session.
+	revokedAt := later.Add(time.Minute)
+	revoke(t, s, revokedAt, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{r.SessionHash}, Policy: c})
+	after := revokedAt.Add(time.Hour)
+	wantStatus(t, touch(t, s, issued(r, after, after)), session.Revoked)
+	relogin := req(c, "acme", "s1", "alice", revokedAt.Add(-time.Second), after)
+	relogin.IssuedAt = after
+	wantStatus(t, touch(t, s, relogin), session.Revoked) // login before the revocation
+	relogin = req(c, "acme", "s1", "alice", revokedAt.Add(2*time.Second), after)
+	relogin.IssuedAt = after
+	wantStatus(t, touch(t, s, relogin), session.Active)
+
+	// Absolute: only a login after the absolute end.
+	c.Default = "tiny" // 5m / 20m
+	a := req(c, "acme", "s2", "alice", t0, t0)
+	for now := t0; now.Before(t0.Add(20 * time.Minute)); now = now.Add(4 * time.Minute) {
+		touch(t, s, issued(a, now, now))
+	}
+	past := t0.Add(21 * time.Minute)
+	wantStatus(t, touch(t, s, issued(a, past, past)), session.ExpiredAbsolute)
+	fresh := req(c, "acme", "s2", "alice", t0.Add(20*time.Minute+time.Second), past)
+	fresh.IssuedAt = past
+	wantStatus(t, touch(t, s, fresh), session.Active)
 }

@@ -194,20 +194,24 @@ func (h *Handler) sameOrigin(w http.ResponseWriter, r *http.Request, guardReads 
 	return false
 }
 
-// originAllowed applies the contract's rule: the Origin is the request's
-// own or a trusted (cors) one; without an Origin, Sec-Fetch-Site is
-// same-origin or none. http.CrossOriginProtection decides, after the two
-// cases where its rules are more lenient: it lets through a request with
-// neither header (taking it for a non-browser client) and never checks
-// safe methods.
+// originAllowed applies the contract's rule: a present Origin must be
+// the request's own or a trusted (cors) one; without one, Sec-Fetch-Site
+// must be same-origin or none. http.CrossOriginProtection decides, on a
+// copy adjusted where its rules are more lenient: it lets Sec-Fetch-Site
+// win over Origin, lets through a request with neither header (taking it
+// for a non-browser client) and never checks safe methods.
 func (h *Handler) originAllowed(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "null" || (origin == "" && r.Header.Get("Sec-Fetch-Site") == "") {
 		return false
 	}
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		r = r.WithContext(r.Context()) // a shallow copy, checked as a write
-		r.Method = http.MethodPost
+	safe := r.Method == http.MethodGet || r.Method == http.MethodHead
+	if origin != "" || safe {
+		r = r.Clone(r.Context())
+		r.Method = http.MethodPost // checked as a write
+		if origin != "" {
+			r.Header.Del("Sec-Fetch-Site") // a present Origin decides
+		}
 	}
 	return h.csrf.Check(r) == nil
 }

@@ -143,6 +143,7 @@ func TestCookieCrossSiteRules(t *testing.T) {
 					{},
 					{"Origin", "https://evil.example"},
 					{"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"},
+					{"Origin", "https://evil.example", "Sec-Fetch-Site", "same-origin"},
 					{"Sec-Fetch-Site", "cross-site"},
 					{"Sec-Fetch-Site", "same-site"},
 				}

@@ -225,74 +225,92 @@ func parseStore(d *caddyfile.Dispenser) (*StoreConfig, error) {
 				return nil, err
 			}
 		}
-		switch key {
-		case "address":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return nil, d.ArgErr()
-			}
-			sc.Addresses = append(sc.Addresses, args...)
-		case "master_name", "username", "password", "key_prefix", "tls_ca_file", "tls_server_name":
-			v, err := oneArg(d)
-			if err != nil {
-				return nil, err
-			}
-			switch key {
-			case "master_name":
-				sc.MasterName = v
-			case "username":
-				sc.Username = v
-			case "password":
-				sc.Password = v
-			case "key_prefix":
-				sc.KeyPrefix = v
-			case "tls_ca_file":
-				sc.TLS, sc.TLSCAFile = true, v
-			case "tls_server_name":
-				sc.TLS, sc.TLSServerName = true, v
-			}
-		case "cluster", "tls":
-			if d.NextArg() {
-				return nil, d.ArgErr()
-			}
-			if key == "tls" {
-				sc.TLS = true
-			} else {
-				sc.Cluster = true
-			}
-		case "db", "pool_size":
-			if !d.NextArg() {
-				return nil, d.ArgErr()
-			}
-			n, err := strconv.Atoi(d.Val())
-			if err != nil || n < 0 {
-				return nil, d.Errf("%s: want a non-negative integer, got %q", key, d.Val())
-			}
-			if key == "db" {
-				sc.DB = n
-			} else {
-				sc.PoolSize = n
-			}
-			if d.NextArg() {
-				return nil, d.ArgErr()
-			}
-		case "timeout":
-			if !d.NextArg() {
-				return nil, d.ArgErr()
-			}
-			dur, err := parseDur(d, d.Val())
-			if err != nil {
-				return nil, err
-			}
-			sc.Timeout = dur
-			if d.NextArg() {
-				return nil, d.ArgErr()
-			}
-		default:
-			return nil, d.Errf("unrecognized redis store option %q", key)
+		if err := sc.parseRedisOption(d, key); err != nil {
+			return nil, err
 		}
 	}
 	return sc, nil
+}
+
+// parseRedisOption parses one option of the redis store block.
+func (sc *StoreConfig) parseRedisOption(d *caddyfile.Dispenser, key string) error {
+	if dst := sc.redisString(key); dst != nil {
+		v, err := oneArg(d)
+		if err != nil {
+			return err
+		}
+		*dst = v
+		sc.TLS = sc.TLS || key == "tls_ca_file" || key == "tls_server_name"
+		return nil
+	}
+	switch key {
+	case "address":
+		args := d.RemainingArgs()
+		if len(args) == 0 {
+			return d.ArgErr()
+		}
+		sc.Addresses = append(sc.Addresses, args...)
+	case "cluster", "tls":
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		if key == "tls" {
+			sc.TLS = true
+		} else {
+			sc.Cluster = true
+		}
+	case "db", "pool_size":
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		n, err := strconv.Atoi(d.Val())
+		if err != nil || n < 0 {
+			return d.Errf("%s: want a non-negative integer, got %q", key, d.Val())
+		}
+		if key == "db" {
+			sc.DB = n
+		} else {
+			sc.PoolSize = n
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	case "timeout":
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		dur, err := parseDur(d, d.Val())
+		if err != nil {
+			return err
+		}
+		sc.Timeout = dur
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	default:
+		return d.Errf("unrecognized redis store option %q", key)
+	}
+	return nil
+}
+
+// redisString is the field of a redis store option that takes one
+// string, or nil.
+func (sc *StoreConfig) redisString(key string) *string {
+	switch key {
+	case "master_name":
+		return &sc.MasterName
+	case "username":
+		return &sc.Username
+	case "password":
+		return &sc.Password
+	case "key_prefix":
+		return &sc.KeyPrefix
+	case "tls_ca_file":
+		return &sc.TLSCAFile
+	case "tls_server_name":
+		return &sc.TLSServerName
+	}
+	return nil
 }
 
 func parseDur(d *caddyfile.Dispenser, s string) (caddy.Duration, error) {

@@ -75,126 +75,145 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	keys := seen{}
 	for d.NextBlock(0) {
-		key := d.Val()
-		switch key {
-		case "store":
-			if err := keys.once(d, key); err != nil {
-				return err
-			}
-			sc, err := parseStore(d)
-			if err != nil {
-				return err
-			}
-			a.Store = sc
-		case "default_preset":
-			if err := keys.once(d, key); err != nil {
-				return err
-			}
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			a.DefaultPreset = d.Val()
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-		case "preset":
-			args := d.RemainingArgs()
-			if len(args) != 3 {
-				return d.Errf("preset needs <name> <idle> <absolute>")
-			}
-			if _, dup := a.Presets[args[0]]; dup {
-				return d.Errf("duplicate preset %q", args[0])
-			}
-			idle, err := parseDur(d, args[1])
-			if err != nil {
-				return err
-			}
-			abs, err := parseDur(d, args[2])
-			if err != nil {
-				return err
-			}
-			if a.Presets == nil {
-				a.Presets = make(map[string]PresetConfig)
-			}
-			a.Presets[args[0]] = PresetConfig{Idle: idle, Absolute: abs}
-		case "bounds":
-			args := d.RemainingArgs()
-			if len(args) != 3 {
-				return d.Errf("bounds needs idle|absolute <min> <max>")
-			}
-			if err := keys.once(d, "bounds "+args[0]); err != nil {
-				return err
-			}
-			lo, err := parseDur(d, args[1])
-			if err != nil {
-				return err
-			}
-			hi, err := parseDur(d, args[2])
-			if err != nil {
-				return err
-			}
-			if a.Bounds == nil {
-				a.Bounds = new(BoundsConfig)
-			}
-			switch args[0] {
-			case "idle":
-				a.Bounds.IdleMin, a.Bounds.IdleMax = lo, hi
-			case "absolute":
-				a.Bounds.AbsoluteMin, a.Bounds.AbsoluteMax = lo, hi
-			default:
-				return d.Errf("bounds: unknown field %q (want idle or absolute)", args[0])
-			}
-		case "apply":
-			if err := keys.once(d, key); err != nil {
-				return err
-			}
-			v, err := oneOf(d, "next_login", "immediately")
-			if err != nil {
-				return err
-			}
-			a.Apply = v
-		case "warn_before":
-			if err := keys.once(d, key); err != nil {
-				return err
-			}
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			dur, err := parseDur(d, d.Val())
-			if err != nil {
-				return err
-			}
-			a.WarnBefore = dur
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-		case "touch_interval":
-			if err := keys.once(d, key); err != nil {
-				return err
-			}
-			v, err := oneArg(d)
-			if err != nil {
-				return err
-			}
-			if v == "off" {
-				a.TouchInterval = -1
-				break
-			}
-			if a.TouchInterval, err = parseDur(d, v); err != nil {
-				return err
-			}
-		case "on_store_error":
-			if err := keys.once(d, key); err != nil {
-				return err
-			}
-			v, err := oneOf(d, OnStoreErrorClosed, OnStoreErrorOpen)
-			if err != nil {
-				return err
-			}
-			a.OnStoreError = v
-		default:
-			return d.Errf("unrecognized session_guard option %q", key)
+		if err := a.unmarshalOption(d, keys, d.Val()); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// unmarshalOption parses one option of the session_guard global block.
+func (a *App) unmarshalOption(d *caddyfile.Dispenser, keys seen, key string) error {
+	switch key {
+	case "store":
+		if err := keys.once(d, key); err != nil {
+			return err
+		}
+		sc, err := parseStore(d)
+		if err != nil {
+			return err
+		}
+		a.Store = sc
+	case "default_preset":
+		if err := keys.once(d, key); err != nil {
+			return err
+		}
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		a.DefaultPreset = d.Val()
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	case "preset":
+		return a.parsePreset(d)
+	case "bounds":
+		return a.parseBounds(d, keys)
+	case "apply":
+		if err := keys.once(d, key); err != nil {
+			return err
+		}
+		v, err := oneOf(d, "next_login", "immediately")
+		if err != nil {
+			return err
+		}
+		a.Apply = v
+	case "warn_before":
+		if err := keys.once(d, key); err != nil {
+			return err
+		}
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		dur, err := parseDur(d, d.Val())
+		if err != nil {
+			return err
+		}
+		a.WarnBefore = dur
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	case "touch_interval":
+		if err := keys.once(d, key); err != nil {
+			return err
+		}
+		v, err := oneArg(d)
+		if err != nil {
+			return err
+		}
+		if v == "off" {
+			a.TouchInterval = -1
+			break
+		}
+		if a.TouchInterval, err = parseDur(d, v); err != nil {
+			return err
+		}
+	case "on_store_error":
+		if err := keys.once(d, key); err != nil {
+			return err
+		}
+		v, err := oneOf(d, OnStoreErrorClosed, OnStoreErrorOpen)
+		if err != nil {
+			return err
+		}
+		a.OnStoreError = v
+	default:
+		return d.Errf("unrecognized session_guard option %q", key)
+	}
+	return nil
+}
+
+// parsePreset parses "preset <name> <idle> <absolute>".
+func (a *App) parsePreset(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) != 3 {
+		return d.Errf("preset needs <name> <idle> <absolute>")
+	}
+	if _, dup := a.Presets[args[0]]; dup {
+		return d.Errf("duplicate preset %q", args[0])
+	}
+	idle, err := parseDur(d, args[1])
+	if err != nil {
+		return err
+	}
+	abs, err := parseDur(d, args[2])
+	if err != nil {
+		return err
+	}
+	if a.Presets == nil {
+		a.Presets = make(map[string]PresetConfig)
+	}
+	a.Presets[args[0]] = PresetConfig{Idle: idle, Absolute: abs}
+	return nil
+}
+
+// parseBounds parses "bounds idle|absolute <min> <max>".
+func (a *App) parseBounds(d *caddyfile.Dispenser, keys seen) error {
+	args := d.RemainingArgs()
+	if len(args) != 3 {
+		return d.Errf("bounds needs idle|absolute <min> <max>")
+	}
+	if err := keys.once(d, "bounds "+args[0]); err != nil {
+		return err
+	}
+	lo, err := parseDur(d, args[1])
+	if err != nil {
+		return err
+	}
+	hi, err := parseDur(d, args[2])
+	if err != nil {
+		return err
+	}
+	if a.Bounds == nil {
+		a.Bounds = new(BoundsConfig)
+	}
+	switch args[0] {
+	case "idle":
+		a.Bounds.IdleMin, a.Bounds.IdleMax = lo, hi
+	case "absolute":
+		a.Bounds.AbsoluteMin, a.Bounds.AbsoluteMax = lo, hi
+	default:
+		return d.Errf("bounds: unknown field %q (want idle or absolute)", args[0])
 	}
 	return nil
 }

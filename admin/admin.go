@@ -4,11 +4,11 @@ package admin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -115,7 +115,7 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !allowed(r.Method, rt.methods) {
+	if !slices.Contains(rt.methods, r.Method) {
 		w.Header().Set("Allow", strings.Join(rt.methods, ", "))
 		return apiError(http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed; use %s", r.Method, strings.Join(rt.methods, ", ")))
 	}
@@ -131,7 +131,7 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	case "health":
 		return health(ctx, w, app)
 	case "policy":
-		return writeJSON(w, http.StatusOK, m.Defaults(app.WarnBeforeDuration()))
+		return manage.WriteJSON(w, http.StatusOK, m.Defaults(app.WarnBeforeDuration()))
 	case "account.policy":
 		if r.Method == http.MethodGet {
 			v, err := m.PolicyView(ctx, rt.account)
@@ -174,9 +174,9 @@ func health(ctx context.Context, w http.ResponseWriter, app *caddymodule.App) er
 	defer cancel()
 	if err := app.SessionStore().Ping(ctx); err != nil {
 		app.Logger().Warn("health check: session store unavailable", zap.Error(err))
-		return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"store": "unavailable", "error": "session store unavailable"})
+		return manage.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"store": "unavailable", "error": "session store unavailable"})
 	}
-	return writeJSON(w, http.StatusOK, map[string]string{"store": "ok"})
+	return manage.WriteJSON(w, http.StatusOK, map[string]string{"store": "ok"})
 }
 
 // respond writes v, or maps err: a validation failure is written here as
@@ -184,11 +184,11 @@ func health(ctx context.Context, w http.ResponseWriter, app *caddymodule.App) er
 // a caddy.APIError, which Caddy writes as {"error":"..."}.
 func respond(w http.ResponseWriter, v any, err error) error {
 	if err == nil {
-		return writeJSON(w, http.StatusOK, v)
+		return manage.WriteJSON(w, http.StatusOK, v)
 	}
 	me := manage.AsError(err)
 	if me.Code == manage.CodeValidationFailed {
-		return writeJSON(w, me.Status, me.Body())
+		return manage.WriteJSON(w, me.Status, me.Body())
 	}
 	return toAPIError(me)
 }
@@ -196,22 +196,6 @@ func respond(w http.ResponseWriter, v any, err error) error {
 func toAPIError(err error) error {
 	me := manage.AsError(err)
 	return caddy.APIError{HTTPStatus: me.Status, Err: me, Message: me.Message}
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) error {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	return json.NewEncoder(w).Encode(v)
-}
-
-func allowed(method string, methods []string) bool {
-	for _, m := range methods {
-		if method == m {
-			return true
-		}
-	}
-	return false
 }
 
 func apiError(code int, err error) error { return caddy.APIError{HTTPStatus: code, Err: err} }

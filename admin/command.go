@@ -225,24 +225,30 @@ func printJSON(w io.Writer, raw []byte) error {
 	return err
 }
 
-func runPolicyGet(cmd *cobra.Command, args []string) error {
+// call sends one request to the admin API and prints the answer: the
+// raw JSON with --json, else the decoded value through show.
+func call[T any](cmd *cobra.Command, method, uri string, body any, show func(io.Writer, T) error) error {
 	c, err := newClient(cmd)
 	if err != nil {
 		return err
 	}
-	var v manage.PolicyView
-	raw, err := c.do(http.MethodGet, accountURI(args[0], "policy"), nil, &v)
+	var v T
+	raw, err := c.do(method, uri, body, &v)
 	if err != nil {
 		return err
 	}
-	return showPolicy(cmd, raw, v)
-}
-
-func showPolicy(cmd *cobra.Command, raw []byte, v manage.PolicyView) error {
 	out := cmd.OutOrStdout()
 	if jsonFlag(cmd) {
 		return printJSON(out, raw)
 	}
+	return show(out, v)
+}
+
+func runPolicyGet(cmd *cobra.Command, args []string) error {
+	return call(cmd, http.MethodGet, accountURI(args[0], "policy"), nil, showPolicy)
+}
+
+func showPolicy(out io.Writer, v manage.PolicyView) error {
 	ov := func(p *int64) string {
 		if p == nil {
 			return "inherited"
@@ -285,32 +291,14 @@ func runPolicySet(cmd *cobra.Command, args []string) error {
 	if len(body) == 0 {
 		return errors.New("nothing to set: give --idle, --absolute, --clear-idle, --clear-absolute or --preset")
 	}
-	c, err := newClient(cmd)
-	if err != nil {
-		return err
-	}
-	var v manage.PolicyView
-	raw, err := c.do(http.MethodPatch, accountURI(args[0], "policy"), body, &v)
-	if err != nil {
-		return err
-	}
-	return showPolicy(cmd, raw, v)
+	return call(cmd, http.MethodPatch, accountURI(args[0], "policy"), body, showPolicy)
 }
 
 func runSessions(cmd *cobra.Command, args []string) error {
-	c, err := newClient(cmd)
-	if err != nil {
-		return err
-	}
-	var v manage.SessionsView
-	raw, err := c.do(http.MethodGet, accountURI(args[0], "sessions"), nil, &v)
-	if err != nil {
-		return err
-	}
-	out := cmd.OutOrStdout()
-	if jsonFlag(cmd) {
-		return printJSON(out, raw)
-	}
+	return call(cmd, http.MethodGet, accountURI(args[0], "sessions"), nil, showSessions)
+}
+
+func showSessions(out io.Writer, v manage.SessionsView) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "USER\tNAME\tEMAIL\tSESSIONS\tLAST LOGIN")
 	for _, u := range v.ActiveUsers {
@@ -324,7 +312,7 @@ func runSessions(cmd *cobra.Command, args []string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(out, "\n%d live session(s), %d active user(s)\n", len(v.Sessions), len(v.ActiveUsers))
+	_, err := fmt.Fprintf(out, "\n%d live session(s), %d active user(s)\n", len(v.Sessions), len(v.ActiveUsers))
 	return err
 }
 
@@ -350,37 +338,18 @@ func runRevoke(cmd *cobra.Command, args []string) error {
 	if n != 1 {
 		return errors.New("give exactly one of --all, --others <keep>, --user <id>, --session <id>")
 	}
-	c, err := newClient(cmd)
-	if err != nil {
+	return call(cmd, http.MethodPost, accountURI(args[0], "revoke"), req, func(out io.Writer, res manage.RevokeResult) error {
+		_, err := fmt.Fprintf(out, "revoked %d session(s) of %s (scope %s)\n", res.Revoked, args[0], req.Scope)
 		return err
-	}
-	var res manage.RevokeResult
-	raw, err := c.do(http.MethodPost, accountURI(args[0], "revoke"), req, &res)
-	if err != nil {
-		return err
-	}
-	if jsonFlag(cmd) {
-		return printJSON(cmd.OutOrStdout(), raw)
-	}
-	_, err = fmt.Fprintf(cmd.OutOrStdout(), "revoked %d session(s) of %s (scope %s)\n", res.Revoked, args[0], req.Scope)
-	return err
+	})
 }
 
 func runAudit(cmd *cobra.Command, args []string) error {
 	limit, _ := cmd.Flags().GetInt("limit")
-	c, err := newClient(cmd)
-	if err != nil {
-		return err
-	}
-	var v manage.AuditView
-	raw, err := c.do(http.MethodGet, accountURI(args[0], "audit")+"?limit="+strconv.Itoa(limit), nil, &v)
-	if err != nil {
-		return err
-	}
-	out := cmd.OutOrStdout()
-	if jsonFlag(cmd) {
-		return printJSON(out, raw)
-	}
+	return call(cmd, http.MethodGet, accountURI(args[0], "audit")+"?limit="+strconv.Itoa(limit), nil, showAudit)
+}
+
+func showAudit(out io.Writer, v manage.AuditView) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tTYPE\tACTOR\tDETAILS")
 	for _, ev := range v.Events {

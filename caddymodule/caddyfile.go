@@ -76,126 +76,145 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	keys := seen{}
 	for d.NextBlock(0) {
-		key := d.Val()
-		switch key {
-		case "store":
-			if err := keys.once(d, key); err != nil {
-				return err
-			}
-			sc, err := parseStore(d)
-			if err != nil {
-				return err
-			}
-			a.Store = sc
-		case "default_preset":
-			if err := keys.once(d, key); err != nil {
-				return err
-			}
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			a.DefaultPreset = d.Val()
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-		case "preset":
-			args := d.RemainingArgs()
-			if len(args) != 3 {
-				return d.Errf("preset needs <name> <idle> <absolute>")
-			}
-			if _, dup := a.Presets[args[0]]; dup {
-				return d.Errf("duplicate preset %q", args[0])
-			}
-			idle, err := parseDur(d, args[1])
-			if err != nil {
-				return err
-			}
-			abs, err := parseDur(d, args[2])
-			if err != nil {
-				return err
-			}
-			if a.Presets == nil {
-				a.Presets = make(map[string]PresetConfig)
-			}
-			a.Presets[args[0]] = PresetConfig{Idle: idle, Absolute: abs}
-		case "bounds":
-			args := d.RemainingArgs()
-			if len(args) != 3 {
-				return d.Errf("bounds needs idle|absolute <min> <max>")
-			}
-			if err := keys.once(d, "bounds "+args[0]); err != nil {
-				return err
-			}
-			lo, err := parseDur(d, args[1])
-			if err != nil {
-				return err
-			}
-			hi, err := parseDur(d, args[2])
-			if err != nil {
-				return err
-			}
-			if a.Bounds == nil {
-				a.Bounds = new(BoundsConfig)
-			}
-			switch args[0] {
-			case "idle":
-				a.Bounds.IdleMin, a.Bounds.IdleMax = lo, hi
-			case "absolute":
-				a.Bounds.AbsoluteMin, a.Bounds.AbsoluteMax = lo, hi
-			default:
-				return d.Errf("bounds: unknown field %q (want idle or absolute)", args[0])
-			}
-		case "apply":
-			if err := keys.once(d, key); err != nil {
-				return err
-			}
-			v, err := oneOf(d, "next_login", "immediately")
-			if err != nil {
-				return err
-			}
-			a.Apply = v
-		case "warn_before":
-			if err := keys.once(d, key); err != nil {
-				return err
-			}
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			dur, err := parseDur(d, d.Val())
-			if err != nil {
-				return err
-			}
-			a.WarnBefore = dur
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-		case "touch_interval":
-			if err := keys.once(d, key); err != nil {
-				return err
-			}
-			v, err := oneArg(d)
-			if err != nil {
-				return err
-			}
-			if v == "off" {
-				a.TouchInterval = -1
-				break
-			}
-			if a.TouchInterval, err = parseDur(d, v); err != nil {
-				return err
-			}
-		case "on_store_error":
-			if err := keys.once(d, key); err != nil {
-				return err
-			}
-			v, err := oneOf(d, OnStoreErrorClosed, OnStoreErrorOpen)
-			if err != nil {
-				return err
-			}
-			a.OnStoreError = v
-		default:
-			return d.Errf("unrecognized session_guard option %q", key)
+		if err := a.unmarshalOption(d, keys, d.Val()); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// unmarshalOption parses one option of the session_guard global block.
+func (a *App) unmarshalOption(d *caddyfile.Dispenser, keys seen, key string) error {
+	switch key {
+	case "store":
+		if err := keys.once(d, key); err != nil {
+			return err
+		}
+		sc, err := parseStore(d)
+		if err != nil {
+			return err
+		}
+		a.Store = sc
+	case "default_preset":
+		if err := keys.once(d, key); err != nil {
+			return err
+		}
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		a.DefaultPreset = d.Val()
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	case "preset":
+		return a.parsePreset(d)
+	case "bounds":
+		return a.parseBounds(d, keys)
+	case "apply":
+		if err := keys.once(d, key); err != nil {
+			return err
+		}
+		v, err := oneOf(d, "next_login", "immediately")
+		if err != nil {
+			return err
+		}
+		a.Apply = v
+	case "warn_before":
+		if err := keys.once(d, key); err != nil {
+			return err
+		}
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		dur, err := parseDur(d, d.Val())
+		if err != nil {
+			return err
+		}
+		a.WarnBefore = dur
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	case "touch_interval":
+		if err := keys.once(d, key); err != nil {
+			return err
+		}
+		v, err := oneArg(d)
+		if err != nil {
+			return err
+		}
+		if v == "off" {
+			a.TouchInterval = -1
+			break
+		}
+		if a.TouchInterval, err = parseDur(d, v); err != nil {
+			return err
+		}
+	case "on_store_error":
+		if err := keys.once(d, key); err != nil {
+			return err
+		}
+		v, err := oneOf(d, OnStoreErrorClosed, OnStoreErrorOpen)
+		if err != nil {
+			return err
+		}
+		a.OnStoreError = v
+	default:
+		return d.Errf("unrecognized session_guard option %q", key)
+	}
+	return nil
+}
+
+// parsePreset parses "preset <name> <idle> <absolute>".
+func (a *App) parsePreset(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) != 3 {
+		return d.Errf("preset needs <name> <idle> <absolute>")
+	}
+	if _, dup := a.Presets[args[0]]; dup {
+		return d.Errf("duplicate preset %q", args[0])
+	}
+	idle, err := parseDur(d, args[1])
+	if err != nil {
+		return err
+	}
+	abs, err := parseDur(d, args[2])
+	if err != nil {
+		return err
+	}
+	if a.Presets == nil {
+		a.Presets = make(map[string]PresetConfig)
+	}
+	a.Presets[args[0]] = PresetConfig{Idle: idle, Absolute: abs}
+	return nil
+}
+
+// parseBounds parses "bounds idle|absolute <min> <max>".
+func (a *App) parseBounds(d *caddyfile.Dispenser, keys seen) error {
+	args := d.RemainingArgs()
+	if len(args) != 3 {
+		return d.Errf("bounds needs idle|absolute <min> <max>")
+	}
+	if err := keys.once(d, "bounds "+args[0]); err != nil {
+		return err
+	}
+	lo, err := parseDur(d, args[1])
+	if err != nil {
+		return err
+	}
+	hi, err := parseDur(d, args[2])
+	if err != nil {
+		return err
+	}
+	if a.Bounds == nil {
+		a.Bounds = new(BoundsConfig)
+	}
+	switch args[0] {
+	case "idle":
+		a.Bounds.IdleMin, a.Bounds.IdleMax = lo, hi
+	case "absolute":
+		a.Bounds.AbsoluteMin, a.Bounds.AbsoluteMax = lo, hi
+	default:
+		return d.Errf("bounds: unknown field %q (want idle or absolute)", args[0])
 	}
 	return nil
 }
@@ -226,74 +245,92 @@ func parseStore(d *caddyfile.Dispenser) (*StoreConfig, error) {
 				return nil, err
 			}
 		}
-		switch key {
-		case "address":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return nil, d.ArgErr()
-			}
-			sc.Addresses = append(sc.Addresses, args...)
-		case "master_name", "username", "password", "key_prefix", "tls_ca_file", "tls_server_name":
-			v, err := oneArg(d)
-			if err != nil {
-				return nil, err
-			}
-			switch key {
-			case "master_name":
-				sc.MasterName = v
-			case "username":
-				sc.Username = v
-			case "password":
-				sc.Password = v
-			case "key_prefix":
-				sc.KeyPrefix = v
-			case "tls_ca_file":
-				sc.TLS, sc.TLSCAFile = true, v
-			case "tls_server_name":
-				sc.TLS, sc.TLSServerName = true, v
-			}
-		case "cluster", "tls":
-			if d.NextArg() {
-				return nil, d.ArgErr()
-			}
-			if key == "tls" {
-				sc.TLS = true
-			} else {
-				sc.Cluster = true
-			}
-		case "db", "pool_size":
-			if !d.NextArg() {
-				return nil, d.ArgErr()
-			}
-			n, err := strconv.Atoi(d.Val())
-			if err != nil || n < 0 {
-				return nil, d.Errf("%s: want a non-negative integer, got %q", key, d.Val())
-			}
-			if key == "db" {
-				sc.DB = n
-			} else {
-				sc.PoolSize = n
-			}
-			if d.NextArg() {
-				return nil, d.ArgErr()
-			}
-		case "timeout":
-			if !d.NextArg() {
-				return nil, d.ArgErr()
-			}
-			dur, err := parseDur(d, d.Val())
-			if err != nil {
-				return nil, err
-			}
-			sc.Timeout = dur
-			if d.NextArg() {
-				return nil, d.ArgErr()
-			}
-		default:
-			return nil, d.Errf("unrecognized redis store option %q", key)
+		if err := sc.parseRedisOption(d, key); err != nil {
+			return nil, err
 		}
 	}
 	return sc, nil
+}
+
+// parseRedisOption parses one option of the redis store block.
+func (sc *StoreConfig) parseRedisOption(d *caddyfile.Dispenser, key string) error {
+	if dst := sc.redisString(key); dst != nil {
+		v, err := oneArg(d)
+		if err != nil {
+			return err
+		}
+		*dst = v
+		sc.TLS = sc.TLS || key == "tls_ca_file" || key == "tls_server_name"
+		return nil
+	}
+	switch key {
+	case "address":
+		args := d.RemainingArgs()
+		if len(args) == 0 {
+			return d.ArgErr()
+		}
+		sc.Addresses = append(sc.Addresses, args...)
+	case "cluster", "tls":
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		if key == "tls" {
+			sc.TLS = true
+		} else {
+			sc.Cluster = true
+		}
+	case "db", "pool_size":
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		n, err := strconv.Atoi(d.Val())
+		if err != nil || n < 0 {
+			return d.Errf("%s: want a non-negative integer, got %q", key, d.Val())
+		}
+		if key == "db" {
+			sc.DB = n
+		} else {
+			sc.PoolSize = n
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	case "timeout":
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		dur, err := parseDur(d, d.Val())
+		if err != nil {
+			return err
+		}
+		sc.Timeout = dur
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	default:
+		return d.Errf("unrecognized redis store option %q", key)
+	}
+	return nil
+}
+
+// redisString is the field of a redis store option that takes one
+// string, or nil.
+func (sc *StoreConfig) redisString(key string) *string {
+	switch key {
+	case "master_name":
+		return &sc.MasterName
+	case "username":
+		return &sc.Username
+	case "password":
+		return &sc.Password
+	case "key_prefix":
+		return &sc.KeyPrefix
+	case "tls_ca_file":
+		return &sc.TLSCAFile
+	case "tls_server_name":
+		return &sc.TLSServerName
+	}
+	return nil
 }
 
 func parseDur(d *caddyfile.Dispenser, s string) (caddy.Duration, error) {

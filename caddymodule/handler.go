@@ -842,10 +842,3 @@ func clientIP(r *http.Request) string {
 	}
 	return host
 }
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}

@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,17 +11,17 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/sessionguard/sessionguard/internal/manage"
 	"github.com/sessionguard/sessionguard/internal/session"
 	"github.com/sessionguard/sessionguard/internal/token"
 )
 
-// writeJSON writes v as the JSON body of a response with status code.
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
+// The JSON response writer and the UTF-8-safe truncation are shared
+// with the admin API.
+var (
+	writeJSON = manage.WriteJSON
+	truncate  = manage.Truncate
+)
 
 // isNavigation reports whether r is a browser navigation: a GET or HEAD
 // that asks for HTML.

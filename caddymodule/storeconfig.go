@@ -213,6 +213,30 @@ func (sc *StoreConfig) acquire(ctx caddy.Context, clock func() time.Time) (store
 	default:
 		return nil, "", nil, fmt.Errorf("unknown store type %q", sc.Type)
 	}
+	set, err := sc.redisSettings()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	raw, err := json.Marshal(set)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	sum := sha256.Sum256(raw)
+	key := "redis:" + hex.EncodeToString(sum[:])
+	v, _, err := storePool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return &pooledStore{client: newRedisClient(set), closeDelay: redisCloseDelay(time.Duration(set.Timeout))}, nil
+	})
+	if err != nil {
+		return nil, "", nil, err
+	}
+	ps := v.(*pooledStore)
+	opts := store.RedisOptions{KeyPrefix: sc.KeyPrefix, Timeout: time.Duration(sc.Timeout), Now: clock}
+	return store.NewRedis(ps.client, opts), key, ps, nil
+}
+
+// redisSettings sets the Redis defaults and returns the connection
+// settings, placeholders replaced and the CA file read.
+func (sc *StoreConfig) redisSettings() (redisSettings, error) {
 	repl := caddy.NewReplacer()
 	if sc.Timeout == 0 {
 		sc.Timeout = caddy.Duration(100 * time.Millisecond)
@@ -238,10 +262,10 @@ func (sc *StoreConfig) acquire(ctx caddy.Context, clock func() time.Time) (store
 		if f := repl.ReplaceAll(sc.TLSCAFile, ""); f != "" {
 			pem, err := os.ReadFile(f)
 			if err != nil {
-				return nil, "", nil, fmt.Errorf("tls_ca_file: %w", err)
+				return redisSettings{}, fmt.Errorf("tls_ca_file: %w", err)
 			}
 			if !x509.NewCertPool().AppendCertsFromPEM(pem) {
-				return nil, "", nil, fmt.Errorf("tls_ca_file %s: no PEM certificate found", f)
+				return redisSettings{}, fmt.Errorf("tls_ca_file %s: no PEM certificate found", f)
 			}
 			set.TLSCA = pem
 		}
@@ -249,21 +273,7 @@ func (sc *StoreConfig) acquire(ctx caddy.Context, clock func() time.Time) (store
 	if len(set.Addrs) == 0 {
 		set.Addrs = []string{"127.0.0.1:6379"}
 	}
-	raw, err := json.Marshal(set)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	sum := sha256.Sum256(raw)
-	key := "redis:" + hex.EncodeToString(sum[:])
-	v, _, err := storePool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return &pooledStore{client: newRedisClient(set), closeDelay: redisCloseDelay(time.Duration(set.Timeout))}, nil
-	})
-	if err != nil {
-		return nil, "", nil, err
-	}
-	ps := v.(*pooledStore)
-	opts := store.RedisOptions{KeyPrefix: sc.KeyPrefix, Timeout: time.Duration(sc.Timeout), Now: clock}
-	return store.NewRedis(ps.client, opts), key, ps, nil
+	return set, nil
 }
 
 func newRedisClient(s redisSettings) redis.UniversalClient {

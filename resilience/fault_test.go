@@ -292,8 +292,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		client := &http.Client{Timeout: 5 * time.Second}
 		stop := load(context.Background(), client, g.URL+"/", toks, 4, ta)
 		for i := 1; i <= 20; i++ {
-			r := g.AdminDo(t, "POST", "/load", []byte(g.Caddyfile(globals(i, storeChanges), faultSite)),
-				"Content-Type", "text/caddyfile", "Cache-Control", "must-revalidate")
+			r := g.AdminDo(t, "POST", "/load", g.Config(t, globals(i, storeChanges), faultSite), "Cache-Control", "must-revalidate")
 			wantCode(t, r, 200)
 			time.Sleep(50 * time.Millisecond)
 		}

@@ -52,7 +52,7 @@ func TestMetrics(t *testing.T) {
 	wantCode(t, g.Do(t, "POST", "/.session/logout", "", nil), 401)
 	// Reloads must neither panic nor fail on re-registration.
 	for i := 0; i < 3; i++ {
-		r := g.AdminDo(t, "POST", "/load", []byte(g.Caddyfile(globals, site)), "Content-Type", "text/caddyfile", "Cache-Control", "must-revalidate")
+		r := g.AdminDo(t, "POST", "/load", g.Config(t, globals, site), "Cache-Control", "must-revalidate")
 		wantCode(t, r, 200)
 	}
 	wantCode(t, g.DoAfterReload(t, "GET", "/", ""), 401)

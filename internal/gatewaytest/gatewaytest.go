@@ -243,12 +243,19 @@ func (g *Gateway) Load(t testing.TB, globals, site string) {
 	}
 }
 
-// TryLoad is Load returning the error.
-func (g *Gateway) TryLoad(t testing.TB, globals, site string) error {
+// Config is the JSON config of the Caddyfile, on the gateway's clock:
+// what Load loads, for a test that loads it through the admin API.
+func (g *Gateway) Config(t testing.TB, globals, site string) []byte {
 	t.Helper()
 	// formatted like `caddy fmt`, so adapting does not warn about layout
 	cfg := Adapt(t, string(caddyfile.Format([]byte(g.Caddyfile(globals, site)))))
-	cfg = WithClock(t, cfg, g.Clock.Now)
+	return WithClock(t, cfg, g.Clock.Now)
+}
+
+// TryLoad is Load returning the error.
+func (g *Gateway) TryLoad(t testing.TB, globals, site string) error {
+	t.Helper()
+	cfg := g.Config(t, globals, site)
 	if err := caddy.Load(cfg, true); err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ func decodeObject(body []byte, known ...string) (map[string]json.RawMessage, *Er
 	}
 	for key := range out {
 		if !slices.Contains(known, key) {
-			return nil, badRequest("unknown field %s", strconv.Quote(truncate(key, 64)))
+			return nil, badRequest("unknown field %s", strconv.Quote(Truncate(key, 64)))
 		}
 	}
 	if key, dup := duplicateKey(body); dup {
@@ -126,6 +126,15 @@ func depth(b []byte) int {
 	return maxD
 }
 
+// WriteJSON writes v as the JSON body of a response with status code,
+// not to be cached.
+func WriteJSON(w http.ResponseWriter, code int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	return json.NewEncoder(w).Encode(v)
+}
+
 // isNull reports whether raw is the JSON literal null.
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
 
@@ -161,7 +170,8 @@ func parseString(raw json.RawMessage) (string, bool) {
 	return s, true
 }
 
-func truncate(s string, n int) string {
+// Truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

@@ -649,7 +649,7 @@ func SanitizeActor(actor, def string) string {
 		}
 		return r
 	}, actor)
-	actor = strings.TrimSpace(truncate(actor, MaxActorBytes))
+	actor = strings.TrimSpace(Truncate(actor, MaxActorBytes))
 	if actor == "" {
 		return def
 	}

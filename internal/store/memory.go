@@ -217,10 +217,7 @@ func (m *Memory) Sessions(ctx context.Context, account string, cfg *policy.Confi
 
 // Revoke implements Store.
 func (m *Memory) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	if err := checkRevoke(&req); err != nil {
+	if err := checkRevoke(ctx, &req); err != nil {
 		return 0, err
 	}
 	now := m.now()

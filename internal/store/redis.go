@@ -297,10 +297,7 @@ func parseRecord(account, m string, flat []any) (*session.Record, time.Time, boo
 
 // Revoke implements Store in one round trip.
 func (r *Redis) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	if err := checkRevoke(&req); err != nil {
+	if err := checkRevoke(ctx, &req); err != nil {
 		return 0, err
 	}
 	k := r.keys(req.Account)

@@ -159,8 +159,12 @@ func (s Scope) Valid() bool {
 	return false
 }
 
-// checkRevoke rejects a revocation no store may carry out.
-func checkRevoke(req *RevokeRequest) error {
+// checkRevoke is every store's Revoke preamble: it rejects a revocation
+// whose context has ended or that no store may carry out.
+func checkRevoke(ctx context.Context, req *RevokeRequest) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if !req.Scope.Valid() {
 		return fmt.Errorf("unknown revocation scope %q", req.Scope)
 	}

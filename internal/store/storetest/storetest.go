@@ -66,6 +66,7 @@ func Run(t *testing.T, open Open) {
 		}},
 	}
 	tests = append(tests, opaqueTests...)
+	tests = append(tests, guardTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
@@ -581,14 +582,7 @@ func testCoalescing(t *testing.T, s store.Store) {
 	c := cfg() // strict: 15m idle
 	for _, mode := range []string{"token", "opaque"} {
 		t.Run(mode, func(t *testing.T) {
-			var r *store.TouchRequest
-			if mode == "token" {
-				r = req(c, "acme", "c-"+mode, "alice", t0, t0)
-				touch(t, s, r)
-			} else {
-				touch(t, s, bindReq(c, "acme", "c-"+mode, "alice", t0))
-				r = lookupReq(c, "c-"+mode, t0)
-			}
+			r := start(t, s, c, mode, "c-"+mode)
 			r.TouchInterval = time.Second
 			res := touch(t, s, at(r, t0.Add(999*time.Millisecond)))
 			wantStatus(t, res, session.Active)

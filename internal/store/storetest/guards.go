@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ var guardTests = []struct {
 	{"RetentionBoundary", testRetentionBoundary},
 	{"UserCutoffOutlivesShortestAbsolute", testUserCutoffLasts},
 	{"TouchIntervalCappedAtQuarterIdle", testTouchIntervalCap},
+	{"AuditKeepsTheNewest", testAuditCap},
 }
 
 // testEndedKeptUntilExp: an ended session's record is kept until its
@@ -105,6 +107,35 @@ func testTouchIntervalCap(t *testing.T, s store.Store) {
 			wantStatus(t, res, session.Active)
 			wantTime(t, "idle deadline at the cap", res.IdleExpiresAt, t0.Add(75*time.Second+5*time.Minute))
 		})
+	}
+}
+
+// testAuditCap: past AuditCap events an account keeps the newest
+// AuditCap, listed newest first, with or without a limit.
+func testAuditCap(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const n = store.AuditCap + 7
+	for i := 0; i < n; i++ {
+		data, _ := json.Marshal(map[string]int{"i": i})
+		if err := s.AppendAudit(ctx, "acme", store.Event{Type: "t", Time: t0.Add(time.Duration(i) * time.Millisecond), Data: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, limit := range []int{0, 3, store.AuditCap, store.AuditCap + 1} {
+		evs, err := s.Audit(ctx, "acme", limit)
+		want := min(limit, store.AuditCap)
+		if limit == 0 {
+			want = store.AuditCap
+		}
+		if err != nil || len(evs) != want {
+			t.Fatalf("limit %d: %d events, %v", limit, len(evs), err)
+		}
+		for j, ev := range evs {
+			var d map[string]int
+			if err := json.Unmarshal(ev.Data, &d); err != nil || d["i"] != n-1-j {
+				t.Fatalf("limit %d: event %d: %s", limit, j, ev.Data)
+			}
+		}
 	}
 }
 

@@ -446,7 +446,9 @@ func TestTokenPolicyClaims(t *testing.T) {
 		site := strings.Replace(site, "login_url /login", "login_url /login\n\t\tclaims {\n\t\t\tidle idle_max\n\t\t\tabsolute abs_max\n\t\t}", 1)
 		globals, _ := backends()[0].globals(t)
 		if e.redis != nil {
-			globals = "session_guard {\n\t\tstore redis {\n\t\t\taddress " + e.redis.Addr() + "\n\t\t}\n\t}"
+			// a generous timeout: this test is about claims, and the
+			// first request of a new client loads the scripts
+			globals = "session_guard {\n\t\tstore redis {\n\t\t\taddress " + e.redis.Addr() + "\n\t\t\ttimeout 2s\n\t\t}\n\t}"
 		}
 		e.Load(t, globals, site)
 		tok := e.mint(t, devtoken.Claims{Session: "s1", Idle: 30 * time.Minute, Absolute: 2 * time.Hour})

@@ -7,6 +7,7 @@ package gatewaytest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -256,20 +257,35 @@ func (g *Gateway) Config(t testing.TB, globals, site string) []byte {
 func (g *Gateway) TryLoad(t testing.TB, globals, site string) error {
 	t.Helper()
 	cfg := g.Config(t, globals, site)
-	if err := caddy.Load(cfg, true); err != nil {
-		return err
+	loadErr := caddy.Load(cfg, true)
+	// Even a config that fails to load replaces the admin endpoint.
+	if err := g.settle(); err != nil {
+		return errors.Join(loadErr, err)
 	}
-	// wait until the site answers
+	return loadErr
+}
+
+// settle waits until the site answers and each of the site and admin
+// ports has a single listening socket. Caddy binds each config's
+// sockets with SO_REUSEPORT and closes the previous config's only after
+// Load returns (the admin endpoint's in the background, even after a
+// failed load): until then the kernel spreads new connections over the
+// old and new sockets, and those queued on the closing one are reset.
+func (g *Gateway) settle() error {
 	deadline := time.Now().Add(5 * time.Second)
+	var n map[int]int
 	for time.Now().Before(deadline) {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", g.httpPort), 100*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return nil
+			var ok bool
+			if n, ok = listening(g.httpPort, g.adminPort); !ok || n[g.httpPort] == 1 && n[g.adminPort] == 1 {
+				return nil
+			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return fmt.Errorf("site did not come up on port %d", g.httpPort)
+	return fmt.Errorf("site (port %d) and admin (port %d) did not settle on one listener each: %v", g.httpPort, g.adminPort, n)
 }
 
 // Do sends a request to the site. Headers are given as name, value pairs.
@@ -288,34 +304,13 @@ func (g *Gateway) Do(t testing.TB, method, path, bearer string, body io.Reader, 
 	return do(t, g.Client, req)
 }
 
-// DoAfterReload is Do for the first request after a reload: a
-// connection the old server accepted while shutting down may be reset,
-// so a transport error is retried a few times.
+// DoAfterReload is Do for the first request after a reload, on a fresh
+// connection: the old server closed the idle ones (TryLoad waited for
+// its listeners to close).
 func (g *Gateway) DoAfterReload(t testing.TB, method, path, bearer string) *Response {
 	t.Helper()
-	for i := 0; ; i++ {
-		req, err := http.NewRequest(method, g.URL+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bearer != "" {
-			req.Header.Set("Authorization", "Bearer "+bearer)
-		}
-		resp, err := g.Client.Do(req)
-		if err == nil {
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return &Response{Response: resp, Body: b}
-		}
-		if i == 4 {
-			t.Fatalf("%s %s after reload: %v", method, path, err)
-		}
-		g.Client.CloseIdleConnections()
-		time.Sleep(20 * time.Millisecond)
-	}
+	g.Client.CloseIdleConnections()
+	return g.Do(t, method, path, bearer, nil)
 }
 
 // AdminDo sends a request to the admin endpoint.

@@ -108,6 +108,7 @@ func Run(t *testing.T, open Open) {
 			}
 		}},
 	}
+	tests = append(tests, guardTests...)
 	run(t, open, tests)
 }
 

@@ -1,0 +1,94 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sessionguard/sessionguard/internal/policy"
+	"github.com/sessionguard/sessionguard/internal/session"
+	"github.com/sessionguard/sessionguard/internal/store"
+	"github.com/sessionguard/sessionguard/internal/testredis"
+)
+
+// TestRedisKeyLifetimes checks the physical lifetime (PTTL) of every key
+// the Redis store writes against what the contract needs: Redis expires
+// keys on real time, which no injected clock in the conformance suite
+// reaches. A key expiring early forgets a revocation; a key the table
+// does not know fails the test, so that a new kind of key gets a row.
+func TestRedisKeyLifetimes(t *testing.T) {
+	srv := testredis.Start(t)
+	client := gatewayClient(t, srv.Addr())
+	s := store.NewRedis(client, store.RedisOptions{KeyPrefix: "life", Timeout: 2 * time.Second})
+	ctx := context.Background()
+	c := cfg() // strict 15m/12h; absolute bounds 15m..2160h
+	amax := c.Bounds.Absolute.Max
+	now := time.Now()
+
+	long := treq(c, "acme", "long", "alice", now)
+	long.NotAfter = now.Add(24 * time.Hour) // token outlives the 12h absolute
+	short := treq(c, "acme", "short", "bob", now)
+	short.NotAfter = now.Add(time.Minute)
+	mustTouch(t, s, long)
+	mustTouch(t, s, short)
+	if _, err := s.Bind(ctx, &store.TouchRequest{Account: "acme", SessionHash: session.HashID("cookie"), User: "carol", Policy: c}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetOverride(ctx, "acme", policy.Override{Idle: ptr(20 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendAudit(ctx, "acme", store.Event{Type: "policy.update", Actor: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, rr := range []store.RevokeRequest{
+		{Account: "acme", Scope: store.ScopeUser, User: "bob", Policy: c},
+		{Account: "acme", Scope: store.ScopeAll, Policy: c},
+	} {
+		if _, err := s.Revoke(ctx, rr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Secret(ctx, "opaque", []byte("k")); err != nil {
+		t.Fatal(err)
+	}
+
+	const forever = -1 // no expiry
+	base := "life:{acme}:"
+	want := map[string]time.Duration{
+		// ended records outlive the later of absolute deadline and exp
+		base + "s:" + session.HashID("long"):   24*time.Hour + time.Minute,
+		base + "s:" + session.HashID("short"):  12*time.Hour + time.Minute,
+		base + "s:" + session.HashID("cookie"): 12*time.Hour + time.Minute,
+		base + "idx":                           24*time.Hour + time.Minute,
+		// a cutoff lasts as long as any session may: the longest absolute
+		base + "cut":    amax,
+		base + "uc:bob": amax,
+		// the opaque pointer outlives any absolute limit the bounds allow
+		"life:{~" + session.HashID("cookie") + "}:o": amax + time.Minute,
+		base + "pol":            forever,
+		base + "audit":          forever,
+		"life:{~secret}:opaque": forever,
+	}
+	keys := keysOf(t, client, "life")
+	if len(keys) != len(want) {
+		t.Errorf("keys %q, want the %d of the table", keys, len(want))
+	}
+	slack := time.Since(now) + time.Second
+	for _, k := range keys {
+		need, ok := want[k]
+		if !ok {
+			t.Errorf("key %q: not in the lifetime table", k)
+			continue
+		}
+		pttl, err := client.PTTL(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case need == forever && pttl != forever:
+			t.Errorf("key %q: PTTL %v, want no expiry", k, pttl)
+		case need != forever && (pttl < need-slack || pttl > need+slack):
+			t.Errorf("key %q: PTTL %v, want %v", k, pttl, need)
+		}
+	}
+}

@@ -77,7 +77,8 @@ func markdownFiles(t *testing.T) []string {
 }
 
 // partialMarker, as the first line of a caddyfile block, marks it as
-// deliberately partial and says how to wrap it: "global" (the content
+// deliberately partial and says how to wrap it: "handler" (the content
+// of a session_guard block), "global" (the content
 // of the global options block) or "site" (the content of a site block).
 var partialMarker = regexp.MustCompile(`^#\s*partial:\s*(\S+)`)
 
@@ -93,8 +94,10 @@ func wrap(b block) (string, error) {
 		return "{\n" + b.text + "}\n", nil
 	case "site":
 		return ":8080 {\n" + b.text + "}\n", nil
+	case "handler":
+		return ":8080 {\nsession_guard {\n" + b.text + "}\n}\n", nil
 	}
-	return "", fmt.Errorf("unknown partial marker %q (want global or site)", m[1])
+	return "", fmt.Errorf("unknown partial marker %q (want global, site or handler)", m[1])
 }
 
 // TestCaddyfileExamples adapts every fenced caddyfile block of the
@@ -133,7 +136,8 @@ func TestCaddyfileExamples(t *testing.T) {
 func TestPartialMarker(t *testing.T) {
 	site := block{file: "x.md", text: "# partial: site\nsession_guard {\n\tjwt {\n\t\talg HS256\n\t\tsecret x\n\t}\n}\n"}
 	global := block{file: "x.md", text: "# partial: global\nsession_guard {\n\tstore memory\n}\n"}
-	for _, b := range []block{site, global} {
+	handler := block{file: "x.md", text: "# partial: handler\njwt {\n\talg HS256\n\tsecret x\n}\n"}
+	for _, b := range []block{site, global, handler} {
 		cfg, err := wrap(b)
 		if err != nil {
 			t.Fatal(err)
@@ -151,7 +155,7 @@ func TestPartialMarker(t *testing.T) {
 	if _, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cfg), nil); err == nil {
 		t.Fatal("a broken partial block adapted")
 	}
-	if _, err := wrap(block{text: "# partial: handler\n"}); err == nil {
+	if _, err := wrap(block{text: "# partial: route\n"}); err == nil {
 		t.Fatal("unknown partial marker accepted")
 	}
 }

@@ -49,9 +49,17 @@ func parserKeys(t *testing.T) map[string]bool {
 	return keys
 }
 
-// parsesCaddyfile reports whether fn reads Caddyfile tokens.
+// parsesCaddyfile reports whether fn reads Caddyfile tokens, or is
+// handed an option name read from them (a parameter key string).
 func parsesCaddyfile(fn *ast.FuncDecl) bool {
 	for _, p := range fn.Type.Params.List {
+		if id, ok := p.Type.(*ast.Ident); ok && id.Name == "string" {
+			for _, n := range p.Names {
+				if n.Name == "key" {
+					return true
+				}
+			}
+		}
 		typ := p.Type
 		if star, ok := typ.(*ast.StarExpr); ok {
 			typ = star.X

@@ -58,7 +58,7 @@ func Mint(secret []byte, c Claims) (string, error) {
 		"sid":       c.Session,
 		"sub":       c.User,
 		"iat":       now.Unix(),
-		"auth_time": c.LoginAt.Unix(),
+		"auth_time": loginTime(c.LoginAt),
 		"exp":       now.Add(c.TTL).Unix(),
 	}
 	for k, v := range map[string]string{"acct": c.Account, "role": c.Role, "name": c.Name, "email": c.Email} {
@@ -76,4 +76,14 @@ func Mint(secret []byte, c Claims) (string, error) {
 		mc[k] = v
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, mc).SignedString(secret)
+}
+
+// loginTime is auth_time in seconds with millisecond precision (RFC 7519
+// allows fractions): revocation cutoffs compare milliseconds, so a login
+// later in the same second as a revocation is told apart from one before.
+func loginTime(t time.Time) any {
+	if t.UnixMilli()%1000 == 0 {
+		return t.Unix()
+	}
+	return float64(t.UnixMilli()) / 1000
 }

@@ -159,8 +159,9 @@ func TestHostileInput(t *testing.T) {
 			t.Errorf("key %q changed", k)
 		}
 	}
-	// Owner endpoints: a role that only looks like owner is refused.
-	for _, role := range []any{"Owner", []string{"owner"}, "owner "} {
+	// Owner endpoints: a role that only looks like owner is refused (an
+	// array holding "owner" exactly is an owner, per the contract).
+	for _, role := range []any{"Owner", []string{"Owner", "owner "}, "owner ", []any{"owner", 1}, map[string]any{"owner": true}} {
 		tok := raw(hs, good(map[string]any{"sid": fmt.Sprintf("role-%v", role), "role": role}), key)
 		r := g.Do(t, "PATCH", "/.session/account/policy", tok, strings.NewReader(`{"idle_minutes":60}`), "Content-Type", "application/json")
 		if r.StatusCode != 403 && r.StatusCode != 401 {

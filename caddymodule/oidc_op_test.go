@@ -48,6 +48,32 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInf
 	return nil
 }
 
+// GetPrivateClaimsFromRequest gives JWT access tokens auth_time, and no
+// sid: a session is then told by sub+auth_time.
+func (s *opStorage) GetPrivateClaimsFromRequest(ctx context.Context, req op.TokenRequest, scopes []string) (map[string]any, error) {
+	c, err := s.Storage.GetPrivateClaimsFromScopes(ctx, req.GetSubject(), opClient, scopes)
+	if c == nil {
+		c = map[string]any{}
+	}
+	if r, ok := req.(interface{ GetAuthTime() time.Time }); ok {
+		c["auth_time"] = r.GetAuthTime().Unix()
+	}
+	return c, err
+}
+
+// GetClientByClientID hands out the client with JWT access tokens.
+func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
+	c, err := s.Storage.GetClientByClientID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return jwtAccessClient{c}, nil
+}
+
+type jwtAccessClient struct{ op.Client }
+
+func (jwtAccessClient) AccessTokenType() op.AccessTokenType { return op.AccessTokenTypeJWT }
+
 // realOP is zitadel's example OpenID provider in-process: discovery,
 // JWKS, login form, code and refresh grants over HTTP.
 type realOP struct {
@@ -205,6 +231,18 @@ func waitPast(t time.Time) {
 	}
 }
 
+// opGateway starts Caddy with a do that moves the gateway's clock up to
+// the OP's (real time) before each request.
+func opGateway(t *testing.T, globals, site string) (*gatewaytest.Gateway, func(method, path, tok string, headers ...string) *gatewaytest.Response) {
+	gw := gatewaytest.Start(t, globals, site, time.Now())
+	return gw, func(method, path, tok string, headers ...string) *gatewaytest.Response {
+		if now := time.Now(); now.After(gw.Clock.Now()) {
+			gw.Clock.Set(now)
+		}
+		return gw.Do(t, method, path, tok, nil, headers...)
+	}
+}
+
 // Through Caddy, with ID tokens of a real OpenID provider (zitadel's
 // example OP, found by discovery, keys from its JWKS): login, idle
 // expiry, a refresh after idle expiry (same sid and auth_time) starting a
@@ -226,13 +264,7 @@ func TestRealOPSessionGenerations(t *testing.T) {
 	}
 	reverse_proxy {UPSTREAM}
 }`, p.issuer, opClient)
-	gw := gatewaytest.Start(t, globals, site, time.Now())
-	do := func(method, path, tok string, headers ...string) *gatewaytest.Response {
-		if now := time.Now(); now.After(gw.Clock.Now()) {
-			gw.Clock.Set(now) // the gateway's clock follows the OP's
-		}
-		return gw.Do(t, method, path, tok, nil, headers...)
-	}
+	gw, do := opGateway(t, globals, site)
 
 	first := p.login(t, "")
 	sid, authTime := claims(t, first.IDToken)["sid"], claims(t, first.IDToken)["auth_time"]
@@ -261,4 +293,52 @@ func TestRealOPSessionGenerations(t *testing.T) {
 		t.Fatalf("fresh login: sid %v auth_time %v, want sid %v and a new auth_time", c["sid"], c["auth_time"], sid)
 	}
 	wantCode(t, do("GET", "/", fresh.IDToken), 200)
+}
+
+// Through Caddy, with the real OP's JWT access tokens, which have no sid:
+// with session sid sub+auth_time a refreshed token (same auth_time) goes
+// on in the same session, and a fresh login starts another.
+func TestRealOPAccessTokenWithoutSid(t *testing.T) {
+	p := startOP(t)
+	site := fmt.Sprintf(`{SITE} {
+	session_guard {
+		jwt {
+			discovery %s
+			audience %s
+		}
+		claims {
+			session sid sub+auth_time
+		}
+		default_account acme
+	}
+	reverse_proxy {UPSTREAM}
+}`, p.issuer, opClient)
+	gw, do := opGateway(t, "session_guard {\n\t\tstore memory\n\t}", site)
+	session := func(tok string) string {
+		t.Helper()
+		wantCode(t, do("GET", "/", tok), 200)
+		h, _ := gw.Upstream.Last()
+		return h.Get("Session-Id-Hash")
+	}
+
+	first := p.login(t, "")
+	c := claims(t, first.AccessToken)
+	if _, ok := c["sid"]; ok || c["auth_time"] == nil {
+		t.Fatalf("access token claims %v: want auth_time and no sid", c)
+	}
+	s1 := session(first.AccessToken)
+	if s1 == "" {
+		t.Fatal("no Session-Id-Hash upstream")
+	}
+	refreshed := p.refresh(t, first)
+	if refreshed.AccessToken == first.AccessToken {
+		t.Fatal("refresh gave the same access token")
+	}
+	if s := session(refreshed.AccessToken); s != s1 {
+		t.Fatalf("refreshed token: session %q, want %q", s, s1)
+	}
+	waitPast(time.Unix(int64(c["auth_time"].(float64)), 0))
+	if s := session(p.login(t, "login").AccessToken); s == s1 || s == "" {
+		t.Fatalf("fresh login: session %q, want a new one (first %q)", s, s1)
+	}
 }

@@ -66,8 +66,16 @@ func (d *discovery) resolve(ctx context.Context) (*keyState, error) {
 	if cur.st != nil {
 		return cur.st, nil
 	}
-	if d.limiter.AllowN(d.now(), 1) || cur.gen == 0 || len(d.sem) > 0 {
+	switch {
+	case d.limiter.AllowN(d.now(), 1) || cur.gen == 0:
 		cur = d.fetch(ctx, cur.gen)
+	case len(d.sem) > 0: // join the fetch in progress, never start another
+		select {
+		case d.sem <- struct{}{}:
+			<-d.sem
+		case <-ctx.Done():
+		}
+		cur = d.cur.Load()
 	}
 	if cur.st == nil {
 		err := cur.err

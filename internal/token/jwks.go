@@ -99,8 +99,11 @@ func (s *jwksSource) keys(ctx context.Context, alg, kid string) ([]crypto.Public
 	if st.kf == nil || (kid != "" && !st.has(ctx, kid)) {
 		// The first fetch, and one in progress, are joined; any other
 		// waits for the rate limit.
-		if s.limiter.AllowN(s.now(), 1) || st.gen == 0 || len(s.sem) > 0 {
+		switch {
+		case s.limiter.AllowN(s.now(), 1) || st.gen == 0:
 			st = s.fetch(ctx, st.gen)
+		case len(s.sem) > 0:
+			st = s.wait(ctx)
 		}
 	}
 	if st.kf == nil {
@@ -160,6 +163,18 @@ func (st *jwksState) lookup(ctx context.Context, alg, kid string) ([]crypto.Publ
 		return nil, fmt.Errorf("%w: key %q is not for algorithm %s", ErrInvalid, kid, alg)
 	}
 	return out, nil
+}
+
+// wait waits for the fetch in progress and returns the newest state. A
+// joining caller must not fetch itself: the state it saw may already be
+// that fetch's result.
+func (s *jwksSource) wait(ctx context.Context) *jwksState {
+	select {
+	case s.sem <- struct{}{}:
+		<-s.sem
+	case <-ctx.Done():
+	}
+	return s.cur.Load()
 }
 
 // fetch fetches the set unless another caller finished an attempt after

@@ -11,22 +11,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sessionguard/sessionguard/internal/freeport"
 )
 
 // freePorts returns n distinct loopback TCP ports that were free a
 // moment ago (all held open while chosen, so none comes back twice).
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, n)
-	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer ln.Close()
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-	}
-	return ports, nil
-}
+func freePorts(n int) ([]int, error) { return freeport.Pick("127.0.0.1", n) }
 
 func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 

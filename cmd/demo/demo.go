@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"text/template"
@@ -23,6 +24,8 @@ import (
 	// adapter, ...) and every sessionguard module.
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 	_ "github.com/sessionguard/sessionguard"
+
+	"github.com/sessionguard/sessionguard/internal/freeport"
 )
 
 // secretEnv is the environment variable the gateway reads the HS256
@@ -382,13 +385,13 @@ func resolveAddr(addr string, fallback bool) (string, error) {
 			return "", fmt.Errorf("%s is not available: %w", addr, err)
 		}
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	// Caddy binds it a moment later: a port no outgoing connection can
+	// take meanwhile
+	free, err := freeport.Pick(host, 1)
 	if err != nil {
 		return "", err
 	}
-	defer ln.Close()
-	_, free, _ := net.SplitHostPort(ln.Addr().String())
-	return net.JoinHostPort(host, free), nil
+	return net.JoinHostPort(host, strconv.Itoa(free[0])), nil
 }
 
 // resolveSecondAddr is resolveAddr for a second listener, which must not

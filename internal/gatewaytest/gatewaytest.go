@@ -26,6 +26,7 @@ import (
 
 	_ "github.com/sessionguard/sessionguard/admin"
 	_ "github.com/sessionguard/sessionguard/caddymodule"
+	"github.com/sessionguard/sessionguard/internal/freeport"
 	"github.com/sessionguard/sessionguard/internal/testclock"
 )
 
@@ -165,14 +166,9 @@ func (g *Gateway) Bind(t testing.TB, b Binding) {
 // back (which would put the admin endpoint and the site on one port).
 func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("free port: %v", err)
-		}
-		defer l.Close()
-		ports[i] = l.Addr().(*net.TCPAddr).Port
+	ports, err := freeport.Pick("127.0.0.1", n)
+	if err != nil {
+		t.Fatalf("free port: %v", err)
 	}
 	return ports
 }

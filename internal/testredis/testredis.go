@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionguard/sessionguard/internal/freeport"
 )
 
 const (
@@ -464,17 +466,14 @@ func (p *proc) kill() error {
 	}
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
+// freePort returns a loopback TCP port that was free a moment ago (see
+// package freeport).
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freeport.Pick("127.0.0.1", 1)
 	if err != nil {
 		return 0, fmt.Errorf("finding a free port: %v", err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	if err := ln.Close(); err != nil {
-		return 0, fmt.Errorf("finding a free port: %v", err)
-	}
-	return port, nil
+	return ports[0], nil
 }
 
 func addr(port int) string {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sessionguard/sessionguard/internal/manage"
 	"github.com/sessionguard/sessionguard/internal/store"
+	"github.com/sessionguard/sessionguard/internal/token"
 )
 
 // ownerAccount is the body of GET {endpoints}/account: the caller's
@@ -49,63 +50,76 @@ func (h *Handler) serveOwner(w http.ResponseWriter, r *http.Request, repl *caddy
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden", "error_description": "the account owner role is required"})
 		return nil
 	}
-	m := h.app.Manager()
-	ctx := r.Context()
-	account := ident.AccountID
-	actor := manage.SanitizeActor(ident.UserID, "owner")
-	me := ident.SessionHash
-
 	switch ep {
 	case "account":
-		pv, err := m.PolicyView(ctx, account)
-		if err != nil {
-			return h.ownerError(w, err)
-		}
-		sv, err := m.Sessions(ctx, account)
-		if err != nil {
-			return h.ownerError(w, err)
-		}
-		for i := range sv.Sessions {
-			sv.Sessions[i].Current = sv.Sessions[i].Hash == me
-		}
-		for i := range sv.ActiveUsers {
-			sv.ActiveUsers[i].You = sv.ActiveUsers[i].UserID == ident.UserID
-		}
-		writeJSON(w, http.StatusOK, ownerAccount{PolicyView: pv, Sessions: sv.Sessions, ActiveUsers: sv.ActiveUsers})
+		return h.ownerRead(w, r, ident)
 	case "account/policy":
-		body, err := manage.ReadBody(w, r)
-		if err != nil {
-			return h.ownerError(w, err)
-		}
-		pv, err := m.PatchPolicy(ctx, account, body, actor)
-		if err != nil {
-			return h.ownerError(w, err)
-		}
-		writeJSON(w, http.StatusOK, pv)
-	case "account/revoke":
-		body, err := manage.ReadBody(w, r)
-		if err != nil {
-			return h.ownerError(w, err)
-		}
-		req, err := manage.ParseOwnerRevoke(body)
-		if err != nil {
-			return h.ownerError(w, err)
-		}
-		if req.Scope == store.ScopeOthers {
-			req.KeepSession = me
-		}
-		out, err := m.Revoke(ctx, account, req, actor)
-		if err != nil {
-			return h.ownerError(w, err)
-		}
-		if req.Scope == store.ScopeAll || (req.Scope == store.ScopeUser && req.UserID == ident.UserID) {
-			// the caller's own session has ended too
-			h.expireCookies(w, r)
-			w.Header().Set("Session-Expiry-Warning", "now")
-			w.Header().Set("Session-Expiry-Reason", "revoked")
-		}
-		writeJSON(w, http.StatusOK, out)
+		return h.ownerPatch(w, r, ident)
 	}
+	return h.ownerRevoke(w, r, ident)
+}
+
+// ownerRead answers GET account: the policy view, the sessions with the
+// caller's own marked current, and the active users with the caller's
+// marked you.
+func (h *Handler) ownerRead(w http.ResponseWriter, r *http.Request, ident *token.Identity) error {
+	m, ctx := h.app.Manager(), r.Context()
+	pv, err := m.PolicyView(ctx, ident.AccountID)
+	if err != nil {
+		return h.ownerError(w, err)
+	}
+	sv, err := m.Sessions(ctx, ident.AccountID)
+	if err != nil {
+		return h.ownerError(w, err)
+	}
+	for i := range sv.Sessions {
+		sv.Sessions[i].Current = sv.Sessions[i].Hash == ident.SessionHash
+	}
+	for i := range sv.ActiveUsers {
+		sv.ActiveUsers[i].You = sv.ActiveUsers[i].UserID == ident.UserID
+	}
+	writeJSON(w, http.StatusOK, ownerAccount{PolicyView: pv, Sessions: sv.Sessions, ActiveUsers: sv.ActiveUsers})
+	return nil
+}
+
+// ownerPatch answers PATCH account/policy.
+func (h *Handler) ownerPatch(w http.ResponseWriter, r *http.Request, ident *token.Identity) error {
+	body, err := manage.ReadBody(w, r)
+	if err != nil {
+		return h.ownerError(w, err)
+	}
+	pv, err := h.app.Manager().PatchPolicy(r.Context(), ident.AccountID, body, manage.SanitizeActor(ident.UserID, "owner"))
+	if err != nil {
+		return h.ownerError(w, err)
+	}
+	writeJSON(w, http.StatusOK, pv)
+	return nil
+}
+
+// ownerRevoke answers POST account/revoke; when the caller's own session
+// ended too, its cookie is expired in the answer.
+func (h *Handler) ownerRevoke(w http.ResponseWriter, r *http.Request, ident *token.Identity) error {
+	body, err := manage.ReadBody(w, r)
+	if err != nil {
+		return h.ownerError(w, err)
+	}
+	req, err := manage.ParseOwnerRevoke(body)
+	if err != nil {
+		return h.ownerError(w, err)
+	}
+	if req.Scope == store.ScopeOthers {
+		req.KeepSession = ident.SessionHash
+	}
+	out, err := h.app.Manager().Revoke(r.Context(), ident.AccountID, req, manage.SanitizeActor(ident.UserID, "owner"))
+	if err != nil {
+		return h.ownerError(w, err)
+	}
+	if req.Scope == store.ScopeAll || (req.Scope == store.ScopeUser && req.UserID == ident.UserID) {
+		h.expireCookies(w, r)
+		w.Header().Set("Session-Expiry-Warning", "now")
+		w.Header().Set("Session-Expiry-Reason", "revoked")
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

@@ -7,23 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/sessionguard/sessionguard/internal/testclock"
 )
 
-// settableClock is a clock the cache tests move.
-type settableClock struct{ ns atomic.Int64 }
-
-func newSettableClock(t time.Time) *settableClock {
-	c := new(settableClock)
-	c.set(t)
-	return c
-}
-func (c *settableClock) set(t time.Time) { c.ns.Store(t.UnixNano()) }
-func (c *settableClock) now() time.Time  { return time.Unix(0, c.ns.Load()) }
 func hsToken(t testing.TB, payload string) string {
 	return mint(t, jwt.SigningMethodHS256, testSecret, nil, payload)
 }
@@ -67,8 +58,8 @@ func TestCacheServesVerifiedTokens(t *testing.T) {
 // TestCacheNeverPastExp: an entry is not used at or after exp, whatever
 // the leeway; the token then gets the ordinary expiry check.
 func TestCacheNeverPastExp(t *testing.T) {
-	clock := newSettableClock(testNow)
-	v, err := New(Config{Algorithms: []string{"HS256"}, Secret: testSecret, Now: clock.now})
+	clock := testclock.New(testNow)
+	v, err := New(Config{Algorithms: []string{"HS256"}, Secret: testSecret, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,11 +68,11 @@ func TestCacheNeverPastExp(t *testing.T) {
 	if _, err := v.Verify(context.Background(), tok); err != nil {
 		t.Fatal(err)
 	}
-	clock.set(exp.Add(-time.Nanosecond))
+	clock.Set(exp.Add(-time.Nanosecond))
 	if _, err := v.Verify(context.Background(), tok); err != nil {
 		t.Fatalf("just before exp: %v", err)
 	}
-	clock.set(exp)
+	clock.Set(exp)
 	_, err = v.Verify(context.Background(), tok)
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("at exp: err = %v, want expired", err)
@@ -94,9 +85,9 @@ func TestCacheNeverPastExp(t *testing.T) {
 // TestCacheRespectsNbf: an entry is not used when the clock is before the
 // token's nbf (minus leeway), e.g. after the clock was set back.
 func TestCacheRespectsNbf(t *testing.T) {
-	clock := newSettableClock(testNow)
+	clock := testclock.New(testNow)
 	leeway := 5 * time.Second
-	v, err := New(Config{Algorithms: []string{"HS256"}, Secret: testSecret, Now: clock.now, Leeway: leeway})
+	v, err := New(Config{Algorithms: []string{"HS256"}, Secret: testSecret, Now: clock.Now, Leeway: leeway})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,11 +96,11 @@ func TestCacheRespectsNbf(t *testing.T) {
 	if _, err := v.Verify(context.Background(), tok); err != nil {
 		t.Fatal(err)
 	}
-	clock.set(nbf.Add(-leeway))
+	clock.Set(nbf.Add(-leeway))
 	if _, err := v.Verify(context.Background(), tok); err != nil {
 		t.Fatalf("at nbf - leeway: %v", err)
 	}
-	clock.set(nbf.Add(-leeway - time.Second))
+	clock.Set(nbf.Add(-leeway - time.Second))
 	_, err = v.Verify(context.Background(), tok)
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not valid yet") {
 		t.Fatalf("before nbf - leeway: err = %v, want not valid yet", err)
@@ -129,9 +120,9 @@ func TestCacheRespectsIat(t *testing.T) {
 		{name: "nbf before iat", nbf: -time.Hour},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := newSettableClock(testNow)
+			clock := testclock.New(testNow)
 			leeway := 5 * time.Second
-			v, err := New(Config{Algorithms: []string{"HS256"}, Secret: testSecret, Now: clock.now, Leeway: leeway})
+			v, err := New(Config{Algorithms: []string{"HS256"}, Secret: testSecret, Now: clock.Now, Leeway: leeway})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -147,12 +138,12 @@ func TestCacheRespectsIat(t *testing.T) {
 			if v.cache.len() != 1 {
 				t.Fatalf("cache has %d entries, want 1", v.cache.len())
 			}
-			clock.set(iat.Add(-leeway))
+			clock.Set(iat.Add(-leeway))
 			if _, err := v.Verify(context.Background(), tok); err != nil {
 				t.Fatalf("at iat - leeway: %v", err)
 			}
-			clock.set(iat.Add(-leeway - time.Second))
-			id, ok := v.cache.get(sha256.Sum256([]byte(tok)), clock.now())
+			clock.Set(iat.Add(-leeway - time.Second))
+			id, ok := v.cache.get(sha256.Sum256([]byte(tok)), clock.Now())
 			if ok || id != nil {
 				t.Fatalf("cache served the token before iat - leeway: %+v", id)
 			}
@@ -167,8 +158,8 @@ func TestCacheRespectsIat(t *testing.T) {
 // TestCacheMaxAge: an entry is re-verified after cacheMaxAge even when the
 // token lives longer, so a rotated-out key stops working.
 func TestCacheMaxAge(t *testing.T) {
-	clock := newSettableClock(testNow)
-	v, err := New(Config{Algorithms: []string{"HS256"}, Secret: testSecret, Now: clock.now})
+	clock := testclock.New(testNow)
+	v, err := New(Config{Algorithms: []string{"HS256"}, Secret: testSecret, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,11 +168,11 @@ func TestCacheMaxAge(t *testing.T) {
 		t.Fatal(err)
 	}
 	v.secret = []byte("another secret, another secret, another")
-	clock.set(testNow.Add(cacheMaxAge - time.Second))
+	clock.Set(testNow.Add(cacheMaxAge - time.Second))
 	if _, err := v.Verify(context.Background(), tok); err != nil {
 		t.Fatalf("within max age: %v", err)
 	}
-	clock.set(testNow.Add(cacheMaxAge))
+	clock.Set(testNow.Add(cacheMaxAge))
 	if _, err := v.Verify(context.Background(), tok); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("after max age with a changed key: err = %v, want ErrInvalid", err)
 	}

@@ -10,6 +10,8 @@ const (
 	FieldIdle     = "idle_minutes"
 	FieldAbsolute = "absolute_minutes"
 	FieldPreset   = "preset"
+	FieldSessions = "max_sessions_per_user"
+	FieldOnLimit  = "on_limit"
 )
 
 // FieldPatch changes one override field. When Set is false the field is
@@ -20,12 +22,31 @@ type FieldPatch struct {
 	Minutes *int64
 }
 
+// CountPatch changes a count field like FieldPatch: unset, cleared
+// (Count nil) or set.
+type CountPatch struct {
+	Set   bool
+	Count *int64
+}
+
+// ModePatch changes the on_limit field: unset, cleared (Value nil) or
+// set.
+type ModePatch struct {
+	Set   bool
+	Value *OnLimit
+}
+
 // Patch is a change to an account's override: either per-field minutes
 // or a preset name, never both.
 type Patch struct {
 	Idle     FieldPatch
 	Absolute FieldPatch
-	// Preset, when not empty, sets both fields to that preset's values.
+	// Sessions changes the session limit per user.
+	Sessions CountPatch
+	// OnLimit changes what happens at the limit.
+	OnLimit ModePatch
+	// Preset, when not empty, sets every field to that preset's values
+	// (a preset without a session limit clears the limit fields).
 	Preset string
 }
 
@@ -45,8 +66,8 @@ func (c Config) ApplyPatch(old Override, p Patch) (Override, FieldErrors) {
 	errs := FieldErrors{}
 	next := old
 	if p.Preset != "" {
-		if p.Idle.Set || p.Absolute.Set {
-			errs[FieldPreset] = "give either a preset or minutes, not both"
+		if p.Idle.Set || p.Absolute.Set || p.Sessions.Set || p.OnLimit.Set {
+			errs[FieldPreset] = "give either a preset or the fields, not both"
 			return old, errs
 		}
 		pp, ok := c.Presets[p.Preset]
@@ -56,6 +77,10 @@ func (c Config) ApplyPatch(old Override, p Patch) (Override, FieldErrors) {
 		}
 		idle, abs := pp.Idle, pp.Absolute
 		next = Override{Idle: &idle, Absolute: &abs}
+		if l, ok := c.PresetLimits[p.Preset]; ok && l.Max > 0 {
+			n, mode := l.Max, l.mode()
+			next.MaxSessions, next.OnLimit = &n, &mode
+		}
 	}
 	set := func(field string, fp FieldPatch, r Range, dst **time.Duration) {
 		if !fp.Set {
@@ -80,6 +105,7 @@ func (c Config) ApplyPatch(old Override, p Patch) (Override, FieldErrors) {
 	}
 	set(FieldIdle, p.Idle, c.Bounds.Idle, &next.Idle)
 	set(FieldAbsolute, p.Absolute, c.Bounds.Absolute, &next.Absolute)
+	c.patchLimit(p, &next, errs)
 	if len(errs) > 0 {
 		return old, errs
 	}
@@ -111,4 +137,35 @@ func ceilMinutes(d time.Duration) int64 {
 		m++
 	}
 	return m
+}
+
+// patchLimit applies the session-limit fields of p to next.
+func (c Config) patchLimit(p Patch, next *Override, errs FieldErrors) {
+	if fp := p.Sessions; fp.Set {
+		b := c.Bounds.Sessions
+		switch {
+		case fp.Count == nil:
+			next.MaxSessions = nil
+		case *fp.Count < 1 || *fp.Count > 1<<31 || !b.Contains(int(*fp.Count)):
+			if b.Max == 0 {
+				errs[FieldSessions] = fmt.Sprintf("must be a whole number of sessions, at least %d", b.Min)
+			} else {
+				errs[FieldSessions] = fmt.Sprintf("must be between %d and %d sessions", b.Min, b.Max)
+			}
+		default:
+			n := int(*fp.Count)
+			next.MaxSessions = &n
+		}
+	}
+	if op := p.OnLimit; op.Set {
+		switch {
+		case op.Value == nil:
+			next.OnLimit = nil
+		case !op.Value.Valid():
+			errs[FieldOnLimit] = fmt.Sprintf("must be %q or %q", EvictOldest, Deny)
+		default:
+			v := *op.Value
+			next.OnLimit = &v
+		}
+	}
 }

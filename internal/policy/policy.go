@@ -62,6 +62,9 @@ type Bounds struct {
 	Idle Range `json:"idle"`
 	// Absolute bounds the absolute limit. Default 15m to 2160h.
 	Absolute Range `json:"absolute"`
+	// Sessions bounds the session limit per user. Default 1, no upper
+	// end.
+	Sessions CountRange `json:"sessions"`
 }
 
 // DefaultBounds returns the default bounds: idle 5m..720h, absolute
@@ -70,6 +73,7 @@ func DefaultBounds() Bounds {
 	return Bounds{
 		Idle:     Range{Min: 5 * time.Minute, Max: 720 * time.Hour},
 		Absolute: Range{Min: 15 * time.Minute, Max: 2160 * time.Hour},
+		Sessions: DefaultSessionBounds(),
 	}
 }
 
@@ -90,10 +94,16 @@ const (
 type Override struct {
 	Idle     *time.Duration
 	Absolute *time.Duration
+	// MaxSessions is the session limit per user; OnLimit what a session
+	// beyond it does.
+	MaxSessions *int
+	OnLimit     *OnLimit
 }
 
 // IsZero reports whether o overrides nothing.
-func (o Override) IsZero() bool { return o.Idle == nil && o.Absolute == nil }
+func (o Override) IsZero() bool {
+	return o.Idle == nil && o.Absolute == nil && o.MaxSessions == nil && o.OnLimit == nil
+}
 
 // Claimed is the policy an app put into a token at login. Zero fields
 // are absent.
@@ -106,6 +116,9 @@ type Claimed struct {
 type Config struct {
 	// Presets by name, the built-in ones included.
 	Presets map[string]Policy
+	// PresetLimits are the session limits of the presets that carry
+	// one, by preset name; a preset without one is unlimited.
+	PresetLimits map[string]Limit
 	// Default is the name of the default preset.
 	Default string
 	// Bounds limit every policy.
@@ -134,6 +147,9 @@ func (c Config) Validate() error {
 	}
 	if _, ok := c.Presets[c.Default]; !ok {
 		return fmt.Errorf("default preset %q is not defined", c.Default)
+	}
+	if err := c.validateLimits(); err != nil {
+		return err
 	}
 	switch c.Apply {
 	case ApplyNextLogin, ApplyImmediately:
@@ -217,14 +233,15 @@ func (c Config) Effective(ov Override, cl Claimed) Policy {
 	return p
 }
 
-// PresetOf names the preset whose values equal p, or PresetCustom.
-// The default preset wins a tie.
-func (c Config) PresetOf(p Policy) string {
-	if c.Presets[c.Default] == p {
+// PresetOf names the preset whose values equal p and l, or
+// PresetCustom. The default preset wins a tie.
+func (c Config) PresetOf(p Policy, l Limit) string {
+	is := func(n string) bool { return c.Presets[n] == p && c.PresetLimit(n) == l }
+	if is(c.Default) {
 		return c.Default
 	}
 	for _, n := range c.PresetNames() {
-		if c.Presets[n] == p {
+		if is(n) {
 			return n
 		}
 	}

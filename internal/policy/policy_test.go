@@ -73,10 +73,10 @@ func TestEffective(t *testing.T) {
 
 func TestPresetOf(t *testing.T) {
 	c := NewConfig()
-	if n := c.PresetOf(Policy{time.Hour, 24 * time.Hour}); n != PresetStandard {
+	if n := c.PresetOf(Policy{time.Hour, 24 * time.Hour}, c.PresetLimit(PresetStandard)); n != PresetStandard {
 		t.Fatalf("got %q", n)
 	}
-	if n := c.PresetOf(Policy{time.Hour, 25 * time.Hour}); n != PresetCustom {
+	if n := c.PresetOf(Policy{time.Hour, 25 * time.Hour}, Limit{OnLimit: EvictOldest}); n != PresetCustom {
 		t.Fatalf("got %q", n)
 	}
 }

@@ -30,6 +30,10 @@ const (
 	// session was created for; the session is left untouched. It is
 	// never stored.
 	WrongUser
+	// LimitReached is reported for a new session refused because its
+	// user has as many live sessions as the account's limit allows
+	// (on_limit deny). It is never stored.
+	LimitReached
 )
 
 // String returns the contract's name of the state: "active", "idle",
@@ -48,6 +52,8 @@ func (s Status) String() string {
 		return "unbound"
 	case WrongUser:
 		return "wrong_user"
+	case LimitReached:
+		return "limit_reached"
 	}
 	return "unknown"
 }

@@ -26,6 +26,7 @@ type Memory struct {
 
 type memAccount struct {
 	sessions   map[string]*memSession
+	users      map[string]map[string]struct{} // user -> session hashes (memory_limit.go)
 	override   policy.Override
 	cutoff     time.Time
 	userCutoff map[string]memCutoff
@@ -54,7 +55,7 @@ func NewMemory(now func() time.Time) *Memory {
 func (m *Memory) account(name string) *memAccount {
 	a := m.accounts[name]
 	if a == nil {
-		a = &memAccount{sessions: make(map[string]*memSession), userCutoff: make(map[string]memCutoff)}
+		a = &memAccount{sessions: make(map[string]*memSession), users: make(map[string]map[string]struct{}), userCutoff: make(map[string]memCutoff)}
 		m.accounts[name] = a
 	}
 	return a
@@ -71,7 +72,7 @@ func (m *Memory) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 	a := m.account(req.Account)
 	s := a.sessions[req.SessionHash]
 	if s != nil && !now.Before(s.retain) {
-		delete(a.sessions, req.SessionHash)
+		a.drop(req.SessionHash)
 		s = nil
 	}
 	if s != nil {
@@ -84,6 +85,7 @@ func (m *Memory) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 		return TouchResult{Status: session.WrongUser, Now: now, IdleExpiresAt: now, AbsoluteExpiresAt: now}, nil
 	}
 	created := false
+	var evicted []string
 	if s == nil {
 		p := req.Policy.Effective(a.override, req.Claimed)
 		rec := session.New(req.SessionHash, req.LoginAt, now, p)
@@ -91,16 +93,23 @@ func (m *Memory) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 			res := Deadlines(rec, p, session.Revoked, now, false)
 			return res, nil
 		}
+		var ok bool
+		if evicted, ok = a.admit(req.Policy, req.User, req.SessionHash, now); !ok {
+			return limitReached(rec, p, now), nil
+		}
 		rec.Account, rec.User, rec.Role, rec.Name, rec.Email = req.Account, req.User, req.Role, req.Name, req.Email
 		rec.IP, rec.UserAgent, rec.Claimed = req.IP, req.UserAgent, req.Claimed
 		s = &memSession{rec: *rec}
 		a.sessions[req.SessionHash] = s
+		a.addUser(req.User, req.SessionHash)
 		created = true
 	}
 	p := PolicyInForce(req.Policy, &s.rec, a.override)
 	st := s.rec.Touch(now, p, req.Passive, req.TouchInterval)
 	s.retain = Retention(s.rec.AbsoluteExpiresAt(p), req.NotAfter)
-	return Deadlines(&s.rec, p, st, now, created), nil
+	res := Deadlines(&s.rec, p, st, now, created)
+	res.Evicted = evicted
+	return res, nil
 }
 
 // Lookup implements OpaqueStore.
@@ -137,7 +146,7 @@ func (m *Memory) lookup(req *TouchRequest, now time.Time) OpaqueResult {
 	}
 	if s == nil || !now.Before(s.retain) {
 		if s != nil {
-			delete(a.sessions, req.SessionHash)
+			a.drop(req.SessionHash)
 		}
 		delete(m.opaque, req.SessionHash)
 		return OpaqueResult{TouchResult: TouchResult{Status: session.Unbound, Now: now}}
@@ -153,11 +162,19 @@ func (m *Memory) bind(req *TouchRequest, now time.Time) OpaqueResult {
 	a := m.account(req.Account)
 	p := req.Policy.Effective(a.override, policy.Claimed{})
 	rec := session.New(req.SessionHash, now, now, p)
+	evicted, ok := a.admit(req.Policy, req.User, req.SessionHash, now)
+	if !ok {
+		return OpaqueResult{TouchResult: limitReached(rec, p, now)}
+	}
 	rec.Account, rec.User, rec.Role, rec.Name, rec.Email = req.Account, req.User, req.Role, req.Name, req.Email
 	rec.IP, rec.UserAgent = req.IP, req.UserAgent
+	a.drop(req.SessionHash)
 	a.sessions[req.SessionHash] = &memSession{rec: *rec, retain: Retention(rec.AbsoluteExpiresAt(p), time.Time{})}
+	a.addUser(req.User, req.SessionHash)
 	m.opaque[req.SessionHash] = req.Account
-	return opaqueResult(Deadlines(rec, p, session.Active, now, true), rec)
+	res := opaqueResult(Deadlines(rec, p, session.Active, now, true), rec)
+	res.Evicted = evicted
+	return res
 }
 
 // opaqueResult is res with the session's account and user from rec.
@@ -313,6 +330,14 @@ func copyOverride(ov policy.Override) policy.Override {
 		d := *ov.Absolute
 		out.Absolute = &d
 	}
+	if ov.MaxSessions != nil {
+		n := *ov.MaxSessions
+		out.MaxSessions = &n
+	}
+	if ov.OnLimit != nil {
+		o := *ov.OnLimit
+		out.OnLimit = &o
+	}
 	return out
 }
 
@@ -376,7 +401,7 @@ func (m *Memory) Prune() (removed int) {
 	for name, a := range m.accounts {
 		for h, s := range a.sessions {
 			if !now.Before(s.retain) {
-				delete(a.sessions, h)
+				a.drop(h)
 				removed++
 			}
 		}

@@ -26,7 +26,9 @@ type Store interface {
 	// Touch looks a session up, creates it when first seen, checks it and
 	// records the activity, as one atomic operation. A session not ended
 	// whose user is not req.User is reported as session.WrongUser and left
-	// untouched.
+	// untouched. Creation enforces the account's session limit per user
+	// in the same operation (see TouchResult.Evicted and
+	// session.LimitReached).
 	Touch(ctx context.Context, req *TouchRequest) (TouchResult, error)
 	// Sessions lists the live (active) sessions of an account under the
 	// policy configuration cfg, oldest login first.
@@ -89,7 +91,9 @@ type OpaqueStore interface {
 	Lookup(ctx context.Context, req *TouchRequest) (OpaqueResult, error)
 	// Bind records a new session under req.Account with login time now
 	// and the user fields of req, replacing any record of the same hash,
-	// and remembers that the hash belongs to req.Account.
+	// and remembers that the hash belongs to req.Account. It enforces the
+	// session limit as Touch does: a refused bind reports
+	// session.LimitReached and writes nothing.
 	Bind(ctx context.Context, req *TouchRequest) (OpaqueResult, error)
 }
 
@@ -122,6 +126,10 @@ type TouchResult struct {
 	Policy policy.Policy
 	// IdleExpiresAt and AbsoluteExpiresAt are the session's deadlines.
 	IdleExpiresAt, AbsoluteExpiresAt time.Time
+	// Evicted are the hashes of the live sessions of the same user that
+	// the creation ended to stay within the session limit (on_limit
+	// evict_oldest), oldest login first.
+	Evicted []string
 }
 
 // SessionInfo describes a live session for listings.

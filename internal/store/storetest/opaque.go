@@ -15,6 +15,7 @@ import (
 // (the opaque-cookie key is a store secret) against stores made by open.
 func RunOpaque(t *testing.T, open Open) {
 	run(t, open, opaqueTests)
+	run(t, open, opaqueLimitTests)
 }
 
 var opaqueTests = []struct {

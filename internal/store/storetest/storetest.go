@@ -109,6 +109,7 @@ func Run(t *testing.T, open Open) {
 		}},
 	}
 	tests = append(tests, guardTests...)
+	tests = append(tests, limitTests...)
 	run(t, open, tests)
 }
 

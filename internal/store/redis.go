@@ -160,12 +160,12 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 		return TouchResult{}, errNilPolicy
 	}
 	k := r.keys(req.Account)
-	keys := []string{k.session(req.SessionHash), k.override(), k.cutoff(), k.userCutoff(req.User), k.index()}
+	keys := []string{k.session(req.SessionHash), k.override(), k.cutoff(), k.userCutoff(req.User), k.index(), k.userIndex(req.User)}
 	passive := "0"
 	if req.Passive {
 		passive = "1"
 	}
-	args := make([]any, 0, 23)
+	args := make([]any, 0, 27)
 	args = append(args, r.nowArg(), k.sessionPrefix())
 	args = append(args, cfgArgs(req.Policy)...)
 	args = append(args,
@@ -175,14 +175,16 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 		req.User, req.Role, req.Name, req.Email, req.IP, req.UserAgent,
 		req.touchIntervalArg(), timeMillis(req.IssuedAt),
 	)
+	args = append(args, limitArgs(req.Policy)...)
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
-	v, err := r.batch.run(tctx, scriptTouch, keys, args...).Int64Slice()
+	reply, err := r.batch.run(tctx, scriptTouch, keys, args...).Slice()
 	if err != nil {
 		return TouchResult{}, unavailable("touch", err)
 	}
-	if len(v) != 7 {
-		return TouchResult{}, unavailable("touch", fmt.Errorf("unexpected reply of %d values", len(v)))
+	v, ok := replyInts(reply, 7)
+	if !ok {
+		return TouchResult{}, unavailable("touch", fmt.Errorf("unexpected reply of %d values", len(reply)))
 	}
 	return TouchResult{
 		Status:            statusOf(v[0]),
@@ -191,7 +193,25 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 		Policy:            policy.Policy{Idle: millisDur(v[3]), Absolute: millisDur(v[4])},
 		IdleExpiresAt:     time.UnixMilli(v[5]),
 		AbsoluteExpiresAt: time.UnixMilli(v[6]),
+		Evicted:           evictedHashes(reply, 7),
 	}, nil
+}
+
+// replyInts reads the first n values of a script reply as integers; ok
+// is false when there are fewer or one is not an integer.
+func replyInts(reply []any, n int) ([]int64, bool) {
+	if len(reply) < n {
+		return nil, false
+	}
+	v := make([]int64, n)
+	for i := range v {
+		x, ok := reply[i].(int64)
+		if !ok {
+			return nil, false
+		}
+		v[i] = x
+	}
+	return v, true
 }
 
 // statusOf maps the scripts' status codes; anything unknown is Revoked.
@@ -205,6 +225,8 @@ func statusOf(code int64) session.Status {
 		return session.ExpiredAbsolute
 	case 5: // 4 is an opaque lookup's "unbound", decoded before this
 		return session.WrongUser
+	case 6:
+		return session.LimitReached
 	}
 	return session.Revoked
 }
@@ -328,14 +350,16 @@ func (r *Redis) Override(ctx context.Context, account string) (policy.Override, 
 	}
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
-	v, err := r.client.HMGet(tctx, r.keys(account).override(), "idle_ms", "abs_ms").Result()
+	v, err := r.client.HMGet(tctx, r.keys(account).override(), "idle_ms", "abs_ms", "max_s", "on_lim").Result()
 	if err != nil {
 		return policy.Override{}, unavailable("override", err)
 	}
-	if len(v) != 2 {
+	if len(v) != 4 {
 		return policy.Override{}, unavailable("override", fmt.Errorf("unexpected reply of %d values", len(v)))
 	}
-	return parseOverride(asString(v[0]), asString(v[1])), nil
+	ov := parseOverride(asString(v[0]), asString(v[1]))
+	ov.MaxSessions, ov.OnLimit = parseLimitOverride(asString(v[2]), asString(v[3]))
+	return ov, nil
 }
 
 // SetOverride implements Store atomically, in one round trip.
@@ -351,14 +375,17 @@ func (r *Redis) SetOverride(ctx context.Context, account string, ov policy.Overr
 	}
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
-	v, err := scriptSetOverride.Run(tctx, r.client, []string{r.keys(account).override()}, field(ov.Idle), field(ov.Absolute)).Slice()
+	maxS, onLim := limitFields(ov)
+	v, err := scriptSetOverride.Run(tctx, r.client, []string{r.keys(account).override()}, field(ov.Idle), field(ov.Absolute), maxS, onLim).Slice()
 	if err != nil {
 		return policy.Override{}, unavailable("set override", err)
 	}
-	if len(v) != 2 {
+	if len(v) != 4 {
 		return policy.Override{}, unavailable("set override", fmt.Errorf("unexpected reply of %d values", len(v)))
 	}
-	return parseOverride(asString(v[0]), asString(v[1])), nil
+	old := parseOverride(asString(v[0]), asString(v[1]))
+	old.MaxSessions, old.OnLimit = parseLimitOverride(asString(v[2]), asString(v[3]))
+	return old, nil
 }
 
 // parseOverride reads the stored fields; an absent or unparsable field

@@ -95,15 +95,18 @@ return opaquetouch(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[11], now, readcfg(3)
 `
 
 // luaOpaqueBind is Bind: it replaces the record of the hash with a
-// new session logged in now and, when KEYS[4] is given (single node),
-// writes the pointer too.
+// new session logged in now and, when KEYS[5] is given (single node),
+// writes the pointer too. The session limit is enforced first
+// (redis_limit.go): a refused bind writes nothing.
 //
-// KEYS: 1 session, 2 pol, 3 idx, [4 pointer]. ARGV: 1 now, 2
-// session-key prefix, 3..9 policy config, 10 index member, 11 account,
-// 12 key base, 13 user, 14 role, 15 name, 16 email, 17 ip, 18 user agent.
+// KEYS: 1 session, 2 pol, 3 idx, 4 us (the user's session index), [5
+// pointer]. ARGV: 1 now, 2 session-key prefix, 3..9 policy config, 10
+// index member, 11 account, 12 key base, 13 user, 14 role, 15 name, 16
+// email, 17 ip, 18 user agent, 19..22 limit config.
 // Returns {0, 1, now, policy idle, policy absolute, idle deadline,
-// absolute deadline, pointer ttl}.
-const luaOpaqueBind = luaPrelude + `
+// absolute deadline, pointer ttl, revoked member...}, or {6, 0, now, ...}
+// when the limit refuses it.
+const luaOpaqueBind = luaPrelude + luaLimitLib + `
 local key, polkey, idx = KEYS[1], KEYS[2], KEYS[3]
 local now = clock(ARGV[1])
 local sp = ARGV[2]
@@ -112,6 +115,8 @@ local m = ARGV[10]
 local ovi, ova = readov(polkey)
 local pi, pa = effective(cfg, ovi, ova, 0, 0)
 local rt = now + pa + 60000
+local evicted = admit(KEYS[4], polkey, readlimitcfg(19), sp, m, ARGV[13], now, cfg, ovi, ova)
+if not evicted then return {6, 0, now, pi, pa, now + pi, now + pa, 0} end
 prune(idx, sp, now)
 redis.call('DEL', key)
 redis.call('HSET', key,
@@ -119,16 +124,19 @@ redis.call('HSET', key,
   'c', int(now), 'l', int(now), 'pi', int(pi), 'pa', int(pa), 'ci', '0', 'ca', '0',
   'x', '', 'rt', int(rt))
 retain(key, idx, m, rt, now)
+indexuser(KEYS[4], m, now, rt, now)
 -- the pointer outlives any absolute limit the bounds allow
 local amax = cfg.amax
 if pa > amax then amax = pa end
 local pttl = ttl(now + amax + 60000, now)
-if KEYS[4] then
-  redis.call('DEL', KEYS[4])
-  redis.call('HSET', KEYS[4], 'a', ARGV[11], 'b', ARGV[12])
-  redis.call('PEXPIRE', KEYS[4], int(pttl))
+if KEYS[5] then
+  redis.call('DEL', KEYS[5])
+  redis.call('HSET', KEYS[5], 'a', ARGV[11], 'b', ARGV[12])
+  redis.call('PEXPIRE', KEYS[5], int(pttl))
 end
-return {0, 1, now, pi, pa, now + pi, now + pa, pttl}
+local out = {0, 1, now, pi, pa, now + pi, now + pa, pttl}
+for _, e in ipairs(evicted) do out[#out + 1] = e end
+return out
 `
 
 // luaSecret is SecretStore.Secret. KEYS: 1 secret. ARGV: 1 fresh value.
@@ -232,7 +240,7 @@ func (r *Redis) Bind(ctx context.Context, req *TouchRequest) (OpaqueResult, erro
 		return OpaqueResult{}, errNilPolicy
 	}
 	k := r.keys(req.Account)
-	keys := []string{k.session(req.SessionHash), k.override(), k.index()}
+	keys := []string{k.session(req.SessionHash), k.override(), k.index(), k.userIndex(req.User)}
 	cluster := r.cluster()
 	if !cluster {
 		keys = append(keys, r.opaqueKey(req.SessionHash))
@@ -241,14 +249,23 @@ func (r *Redis) Bind(ctx context.Context, req *TouchRequest) (OpaqueResult, erro
 	args = append(args, cfgArgs(req.Policy)...)
 	args = append(args, member(req.SessionHash), req.Account, k.base,
 		req.User, req.Role, req.Name, req.Email, req.IP, req.UserAgent)
+	args = append(args, limitArgs(req.Policy)...)
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
-	v, err := scriptOpaqueBind.Run(tctx, r.client, keys, args...).Int64Slice()
+	reply, err := scriptOpaqueBind.Run(tctx, r.client, keys, args...).Slice()
 	if err != nil {
 		return OpaqueResult{}, unavailable("opaque bind", err)
 	}
-	if len(v) != 8 {
-		return OpaqueResult{}, unavailable("opaque bind", fmt.Errorf("unexpected reply of %d values", len(v)))
+	v, ok := replyInts(reply, 8)
+	if !ok {
+		return OpaqueResult{}, unavailable("opaque bind", fmt.Errorf("unexpected reply of %d values", len(reply)))
+	}
+	if v[0] == 6 {
+		return OpaqueResult{TouchResult: TouchResult{
+			Status: session.LimitReached, Now: time.UnixMilli(v[2]),
+			Policy:        policy.Policy{Idle: millisDur(v[3]), Absolute: millisDur(v[4])},
+			IdleExpiresAt: time.UnixMilli(v[5]), AbsoluteExpiresAt: time.UnixMilli(v[6]),
+		}}, nil
 	}
 	if cluster {
 		if err := r.pointCluster(tctx, req, k.base, v[7]); err != nil {
@@ -262,6 +279,7 @@ func (r *Redis) Bind(ctx context.Context, req *TouchRequest) (OpaqueResult, erro
 		Policy:            policy.Policy{Idle: millisDur(v[3]), Absolute: millisDur(v[4])},
 		IdleExpiresAt:     time.UnixMilli(v[5]),
 		AbsoluteExpiresAt: time.UnixMilli(v[6]),
+		Evicted:           evictedHashes(reply, 8),
 	}, Account: req.Account, User: req.User, Role: req.Role, Name: req.Name, Email: req.Email}, nil
 }
 

@@ -189,22 +189,26 @@ end
 
 // luaTouch is Memory.Touch.
 //
-// KEYS: 1 session, 2 pol, 3 cut, 4 uc (of the request's user), 5 idx.
+// KEYS: 1 session, 2 pol, 3 cut, 4 uc (of the request's user), 5 idx,
+// 6 us (the user's session index, redis_limit.go).
 // ARGV: 1 now ("" = Redis TIME), 2 session-key prefix, 3..9 policy config
 // (see readcfg), 10 login ms, 11 not-after ms, 12 passive 0/1, 13 claimed
 // idle ms, 14 claimed absolute ms, 15 index member, 16 user, 17 role,
-// 18 name, 19 email, 20 ip, 21 user agent, 22 touch interval ms, 23 iat ms.
+// 18 name, 19 email, 20 ip, 21 user agent, 22 touch interval ms, 23 iat ms,
+// 24..27 limit config (see readlimitcfg).
 //
 // Returns {status code, created 0/1, now, policy idle, policy absolute,
-// idle deadline, absolute deadline}, all integers (ms). Status codes: 0
-// active, 1 idle, 2 absolute, 3 revoked, 5 wrong user (nothing written).
+// idle deadline, absolute deadline}, all integers (ms), then on creation
+// the members of the sessions it revoked to stay within the limit.
+// Status codes: 0 active, 1 idle, 2 absolute, 3 revoked, 5 wrong user, 6
+// limit reached (nothing written but index upkeep).
 //
 // Idempotent under retries: creation is conditional and last-seen only
 // moves forward. A touch that changes nothing (last seen moved by less
 // than the touch interval, or passive, state and retention unchanged)
 // only reads: the common request is two HMGETs and no write. Pruning of
 // the index runs when a session is created, the only time it grows.
-const luaTouch = luaPrelude + `
+const luaTouch = luaPrelude + luaLimitLib + `
 local key, polkey, cutkey, uckey, idx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now = clock(ARGV[1])
 local sp = ARGV[2]
@@ -245,8 +249,7 @@ end
 -- ended one answers with its end whoever asks
 if r and r.x == '' and r.u ~= ARGV[16] then return {5, 0, now, 0, 0, now, now} end
 
-
-local created = 0
+local created, evicted = 0, nil
 if not r then
   readovonce()
   local pi, pa = effective(cfg, ovi, ova, ci, ca)
@@ -263,6 +266,9 @@ if not r then
   if revoked then
     return {3, 0, now, pi, pa, now + pi, login + pa}
   end
+  -- the session limit (redis_limit.go)
+  evicted = admit(KEYS[6], polkey, readlimitcfg(24), sp, m, ARGV[16], now, cfg, ovi, ova)
+  if not evicted then return {6, 0, now, pi, pa, now + pi, login + pa} end
   r = { c = login, l = now, pi = pi, pa = pa, ci = ci, ca = ca, x = '' }
   created = 1
 end
@@ -291,7 +297,12 @@ else
   redis.call('HSET', key, 'l', int(r.l), 'x', r.x, 'rt', int(rt))
 end
 retain(key, idx, m, rt, now)
-return {CODES[st], created, now, pi, pa, r.l + pi, abs}
+local out = {CODES[st], created, now, pi, pa, r.l + pi, abs}
+if created == 1 then
+  indexuser(KEYS[6], m, r.c, rt, now)
+  for _, e in ipairs(evicted) do out[#out + 1] = e end
+end
+return out
 `
 
 // luaSessions returns what Sessions needs, after pruning.
@@ -395,19 +406,20 @@ return {n, now}
 
 // luaSetOverride replaces the override and returns the old one.
 //
-// KEYS: 1 pol. ARGV: 1 idle ms or "" (inherit), 2 absolute ms or "".
-// Returns {old idle ms or "", old absolute ms or ""}.
+// KEYS: 1 pol. ARGV: 1 idle ms or "" (inherit), 2 absolute ms or "", 3
+// session limit or "", 4 on_limit or "".
+// Returns the old values in the same order, "" for inherited.
 const luaSetOverride = `
-local old = redis.call('HMGET', KEYS[1], 'idle_ms', 'abs_ms')
-local names = {'idle_ms', 'abs_ms'}
-for i = 1, 2 do
+local names = {'idle_ms', 'abs_ms', 'max_s', 'on_lim'}
+local old = redis.call('HMGET', KEYS[1], unpack(names))
+for i = 1, #names do
   if ARGV[i] == '' then
     redis.call('HDEL', KEYS[1], names[i])
   else
     redis.call('HSET', KEYS[1], names[i], ARGV[i])
   end
 end
-return {old[1] or '', old[2] or ''}
+return {old[1] or '', old[2] or '', old[3] or '', old[4] or ''}
 `
 
 var (

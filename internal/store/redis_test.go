@@ -352,7 +352,7 @@ func TestRedisKeys(t *testing.T) {
 		s := store.NewRedis(client, store.RedisOptions{KeyPrefix: prefix})
 		workload(t, s, acct)
 		keys := keysOf(t, client, prefix)
-		if len(keys) != 7 { // 2 sessions, idx, pol, cut, uc, audit
+		if len(keys) != 9 { // 2 sessions, idx, pol, cut, uc, audit, 2 user indexes
 			t.Fatalf("account %q: keys %q", acct, keys)
 		}
 		slot := keySlot(keys[0])
@@ -394,10 +394,10 @@ func TestRedisKeys(t *testing.T) {
 	for _, acct := range accts {
 		mustTouch(t, s, treq(cfg(), acct, "sid", "u", t0))
 	}
-	if keys := keysOf(t, client, "one"); len(keys) != 2*len(accts) {
+	if keys := keysOf(t, client, "one"); len(keys) != 3*len(accts) { // session, idx, user index
 		t.Fatalf("%d accounts made keys %q", len(accts), keys)
 	}
-	if keys := keysOf(t, client, "k0"); len(keys) != 7 {
+	if keys := keysOf(t, client, "k0"); len(keys) != 9 {
 		t.Fatalf("another prefix changed account keys: %q", keys)
 	}
 }

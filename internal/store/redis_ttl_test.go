@@ -60,6 +60,10 @@ func TestRedisKeyLifetimes(t *testing.T) {
 		base + "s:" + session.HashID("short"):  12*time.Hour + time.Minute,
 		base + "s:" + session.HashID("cookie"): 12*time.Hour + time.Minute,
 		base + "idx":                           24*time.Hour + time.Minute,
+		// a user's session index outlives the user's longest-kept record
+		base + "us:alice": 24*time.Hour + time.Minute,
+		base + "us:bob":   12*time.Hour + time.Minute,
+		base + "us:carol": 12*time.Hour + time.Minute,
 		// a cutoff lasts as long as any session may: the longest absolute
 		base + "cut":    amax,
 		base + "uc:bob": amax,

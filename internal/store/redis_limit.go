@@ -1,0 +1,148 @@
+package store
+
+import (
+	"strconv"
+
+	"github.com/sessionguard/sessionguard/internal/policy"
+)
+
+// The session limit per user in the Redis store. Each account keeps one
+// sorted set per user in its slot:
+//
+//	<prefix>:{<acct>}:us:<user>  zset  index member -> login time, ms
+//
+// The scripts that create a session (luaTouch's creation branch,
+// luaOpaqueBind) pass it in KEYS and call admit before they write: it
+// reads the account's limit, walks that user's members oldest login
+// first, drops the ones no longer live and either refuses the new
+// session or revokes the oldest live ones, all in the same script, so
+// no gateway ever sees more than the limit live. Requests on existing
+// sessions never run any of it. Members are added for every new
+// session, also without a limit, so that a limit set later counts the
+// sessions that are already live.
+
+// luaLimitLib holds the creation-time helpers of the session limit.
+// Limit config ARGV (four, from position i): default limit (0 =
+// unlimited), default on_limit, bounds min, bounds max (0 = none).
+const luaLimitLib = `
+local function readlimitcfg(i)
+  return { dn = tonumber(ARGV[i]) or 0, dmode = ARGV[i+1],
+    bmin = tonumber(ARGV[i+2]) or 1, bmax = tonumber(ARGV[i+3]) or 0 }
+end
+
+-- policy.Config.EffectiveLimit: the override (pol fields max_s,
+-- on_lim), else the default; clamped to the bounds; unlimited becomes
+-- the upper bound when there is one.
+local function limitof(polkey, lc)
+  local p = redis.call('HMGET', polkey, 'max_s', 'on_lim')
+  local n, mode = tonumber(p[1]) or lc.dn, lc.dmode
+  if p[2] == 'deny' or p[2] == 'evict_oldest' then mode = p[2] end
+  if n <= 0 then n = lc.bmax
+  elseif n < lc.bmin then n = lc.bmin
+  elseif lc.bmax > 0 and n > lc.bmax then n = lc.bmax end
+  return n, mode
+end
+
+-- Whether the member mm of user's index is a live session of user;
+-- the index forgets it when not.
+local function livemember(uidx, sp, mm, user, now, cfg, ovi, ova)
+  local r = load(sp .. mm)
+  if r and now < r.rt and r.u == user then
+    local pi, pa = inforce(cfg, r, ovi, ova)
+    if state(r, now, pi, pa) == '' then return true end
+  end
+  redis.call('ZREM', uidx, mm)
+  return false
+end
+
+-- admit enforces the limit for a new session m of user (a record of m
+-- that it replaces does not count). Returns nil when the session is
+-- refused, else the members it revoked to make room, oldest login first.
+local function admit(uidx, polkey, lc, sp, m, user, now, cfg, ovi, ova)
+  local max, mode = limitof(polkey, lc)
+  if max <= 0 then
+    -- unlimited: keep the index short by checking its two oldest
+    for _, mm in ipairs(redis.call('ZRANGE', uidx, 0, 1)) do
+      if mm ~= m then livemember(uidx, sp, mm, user, now, cfg, ovi, ova) end
+    end
+    return {}
+  end
+  local live = {}
+  for _, mm in ipairs(redis.call('ZRANGE', uidx, 0, -1)) do
+    if mm ~= m and livemember(uidx, sp, mm, user, now, cfg, ovi, ova) then live[#live + 1] = mm end
+  end
+  if #live < max then return {} end
+  if mode == 'deny' then return nil end
+  local out = {}
+  for i = 1, #live - max + 1 do
+    redis.call('HSET', sp .. live[i], 'x', 'revoked', 'xe', int(now))
+    redis.call('ZREM', uidx, live[i])
+    out[#out + 1] = live[i]
+  end
+  return out
+end
+
+-- After a new session m of login time login is written with retention
+-- rt: index it under its user.
+local function indexuser(uidx, m, login, rt, now)
+  local d = ttl(rt, now)
+  if d <= 0 then return end
+  redis.call('ZADD', uidx, int(login), m)
+  extendindex(uidx, d)
+end
+`
+
+// userIndex is the key of the per-user session index of user.
+func (k redisKeys) userIndex(user string) string { return k.base + "us:" + keyEscape(user) }
+
+// limitArgs are the four limit-configuration ARGV read by readlimitcfg.
+func limitArgs(c *policy.Config) []any {
+	def := c.PresetLimits[c.Default]
+	mode := def.OnLimit
+	if mode == "" {
+		mode = policy.EvictOldest
+	}
+	b := c.Bounds.Sessions
+	return []any{strconv.Itoa(max(def.Max, 0)), string(mode), strconv.Itoa(b.Min), strconv.Itoa(max(b.Max, 0))}
+}
+
+// evictedHashes decodes the revoked members a creating script returned
+// from position i of its reply.
+func evictedHashes(reply []any, i int) []string {
+	var out []string
+	for ; i < len(reply); i++ {
+		m := asString(reply[i])
+		if h, ok := keyUnescape(m); ok {
+			m = h
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// limitFields are the stored pol fields max_s and on_lim of ov, "" for
+// inherited.
+func limitFields(ov policy.Override) (string, string) {
+	var n, mode string
+	if ov.MaxSessions != nil {
+		n = strconv.Itoa(*ov.MaxSessions)
+	}
+	if ov.OnLimit != nil {
+		mode = string(*ov.OnLimit)
+	}
+	return n, mode
+}
+
+// parseLimitOverride reads the stored limit fields; an absent or
+// unparsable one inherits, as in the scripts.
+func parseLimitOverride(n, mode string) (*int, *policy.OnLimit) {
+	var maxS *int
+	var onLim *policy.OnLimit
+	if v, err := strconv.Atoi(n); err == nil {
+		maxS = &v
+	}
+	if m := policy.OnLimit(mode); m.Valid() {
+		onLim = &m
+	}
+	return maxS, onLim
+}

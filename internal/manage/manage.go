@@ -12,6 +12,7 @@ package manage
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -82,14 +83,24 @@ type OverrideMinutes struct {
 	// Absolute is the absolute override in minutes, or null when
 	// inherited.
 	Absolute *int64 `json:"absolute_minutes"`
+	// MaxSessions is the session limit per user, or null when inherited.
+	MaxSessions *int `json:"max_sessions_per_user"`
+	// OnLimit is what a new session beyond the limit does, or null when
+	// inherited.
+	OnLimit *policy.OnLimit `json:"on_limit"`
 }
 
-// Minutes is a policy in whole minutes.
+// Minutes is a policy in whole minutes, with its session limit.
 type Minutes struct {
 	// Idle is the idle limit in minutes.
 	Idle int64 `json:"idle_minutes"`
 	// Absolute is the absolute limit in minutes.
 	Absolute int64 `json:"absolute_minutes"`
+	// MaxSessions is the session limit per user, null for unlimited.
+	MaxSessions *int `json:"max_sessions_per_user"`
+	// OnLimit is what a new session beyond the limit does:
+	// "evict_oldest" or "deny".
+	OnLimit policy.OnLimit `json:"on_limit"`
 }
 
 // RangeView is an inclusive range of minutes.
@@ -100,12 +111,22 @@ type RangeView struct {
 	Max int64 `json:"max_minutes"`
 }
 
-// BoundsView shows the bounds in minutes.
+// CountView is an inclusive range of session counts.
+type CountView struct {
+	// Min is the smallest allowed session limit.
+	Min int `json:"min"`
+	// Max is the largest allowed session limit, null when there is none.
+	Max *int `json:"max"`
+}
+
+// BoundsView shows the bounds in minutes and sessions.
 type BoundsView struct {
 	// Idle bounds the idle limit.
 	Idle RangeView `json:"idle"`
 	// Absolute bounds the absolute limit.
 	Absolute RangeView `json:"absolute"`
+	// Sessions bounds the session limit per user.
+	Sessions CountView `json:"sessions"`
 }
 
 // PolicyView is an account's policy as the admin API shows it.
@@ -152,8 +173,16 @@ func ceilMinutes(d time.Duration) int64 {
 	return m
 }
 
-func toMinutes(p policy.Policy) Minutes {
-	return Minutes{Idle: minutes(p.Idle), Absolute: minutes(p.Absolute)}
+func toMinutes(p policy.Policy, l policy.Limit) Minutes {
+	return Minutes{Idle: minutes(p.Idle), Absolute: minutes(p.Absolute), MaxSessions: count(l.Max), OnLimit: l.OnLimit}
+}
+
+// count is n, or nil for 0 (none, unlimited).
+func count(n int) *int {
+	if n <= 0 {
+		return nil
+	}
+	return &n
 }
 
 func toOverrideMinutes(ov policy.Override) OverrideMinutes {
@@ -166,6 +195,7 @@ func toOverrideMinutes(ov policy.Override) OverrideMinutes {
 		m := minutes(*ov.Absolute)
 		out.Absolute = &m
 	}
+	out.MaxSessions, out.OnLimit = ov.MaxSessions, ov.OnLimit
 	return out
 }
 
@@ -173,6 +203,7 @@ func boundsView(b policy.Bounds) BoundsView {
 	return BoundsView{
 		Idle:     RangeView{Min: ceilMinutes(b.Idle.Min), Max: minutes(b.Idle.Max)},
 		Absolute: RangeView{Min: ceilMinutes(b.Absolute.Min), Max: minutes(b.Absolute.Max)},
+		Sessions: CountView{Min: b.Sessions.Min, Max: count(b.Sessions.Max)},
 	}
 }
 
@@ -180,25 +211,25 @@ func boundsView(b policy.Bounds) BoundsView {
 func (m *Manager) Defaults(warnBefore time.Duration) DefaultsView {
 	v := DefaultsView{
 		DefaultPreset:     m.Policy.Default,
-		Default:           toMinutes(m.Policy.DefaultPolicy()),
+		Default:           toMinutes(m.Policy.DefaultPolicy(), m.Policy.PresetLimit(m.Policy.Default)),
 		Presets:           make(map[string]Minutes, len(m.Policy.Presets)),
 		Bounds:            boundsView(m.Policy.Bounds),
 		Apply:             m.Policy.Apply,
 		WarnBeforeSeconds: int64(warnBefore / time.Second),
 	}
 	for name, p := range m.Policy.Presets {
-		v.Presets[name] = toMinutes(p)
+		v.Presets[name] = toMinutes(p, m.Policy.PresetLimit(name))
 	}
 	return v
 }
 
 func (m *Manager) view(account string, ov policy.Override) PolicyView {
-	eff := m.Policy.Effective(ov, policy.Claimed{})
+	eff, lim := m.Policy.Effective(ov, policy.Claimed{}), m.Policy.EffectiveLimit(ov)
 	return PolicyView{
 		Account:   account,
 		Override:  toOverrideMinutes(ov),
-		Effective: toMinutes(eff),
-		Preset:    m.Policy.PresetOf(eff),
+		Effective: toMinutes(eff, lim),
+		Preset:    m.Policy.PresetOf(eff, lim),
 		Bounds:    boundsView(m.Policy.Bounds),
 		Apply:     m.Policy.Apply,
 	}
@@ -220,12 +251,13 @@ func (m *Manager) PolicyView(ctx context.Context, account string) (PolicyView, e
 var patchMu sync.Mutex
 
 // PatchPolicy applies a JSON policy change to an account's override:
-// {"idle_minutes":int|null,"absolute_minutes":int|null} or
-// {"preset":"name"}. An absent field is left alone; null clears the
+// {"idle_minutes":int|null,"absolute_minutes":int|null,
+// "max_sessions_per_user":int|null,"on_limit":"evict_oldest"|"deny"|null}
+// or {"preset":"name"}. An absent field is left alone; null clears the
 // override. Unknown or duplicate fields and malformed JSON are 400;
-// values that are not positive JSON integers within the bounds, or that
-// would make the effective idle exceed the effective absolute, are 422
-// with a message per field.
+// values that are not positive JSON integers within the bounds, an
+// unknown on_limit, or values that would make the effective idle exceed
+// the effective absolute, are 422 with a message per field.
 //
 // Every PATCH that passes validation is successful and writes exactly
 // one policy.update audit event, also when it changes nothing (e.g. {}):
@@ -261,13 +293,19 @@ func (m *Manager) PatchPolicy(ctx context.Context, account string, body []byte, 
 	data := policyUpdate{
 		Old:          toOverrideMinutes(old),
 		New:          toOverrideMinutes(next),
-		EffectiveOld: toMinutes(m.Policy.Effective(old, policy.Claimed{})),
-		EffectiveNew: toMinutes(m.Policy.Effective(next, policy.Claimed{})),
+		EffectiveOld: m.effective(old),
+		EffectiveNew: m.effective(next),
 	}
 	if err := m.audit(ctx, account, EventPolicyUpdate, actor, data); err != nil {
 		return PolicyView{}, err
 	}
 	return m.view(account, next), nil
+}
+
+// effective is the policy and limit a new session of an account with
+// override ov gets, leaving token claims aside.
+func (m *Manager) effective(ov policy.Override) Minutes {
+	return toMinutes(m.Policy.Effective(ov, policy.Claimed{}), m.Policy.EffectiveLimit(ov))
 }
 
 // policyUpdate is the data of a policy.update event.
@@ -282,7 +320,7 @@ type policyUpdate struct {
 // values of the wrong JSON type are returned as field errors, their
 // fields left unset in the patch so that the others can still be checked.
 func parsePatch(body []byte) (policy.Patch, policy.FieldErrors, *Error) {
-	fields, err := decodeObject(body, policy.FieldIdle, policy.FieldAbsolute, policy.FieldPreset)
+	fields, err := decodeObject(body, policy.FieldIdle, policy.FieldAbsolute, policy.FieldPreset, policy.FieldSessions, policy.FieldOnLimit)
 	if err != nil {
 		return policy.Patch{}, nil, err
 	}
@@ -306,6 +344,7 @@ func parsePatch(body []byte) (policy.Patch, policy.FieldErrors, *Error) {
 	}
 	minutesField(policy.FieldIdle, &p.Idle)
 	minutesField(policy.FieldAbsolute, &p.Absolute)
+	parseLimitPatch(fields, &p, ferrs)
 	if raw, ok := fields[policy.FieldPreset]; ok {
 		name, ok := parseString(raw)
 		switch {
@@ -318,6 +357,34 @@ func parsePatch(body []byte) (policy.Patch, policy.FieldErrors, *Error) {
 		}
 	}
 	return p, ferrs, nil
+}
+
+// parseLimitPatch decodes the session-limit fields of a PATCH body into
+// p; values of the wrong JSON type are field errors.
+func parseLimitPatch(fields map[string]json.RawMessage, p *policy.Patch, ferrs policy.FieldErrors) {
+	if raw, ok := fields[policy.FieldSessions]; ok {
+		n, isInt := parseMinutes(raw)
+		switch {
+		case isNull(raw):
+			p.Sessions.Set = true
+		case !isInt:
+			ferrs[policy.FieldSessions] = "must be a positive whole number of sessions or null"
+		default:
+			p.Sessions.Set, p.Sessions.Count = true, &n
+		}
+	}
+	if raw, ok := fields[policy.FieldOnLimit]; ok {
+		v, isStr := parseString(raw)
+		switch {
+		case isNull(raw):
+			p.OnLimit.Set = true
+		case !isStr:
+			ferrs[policy.FieldOnLimit] = fmt.Sprintf("must be %q, %q or null", policy.EvictOldest, policy.Deny)
+		default:
+			mode := policy.OnLimit(v)
+			p.OnLimit.Set, p.OnLimit.Value = true, &mode
+		}
+	}
 }
 
 // Session is a live session in a listing.
@@ -339,6 +406,9 @@ type ActiveUser struct {
 	LastLoginAt time.Time `json:"last_login_at"`
 	// Sessions is how many live sessions the user has.
 	Sessions int `json:"sessions"`
+	// MaxSessions is the account's session limit per user that Sessions
+	// counts against, null for unlimited.
+	MaxSessions *int `json:"max_sessions_per_user"`
 	// You marks the caller in self-service listings.
 	You bool `json:"you,omitempty"`
 }
@@ -359,6 +429,11 @@ func (m *Manager) Sessions(ctx context.Context, account string) (SessionsView, e
 	if err != nil {
 		return SessionsView{}, storeError("listing sessions", err)
 	}
+	ov, err := m.Store.Override(ctx, account)
+	if err != nil {
+		return SessionsView{}, storeError("reading policy", err)
+	}
+	limit := count(m.Policy.EffectiveLimit(ov).Max)
 	v := SessionsView{Sessions: make([]Session, 0, len(infos)), ActiveUsers: []ActiveUser{}}
 	byUser := map[string]int{}
 	for _, in := range infos {
@@ -369,7 +444,7 @@ func (m *Manager) Sessions(ctx context.Context, account string) (SessionsView, e
 		if !ok {
 			i = len(v.ActiveUsers)
 			byUser[in.User] = i
-			v.ActiveUsers = append(v.ActiveUsers, ActiveUser{UserID: in.User})
+			v.ActiveUsers = append(v.ActiveUsers, ActiveUser{UserID: in.User, MaxSessions: limit})
 		}
 		u := &v.ActiveUsers[i]
 		u.Sessions++

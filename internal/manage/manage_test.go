@@ -103,6 +103,19 @@ func TestPatchPolicy(t *testing.T) {
 		{name: "unknown preset", body: `{"preset":"lax"}`, status: 422, fields: []string{"preset"}},
 		{name: "preset not a string", body: `{"preset":1}`, status: 422, fields: []string{"preset"}},
 		{name: "preset and minutes", body: `{"preset":"strict","idle_minutes":30}`, status: 422, fields: []string{"preset"}},
+		{name: "session limit", body: `{"max_sessions_per_user":3}`, status: 200, override: OverrideMinutes{MaxSessions: iptr(3)}},
+		{name: "on_limit", body: `{"on_limit":"deny"}`, status: 200, override: OverrideMinutes{OnLimit: mode(policy.Deny)}},
+		{name: "limit with minutes", body: `{"idle_minutes":30,"max_sessions_per_user":2,"on_limit":"evict_oldest"}`, status: 200, override: OverrideMinutes{Idle: i64(30), MaxSessions: iptr(2), OnLimit: mode(policy.EvictOldest)}},
+		{name: "limit null clears", pre: `{"max_sessions_per_user":3,"on_limit":"deny"}`, body: `{"max_sessions_per_user":null,"on_limit":null}`, status: 200},
+		{name: "limit zero", body: `{"max_sessions_per_user":0}`, status: 422, fields: []string{"max_sessions_per_user"}},
+		{name: "limit negative", body: `{"max_sessions_per_user":-1}`, status: 422, fields: []string{"max_sessions_per_user"}},
+		{name: "limit fraction", body: `{"max_sessions_per_user":1.5}`, status: 422, fields: []string{"max_sessions_per_user"}},
+		{name: "limit string", body: `{"max_sessions_per_user":"3"}`, status: 422, fields: []string{"max_sessions_per_user"}},
+		{name: "limit huge", body: `{"max_sessions_per_user":99999999999}`, status: 422, fields: []string{"max_sessions_per_user"}},
+		{name: "on_limit unknown", body: `{"on_limit":"drop"}`, status: 422, fields: []string{"on_limit"}},
+		{name: "on_limit not a string", body: `{"on_limit":1}`, status: 422, fields: []string{"on_limit"}},
+		{name: "limit and mode both bad", body: `{"max_sessions_per_user":0,"on_limit":"x","idle_minutes":"y"}`, status: 422, fields: []string{"max_sessions_per_user", "on_limit", "idle_minutes"}},
+		{name: "preset and limit", body: `{"preset":"strict","max_sessions_per_user":3}`, status: 422, fields: []string{"preset"}},
 		{name: "unknown field", body: `{"idle":30}`, status: 400},
 		{name: "duplicate field", body: `{"idle_minutes":30,"idle_minutes":40}`, status: 400},
 		{name: "not an object", body: `[1]`, status: 400},
@@ -181,9 +194,14 @@ func TestPatchPolicy(t *testing.T) {
 }
 
 func eqOverride(a, b OverrideMinutes) bool {
-	eq := func(x, y *int64) bool { return (x == nil && y == nil) || (x != nil && y != nil && *x == *y) }
-	return eq(a.Idle, b.Idle) && eq(a.Absolute, b.Absolute)
+	return eqPtr(a.Idle, b.Idle) && eqPtr(a.Absolute, b.Absolute) && eqPtr(a.MaxSessions, b.MaxSessions) && eqPtr(a.OnLimit, b.OnLimit)
 }
+
+func eqPtr[T comparable](x, y *T) bool { return (x == nil && y == nil) || (x != nil && y != nil && *x == *y) }
+
+func iptr(n int) *int { return &n }
+
+func mode(m policy.OnLimit) *policy.OnLimit { return &m }
 
 func js(v any) string { b, _ := json.Marshal(v); return string(b) }
 
@@ -194,7 +212,9 @@ func TestPolicyView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"account":"acme","override":{"idle_minutes":null,"absolute_minutes":null},"effective":{"idle_minutes":15,"absolute_minutes":720},"preset":"strict","bounds":{"idle":{"min_minutes":5,"max_minutes":43200},"absolute":{"min_minutes":15,"max_minutes":129600}},"apply":"next_login"}`
+	want := `{"account":"acme","override":{"idle_minutes":null,"absolute_minutes":null,"max_sessions_per_user":null,"on_limit":null},` +
+		`"effective":{"idle_minutes":15,"absolute_minutes":720,"max_sessions_per_user":null,"on_limit":"evict_oldest"},"preset":"strict",` +
+		`"bounds":{"idle":{"min_minutes":5,"max_minutes":43200},"absolute":{"min_minutes":15,"max_minutes":129600},"sessions":{"min":1,"max":null}},"apply":"next_login"}`
 	if got := js(v); got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}

@@ -197,7 +197,9 @@ func eqOverride(a, b OverrideMinutes) bool {
 	return eqPtr(a.Idle, b.Idle) && eqPtr(a.Absolute, b.Absolute) && eqPtr(a.MaxSessions, b.MaxSessions) && eqPtr(a.OnLimit, b.OnLimit)
 }
 
-func eqPtr[T comparable](x, y *T) bool { return (x == nil && y == nil) || (x != nil && y != nil && *x == *y) }
+func eqPtr[T comparable](x, y *T) bool {
+	return (x == nil && y == nil) || (x != nil && y != nil && *x == *y)
+}
 
 func iptr(n int) *int { return &n }
 

@@ -47,7 +47,9 @@ func TestRoutes(t *testing.T) {
 		}
 
 		raw := e.admin(t, http.MethodGet, acctPath("acme", "policy"), "", 200).Body
-		want := `{"account":"acme","override":{"idle_minutes":null,"absolute_minutes":null},"effective":{"idle_minutes":15,"absolute_minutes":720},"preset":"strict","bounds":{"idle":{"min_minutes":5,"max_minutes":43200},"absolute":{"min_minutes":15,"max_minutes":129600}},"apply":"next_login"}`
+		want := `{"account":"acme","override":{"idle_minutes":null,"absolute_minutes":null,"max_sessions_per_user":null,"on_limit":null},` +
+			`"effective":{"idle_minutes":15,"absolute_minutes":720,"max_sessions_per_user":null,"on_limit":"evict_oldest"},"preset":"strict",` +
+			`"bounds":{"idle":{"min_minutes":5,"max_minutes":43200},"absolute":{"min_minutes":15,"max_minutes":129600},"sessions":{"min":1,"max":null}},"apply":"next_login"}`
 		if strings.TrimSpace(string(raw)) != want {
 			t.Fatalf("policy view\n got %s\nwant %s", raw, want)
 		}
@@ -156,6 +158,12 @@ func TestPatchValidation(t *testing.T) {
 		{name: "idle above overridden absolute", pre: `{"absolute_minutes":60}`, body: `{"idle_minutes":90}`, status: 422, field: "idle_minutes", abs: ptr(60)},
 		{name: "unknown preset", body: `{"preset":"lax"}`, status: 422, field: "preset"},
 		{name: "preset and minutes", body: `{"preset":"strict","absolute_minutes":600}`, status: 422, field: "preset"},
+		{name: "session limit", body: `{"max_sessions_per_user":3,"on_limit":"deny"}`, status: 200},
+		{name: "session limit cleared", pre: `{"max_sessions_per_user":3}`, body: `{"max_sessions_per_user":null,"on_limit":null}`, status: 200},
+		{name: "session limit zero", body: `{"max_sessions_per_user":0}`, status: 422, field: "max_sessions_per_user"},
+		{name: "session limit string", body: `{"max_sessions_per_user":"3"}`, status: 422, field: "max_sessions_per_user"},
+		{name: "on_limit unknown", body: `{"on_limit":"kick"}`, status: 422, field: "on_limit"},
+		{name: "preset and limit", body: `{"preset":"strict","on_limit":"deny"}`, status: 422, field: "preset"},
 		{name: "unknown field", body: `{"idle":30}`, status: 400},
 		{name: "nested", body: nested, status: 400},
 		{name: "not json", body: `idle=30`, status: 400},
@@ -224,7 +232,10 @@ func TestAuditEvents(t *testing.T) {
 		if ev.Type != "policy.update" || ev.Actor != "ops-bob" || ev.Account != "acme" || ev.Time.Sub(e.Clock.Now()).Abs() > time.Second {
 			t.Fatalf("event %+v", ev)
 		}
-		want := `{"old":{"idle_minutes":30,"absolute_minutes":null},"new":{"idle_minutes":30,"absolute_minutes":60},"effective_old":{"idle_minutes":30,"absolute_minutes":720},"effective_new":{"idle_minutes":30,"absolute_minutes":60}}`
+		none := `"max_sessions_per_user":null,"on_limit":null`
+		unlimited := `"max_sessions_per_user":null,"on_limit":"evict_oldest"`
+		want := `{"old":{"idle_minutes":30,"absolute_minutes":null,` + none + `},"new":{"idle_minutes":30,"absolute_minutes":60,` + none + `},` +
+			`"effective_old":{"idle_minutes":30,"absolute_minutes":720,` + unlimited + `},"effective_new":{"idle_minutes":30,"absolute_minutes":60,` + unlimited + `}}`
 		if string(ev.Data) != want {
 			t.Fatalf("data\n got %s\nwant %s", ev.Data, want)
 		}

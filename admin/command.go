@@ -33,7 +33,8 @@ func init() {
 Manages sessionguard through the admin API of a running Caddy.
 
   policy get <account>
-  policy set <account> [--idle <min>] [--absolute <min>] [--clear-idle] [--clear-absolute] | --preset <name>
+  policy set <account> [--idle <min>] [--absolute <min>] [--clear-idle] [--clear-absolute]
+             [--max-sessions <n>] [--on-limit evict_oldest|deny] [--clear-max-sessions] [--clear-on-limit] | --preset <name>
   sessions <account>
   revoke <account> --all | --others <keep-session> | --user <user-id> | --session <session>
   audit <account> [--limit N]
@@ -82,9 +83,13 @@ func setupCommand(cmd *cobra.Command) {
 	}
 	setCmd.Flags().Int64("idle", 0, "Idle limit in minutes")
 	setCmd.Flags().Int64("absolute", 0, "Absolute limit in minutes")
-	setCmd.Flags().String("preset", "", "Set both limits to a preset's")
+	setCmd.Flags().String("preset", "", "Set every field to a preset's")
 	setCmd.Flags().Bool("clear-idle", false, "Inherit the idle limit again")
 	setCmd.Flags().Bool("clear-absolute", false, "Inherit the absolute limit again")
+	setCmd.Flags().Int64("max-sessions", 0, "Most live sessions per user")
+	setCmd.Flags().String("on-limit", "", "At the session limit: evict_oldest or deny")
+	setCmd.Flags().Bool("clear-max-sessions", false, "Inherit the session limit again")
+	setCmd.Flags().Bool("clear-on-limit", false, "Inherit on_limit again")
 	policyCmd.AddCommand(getCmd, setCmd)
 
 	sessionsCmd := &cobra.Command{
@@ -262,7 +267,27 @@ func showPolicy(out io.Writer, v manage.PolicyView) error {
 	fmt.Fprintln(tw, "LIMIT (minutes)\tOVERRIDE\tEFFECTIVE\tBOUNDS")
 	fmt.Fprintf(tw, "idle\t%s\t%d\t%d..%d\n", ov(v.Override.Idle), v.Effective.Idle, v.Bounds.Idle.Min, v.Bounds.Idle.Max)
 	fmt.Fprintf(tw, "absolute\t%s\t%d\t%d..%d\n", ov(v.Override.Absolute), v.Effective.Absolute, v.Bounds.Absolute.Min, v.Bounds.Absolute.Max)
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "SESSIONS PER USER\tOVERRIDE\tEFFECTIVE\tBOUNDS")
+	fmt.Fprintf(tw, "max\t%s\t%s\t%d..%s\n", orInherited(v.Override.MaxSessions), limitText(v.Effective.MaxSessions), v.Bounds.Sessions.Min, limitText(v.Bounds.Sessions.Max))
+	fmt.Fprintf(tw, "on_limit\t%s\t%s\t\n", orInherited(v.Override.OnLimit), v.Effective.OnLimit)
 	return tw.Flush()
+}
+
+// orInherited shows an override field, "inherited" when unset.
+func orInherited[T any](p *T) string {
+	if p == nil {
+		return "inherited"
+	}
+	return fmt.Sprint(*p)
+}
+
+// limitText shows a session count, "unlimited" when there is none.
+func limitText(n *int) string {
+	if n == nil {
+		return "unlimited"
+	}
+	return strconv.Itoa(*n)
 }
 
 func runPolicySet(cmd *cobra.Command, args []string) error {
@@ -275,21 +300,22 @@ func runPolicySet(cmd *cobra.Command, args []string) error {
 	for _, f := range []struct{ flag, clear, field string }{
 		{"idle", "clear-idle", "idle_minutes"},
 		{"absolute", "clear-absolute", "absolute_minutes"},
+		{"max-sessions", "clear-max-sessions", "max_sessions_per_user"},
+		{"on-limit", "clear-on-limit", "on_limit"},
 	} {
 		clr, _ := fl.GetBool(f.clear)
 		if fl.Changed(f.flag) && clr {
 			return fmt.Errorf("--%s and --%s exclude each other", f.flag, f.clear)
 		}
 		if fl.Changed(f.flag) {
-			n, _ := fl.GetInt64(f.flag)
-			body[f.field] = n
+			body[f.field] = fl.Lookup(f.flag).Value // marshals as its number or string
 		}
 		if clr {
 			body[f.field] = nil
 		}
 	}
 	if len(body) == 0 {
-		return errors.New("nothing to set: give --idle, --absolute, --clear-idle, --clear-absolute or --preset")
+		return errors.New("nothing to set: give --idle, --absolute, --max-sessions, --on-limit, a --clear-... flag or --preset")
 	}
 	return call(cmd, http.MethodPatch, accountURI(args[0], "policy"), body, showPolicy)
 }
@@ -302,7 +328,11 @@ func showSessions(out io.Writer, v manage.SessionsView) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "USER\tNAME\tEMAIL\tSESSIONS\tLAST LOGIN")
 	for _, u := range v.ActiveUsers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", u.UserID, dash(u.Name), dash(u.Email), u.Sessions, stamp(u.LastLoginAt))
+		n := strconv.Itoa(u.Sessions)
+		if u.MaxSessions != nil {
+			n += "/" + strconv.Itoa(*u.MaxSessions)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.UserID, dash(u.Name), dash(u.Email), n, stamp(u.LastLoginAt))
 	}
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "SESSION\tUSER\tLOGIN\tLAST SEEN\tIDLE EXPIRES\tABSOLUTE EXPIRES\tIP")

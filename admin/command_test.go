@@ -210,3 +210,36 @@ func TestTokenCommandSecretFromEnv(t *testing.T) {
 		t.Fatal("token without --sub succeeded")
 	}
 }
+
+// TestCommandSessionLimit: the CLI sets, shows and clears the session
+// limit, the gateway enforces what it set, and sessions shows each
+// user's count against the limit.
+func TestCommandSessionLimit(t *testing.T) {
+	eachStore(t, func(t *testing.T, b backend) {
+		e := start(t, b)
+		addr := strings.TrimPrefix(e.Admin, "http://")
+		out := mustCLI(t, "policy", "set", "acme", "--max-sessions", "2", "--on-limit", "deny", "--address", addr)
+		for _, want := range []string{"SESSIONS PER USER", "max", "2", "on_limit", "deny", "1..unlimited"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("policy set output lacks %q:\n%s", want, out)
+			}
+		}
+		e.wantGet(t, e.mint(t, tok{sid: "a1", user: "alice", acct: "acme"}), 200, "")
+		e.wantGet(t, e.mint(t, tok{sid: "a2", user: "alice", acct: "acme"}), 200, "")
+		e.wantGet(t, e.mint(t, tok{sid: "a3", user: "alice", acct: "acme"}), 403, "session_limit_reached")
+		if out := mustCLI(t, "sessions", "acme", "--address", addr); !strings.Contains(out, "2/2") {
+			t.Fatalf("sessions output lacks 2/2:\n%s", out)
+		}
+		if out, err := cli(t, "policy", "set", "acme", "--on-limit", "kick", "--address", addr); err == nil || !strings.Contains(err.Error(), "422") {
+			t.Fatalf("bad on-limit: %v\n%s", err, out)
+		}
+		if _, err := cli(t, "policy", "set", "acme", "--max-sessions", "3", "--clear-max-sessions", "--address", addr); err == nil {
+			t.Fatal("--max-sessions with --clear-max-sessions succeeded")
+		}
+		out = mustCLI(t, "policy", "set", "acme", "--clear-max-sessions", "--clear-on-limit", "--address", addr)
+		if !strings.Contains(out, "unlimited") || !strings.Contains(out, "evict_oldest") {
+			t.Fatalf("after clearing:\n%s", out)
+		}
+		e.wantGet(t, e.mint(t, tok{sid: "a3", user: "alice", acct: "acme"}), 200, "")
+	})
+}

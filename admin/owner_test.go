@@ -231,3 +231,39 @@ func TestOwnerRolesExactMatch(t *testing.T) {
 		})
 	}
 }
+
+// TestOwnerSessionLimit: an owner sets the account's session limit; the
+// active-users list shows each user's count against it; bad values are
+// 422 per field as in the admin API.
+func TestOwnerSessionLimit(t *testing.T) {
+	eachMode(t, func(t *testing.T, b backend) {
+		e := start(t, b)
+		owner := e.login(t, tok{sid: "own", user: "olivia", acct: "acme", role: "owner"})
+		e.login(t, tok{sid: "m1", user: "max", acct: "acme", role: "member"})
+		e.login(t, tok{sid: "m2", user: "max", acct: "acme", role: "member"})
+		r := e.ownerDo(t, http.MethodPatch, "account/policy", owner, `{"max_sessions_per_user":0,"on_limit":"kick"}`)
+		if r.StatusCode != 422 || !strings.Contains(string(r.Body), `"max_sessions_per_user"`) || !strings.Contains(string(r.Body), `"on_limit"`) {
+			t.Fatalf("422: %d %s", r.StatusCode, r.Body)
+		}
+		r = e.ownerDo(t, http.MethodPatch, "account/policy", owner, `{"max_sessions_per_user":3,"on_limit":"deny"}`)
+		if r.StatusCode != 200 {
+			t.Fatalf("PATCH: %d %s", r.StatusCode, r.Body)
+		}
+		r = e.ownerDo(t, http.MethodGet, "account", owner, "")
+		var acct struct {
+			ActiveUsers []struct {
+				UserID      string `json:"user_id"`
+				Sessions    int    `json:"sessions"`
+				MaxSessions *int   `json:"max_sessions_per_user"`
+			} `json:"active_users"`
+		}
+		r.JSON(t, &acct)
+		if len(acct.ActiveUsers) != 2 || acct.ActiveUsers[0].UserID != "max" || acct.ActiveUsers[0].Sessions != 2 ||
+			acct.ActiveUsers[0].MaxSessions == nil || *acct.ActiveUsers[0].MaxSessions != 3 {
+			t.Fatalf("active users %s", r.Body)
+		}
+		if evs := e.audit(t, "acme"); len(evs) != 1 || evs[0].Actor != "olivia" {
+			t.Fatalf("audit %+v", evs)
+		}
+	})
+}

@@ -50,7 +50,7 @@ type App struct {
 	Presets map[string]PresetConfig `json:"presets,omitempty"`
 
 	// Bounds limit every policy. Default idle 5m..720h, absolute
-	// 15m..2160h.
+	// 15m..2160h, session limit per user 1 and up.
 	Bounds *BoundsConfig `json:"bounds,omitempty"`
 
 	// Apply is when a policy change reaches live sessions: "next_login"
@@ -100,6 +100,13 @@ type PresetConfig struct {
 	Idle caddy.Duration `json:"idle"`
 	// Absolute is the limit since login.
 	Absolute caddy.Duration `json:"absolute"`
+	// MaxSessions is the most live sessions one user of an account on
+	// this preset may have; 0 (default) is unlimited.
+	MaxSessions int `json:"max_sessions_per_user,omitempty"`
+	// OnLimit is what a new session beyond MaxSessions does:
+	// "evict_oldest" (default; the user's oldest-login sessions end) or
+	// "deny" (403 session_limit_reached).
+	OnLimit string `json:"on_limit,omitempty"`
 }
 
 // BoundsConfig limits what any policy may set. Zero fields keep the
@@ -113,6 +120,11 @@ type BoundsConfig struct {
 	AbsoluteMin caddy.Duration `json:"absolute_min,omitempty"`
 	// AbsoluteMax default 2160h.
 	AbsoluteMax caddy.Duration `json:"absolute_max,omitempty"`
+	// SessionsMin is the smallest session limit per user; default 1.
+	SessionsMin int `json:"sessions_min,omitempty"`
+	// SessionsMax is the largest session limit per user; default none.
+	// With it, accounts without a limit get this one.
+	SessionsMax int `json:"sessions_max,omitempty"`
 }
 
 // Store error modes.
@@ -156,9 +168,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.DefaultPreset != "" {
 		a.policy.Default = a.DefaultPreset
 	}
-	for name, p := range a.Presets {
-		a.policy.Presets[name] = policy.Policy{Idle: time.Duration(p.Idle), Absolute: time.Duration(p.Absolute)}
-	}
+	a.provisionPresets()
 	if b := a.Bounds; b != nil {
 		set := func(dst *time.Duration, v caddy.Duration) {
 			if v != 0 {
@@ -169,6 +179,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		set(&a.policy.Bounds.Idle.Max, b.IdleMax)
 		set(&a.policy.Bounds.Absolute.Min, b.AbsoluteMin)
 		set(&a.policy.Bounds.Absolute.Max, b.AbsoluteMax)
+		if b.SessionsMin != 0 {
+			a.policy.Bounds.Sessions.Min = b.SessionsMin
+		}
+		a.policy.Bounds.Sessions.Max = b.SessionsMax
 	}
 	if a.Apply != "" {
 		a.policy.Apply = policy.Apply(a.Apply)
@@ -189,6 +203,21 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	return nil
+}
+
+// provisionPresets adds the configured presets, with their session
+// limits, to the policy configuration.
+func (a *App) provisionPresets() {
+	for name, p := range a.Presets {
+		a.policy.Presets[name] = policy.Policy{Idle: time.Duration(p.Idle), Absolute: time.Duration(p.Absolute)}
+		if p.MaxSessions == 0 && p.OnLimit == "" {
+			continue
+		}
+		if a.policy.PresetLimits == nil {
+			a.policy.PresetLimits = make(map[string]policy.Limit)
+		}
+		a.policy.PresetLimits[name] = policy.Limit{Max: p.MaxSessions, OnLimit: policy.OnLimit(p.OnLimit)}
+	}
 }
 
 // Validate checks the configuration; it acquires nothing.

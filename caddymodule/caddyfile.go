@@ -11,6 +11,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/sessionguard/sessionguard/internal/policy"
 )
 
 func init() {
@@ -62,8 +64,9 @@ func (s seen) once(d *caddyfile.Dispenser, key string) error {
 //			pool_size <n>
 //		}
 //		default_preset <name>
-//		preset <name> <idle> <absolute>
+//		preset <name> <idle> <absolute> [sessions <n> [evict_oldest|deny]]
 //		bounds idle|absolute <min> <max>
+//		bounds sessions <min> <max>
 //		apply next_login|immediately
 //		warn_before <duration>
 //		touch_interval <duration>|off
@@ -164,11 +167,12 @@ func (a *App) unmarshalOption(d *caddyfile.Dispenser, keys seen, key string) err
 	return nil
 }
 
-// parsePreset parses "preset <name> <idle> <absolute>".
+// parsePreset parses "preset <name> <idle> <absolute> [sessions <n>
+// [evict_oldest|deny]]".
 func (a *App) parsePreset(d *caddyfile.Dispenser) error {
 	args := d.RemainingArgs()
-	if len(args) != 3 {
-		return d.Errf("preset needs <name> <idle> <absolute>")
+	if len(args) != 3 && (len(args) < 5 || len(args) > 6 || args[3] != "sessions") {
+		return d.Errf("preset needs <name> <idle> <absolute> [sessions <n> [evict_oldest|deny]]")
 	}
 	if _, dup := a.Presets[args[0]]; dup {
 		return d.Errf("duplicate preset %q", args[0])
@@ -184,18 +188,43 @@ func (a *App) parsePreset(d *caddyfile.Dispenser) error {
 	if a.Presets == nil {
 		a.Presets = make(map[string]PresetConfig)
 	}
-	a.Presets[args[0]] = PresetConfig{Idle: idle, Absolute: abs}
+	pc := PresetConfig{Idle: idle, Absolute: abs}
+	if len(args) > 3 {
+		if pc.MaxSessions, err = parseCount(d, args[4]); err != nil {
+			return err
+		}
+	}
+	if len(args) == 6 {
+		if args[5] != string(policy.EvictOldest) && args[5] != string(policy.Deny) {
+			return d.Errf("preset %s: %q is not %s or %s", args[0], args[5], policy.EvictOldest, policy.Deny)
+		}
+		pc.OnLimit = args[5]
+	}
+	a.Presets[args[0]] = pc
 	return nil
 }
 
-// parseBounds parses "bounds idle|absolute <min> <max>".
+// parseCount parses a positive whole number of sessions.
+func parseCount(d *caddyfile.Dispenser, v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, d.Errf("%q is not a positive whole number of sessions", v)
+	}
+	return n, nil
+}
+
+// parseBounds parses "bounds idle|absolute <min> <max>" and "bounds
+// sessions <min> <max>".
 func (a *App) parseBounds(d *caddyfile.Dispenser, keys seen) error {
 	args := d.RemainingArgs()
 	if len(args) != 3 {
-		return d.Errf("bounds needs idle|absolute <min> <max>")
+		return d.Errf("bounds needs idle|absolute|sessions <min> <max>")
 	}
 	if err := keys.once(d, "bounds "+args[0]); err != nil {
 		return err
+	}
+	if args[0] == "sessions" {
+		return a.parseSessionBounds(d, args[1], args[2])
 	}
 	lo, err := parseDur(d, args[1])
 	if err != nil {
@@ -214,8 +243,25 @@ func (a *App) parseBounds(d *caddyfile.Dispenser, keys seen) error {
 	case "absolute":
 		a.Bounds.AbsoluteMin, a.Bounds.AbsoluteMax = lo, hi
 	default:
-		return d.Errf("bounds: unknown field %q (want idle or absolute)", args[0])
+		return d.Errf("bounds: unknown field %q (want idle, absolute or sessions)", args[0])
 	}
+	return nil
+}
+
+// parseSessionBounds parses the counts of "bounds sessions <min> <max>".
+func (a *App) parseSessionBounds(d *caddyfile.Dispenser, lo, hi string) error {
+	minN, err := parseCount(d, lo)
+	if err != nil {
+		return err
+	}
+	maxN, err := parseCount(d, hi)
+	if err != nil {
+		return err
+	}
+	if a.Bounds == nil {
+		a.Bounds = new(BoundsConfig)
+	}
+	a.Bounds.SessionsMin, a.Bounds.SessionsMax = minN, maxN
 	return nil
 }
 

@@ -551,6 +551,11 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, repl *caddy.Repl
 		h.unauthorized(w, r, "invalid_token", "token does not belong to the session's user", "")
 		return nil, nil, true
 	}
+	if res.Status == session.LimitReached {
+		h.limitReached(w, r, repl, ident.AccountID)
+		return nil, nil, true
+	}
+	h.logEvicted(ident.AccountID, res.Evicted)
 	if res.Status != session.Active {
 		reason := res.Status.String()
 		repl.Set("http.session_guard.reason", reason)

@@ -388,22 +388,42 @@ func (ow *opaqueWriter) bindFrom(set string, b bindInfo) bool {
 		h.logger.Warn("upstream bound a cookie value that belongs to another session; not bound", zap.String("cookie", h.opaque.cookie))
 		return true
 	}
+	if errors.Is(err, errLimitReached) {
+		// the login is refused: no cookie, no upstream body
+		ow.replace()
+		repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+		if !ok {
+			repl = caddy.NewReplacer()
+		}
+		h.limitReached(ow.ResponseWriterWrapper.ResponseWriter, r, repl, b.account)
+		return false
+	}
 	if err != nil {
 		h.logger.Error("binding session: session store unavailable", zap.Error(err))
-		hdr := ow.ResponseWriterWrapper.Header()
-		for k := range hdr {
-			delete(hdr, k)
-		}
+		ow.replace()
 		h.unavailable(ow.ResponseWriterWrapper.ResponseWriter)
-		ow.drop = true
 		return false
 	}
 	return true
 }
 
+// replace drops the upstream's response header and body, for an answer
+// of the gateway's own.
+func (ow *opaqueWriter) replace() {
+	hdr := ow.ResponseWriterWrapper.Header()
+	for k := range hdr {
+		delete(hdr, k)
+	}
+	ow.drop = true
+}
+
 // errBoundElsewhere: the cookie value is bound to another user, account
 // or role already; a bound cookie is never re-bound.
 var errBoundElsewhere = errors.New("cookie value is bound to another identity")
+
+// errLimitReached: the store refused the new session, its user being at
+// the account's session limit (on_limit deny).
+var errLimitReached = errors.New("session limit reached")
 
 // bind records the session of a cookie value.
 func (ow *opaqueWriter) bind(value string, b bindInfo) error {
@@ -422,13 +442,17 @@ func (ow *opaqueWriter) bind(value string, b bindInfo) error {
 	if prev.Status != session.Unbound && (prev.User != b.user || prev.Account != b.account || prev.Role != b.role) {
 		return errBoundElsewhere
 	}
-	_, err = h.app.opaqueStore.Bind(r.Context(), &store.TouchRequest{
+	res, err := h.app.opaqueStore.Bind(r.Context(), &store.TouchRequest{
 		Account: b.account, SessionHash: hash,
 		User: b.user, Role: b.role, Name: b.name, Email: b.email,
 		IP: clientIP(r), UserAgent: session.CompactUserAgent(r.UserAgent()),
 		Policy: &h.app.policy,
 	})
+	if err == nil && res.Status == session.LimitReached {
+		return errLimitReached
+	}
 	if err == nil {
+		h.logEvicted(b.account, res.Evicted)
 		if c := h.logger.Check(zapcore.DebugLevel, "session bound"); c != nil {
 			c.Write(zap.String("session_id_hash", hash), zap.String("account", b.account))
 		}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/sessionguard/sessionguard/internal/manage"
 	"github.com/sessionguard/sessionguard/internal/session"
@@ -171,4 +173,26 @@ func (h *Handler) stepUp(w http.ResponseWriter, r *http.Request, repl *caddy.Rep
 	}
 	writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "insufficient_user_authentication", "max_age": secs})
 	return true
+}
+
+// limitReached answers a new session refused because its user has as
+// many live sessions as the account allows (on_limit deny): 403, also
+// for navigations (a new login would be refused the same way).
+func (h *Handler) limitReached(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, account string) {
+	repl.Set("http.session_guard.reason", "session_limit_reached")
+	if c := h.logger.Check(zapcore.DebugLevel, "new session refused: session limit reached"); c != nil {
+		c.Write(zap.String("account", account), zap.String("uri", r.URL.Path))
+	}
+	writeJSON(w, http.StatusForbidden, map[string]string{"error": "session_limit_reached"})
+}
+
+// logEvicted logs the sessions a new one ended to stay within the
+// session limit (on_limit evict_oldest), by hash.
+func (h *Handler) logEvicted(account string, hashes []string) {
+	if len(hashes) == 0 {
+		return
+	}
+	if c := h.logger.Check(zapcore.InfoLevel, "sessions ended by the session limit"); c != nil {
+		c.Write(zap.String("account", account), zap.Strings("session_id_hashes", hashes))
+	}
 }

@@ -2,10 +2,16 @@
 import type { SessionExpiry, SessionExpiryOptions, SessionExpiryError } from "./session-expiry.js";
 
 export interface UseSessionExpiry {
-	/** none, soon (within warnBefore) or now (the session is over). */
+	/** none, soon (within warnBefore) or now (the session is over, or reauth). */
 	warning: "none" | "soon" | "now";
-	/** The closer limit (idle, absolute), or why the session ended (revoked, signed_out). */
-	reason: "idle" | "absolute" | "revoked" | "signed_out" | null;
+	/**
+	 * The closer limit (idle, absolute), why the session ended (revoked,
+	 * signed_out), or reauth: a step-up answer (RFC 9470) asks for a more
+	 * recent login; the session goes on.
+	 */
+	reason: "idle" | "absolute" | "revoked" | "signed_out" | "reauth" | null;
+	/** With reason reauth: the most seconds since login the route accepts, or null. */
+	maxAge: number | null;
 	expiresIn: number | null;
 	idleExpiresIn: number | null;
 	absoluteExpiresIn: number | null;

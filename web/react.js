@@ -13,7 +13,7 @@ const initial = { state: "none", reason: null, expiresIn: null, idleExpiresIn: n
 
 /**
  * Returns {warning, reason, expiresIn, idleExpiresIn, absoluteExpiresIn,
- * error, dismissed, staySignedIn, signInNow, dismiss, tracker}. Pass the
+ * maxAge, error, dismissed, staySignedIn, signInNow, dismiss, tracker}. Pass the
  * options of createSessionExpiry, or {tracker} to share one.
  */
 export function useSessionExpiry(options = {}) {
@@ -39,6 +39,7 @@ export function useSessionExpiry(options = {}) {
 			expiresIn: s.expiresIn,
 			idleExpiresIn: s.idleExpiresIn,
 			absoluteExpiresIn: s.absoluteExpiresIn,
+			maxAge: s.maxAge ?? null,
 			error: s.error,
 			dismissed: !!s.dismissed,
 			staySignedIn: () => (tracker ? tracker.keepalive() : Promise.resolve(null)),

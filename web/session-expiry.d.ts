@@ -2,13 +2,18 @@
 
 /** What the session looks like from the browser. */
 export interface SessionExpiryState {
-	/** none: nothing to say; soon: within warnBefore; now: the session is over. */
+	/** none: nothing to say; soon: within warnBefore; now: the session is over, or reauth. */
 	state: "none" | "soon" | "now";
 	/**
 	 * Which limit is closer (idle or absolute), or why the session ended
-	 * (idle, absolute, revoked, signed_out). null before anything is known.
+	 * (idle, absolute, revoked, signed_out), or reauth: a request got the
+	 * step-up answer (RFC 9470, 401 insufficient_user_authentication) and
+	 * needs a more recent login; the session goes on and the next ordinary
+	 * response clears it. null before anything is known.
 	 */
-	reason: "idle" | "absolute" | "revoked" | "signed_out" | null;
+	reason: "idle" | "absolute" | "revoked" | "signed_out" | "reauth" | null;
+	/** With reason reauth: the max_age the route asks for, in seconds (null when none is named). */
+	maxAge?: number | null;
 	/** Seconds until the closer limit; 0 when over; null when unknown. */
 	expiresIn: number | null;
 	/** Seconds until idle expiry, or null when unknown. */
@@ -84,7 +89,7 @@ export interface SessionExpiry {
 	/** Calls fn on every change, on a failed gateway call, or when the session ends. */
 	on(type: "change" | "ended", fn: (s: SessionExpiryState) => void): () => void;
 	on(type: "error", fn: (e: SessionExpiryError) => void): () => void;
-	/** Goes to loginURL with ?return_to= this page. */
+	/** Goes to loginURL with ?return_to= this page (after a step-up answer also &reason=reauth_required&max_age=N). */
 	signInNow(): void;
 	/** Re-evaluates now (the timer calls this every tickInterval ms). */
 	tick(): SessionExpiryState;

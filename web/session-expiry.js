@@ -6,7 +6,12 @@
 // the browser's monotonic clock (so a wrong wall clock does not matter),
 // re-evaluates them on a timer and tells subscribers the state:
 //
-//   { state: "none" | "soon" | "now", reason: "idle" | "absolute" | "revoked" | null, ... }
+//   { state: "none" | "soon" | "now", reason: "idle" | "absolute" | "revoked" | "reauth" | null, ... }
+//
+// reason "reauth" (state "now", with maxAge) reports a step-up answer
+// (RFC 9470: 401 insufficient_user_authentication from a route with
+// max_auth_age): the session goes on, but that request needs a more
+// recent login; signInNow() then asks for one.
 //
 // While the page makes no requests of its own it polls
 // GET {endpoint}/status, which is passive: it never extends the session.
@@ -49,6 +54,28 @@ function headersOf(x) {
 	return null;
 }
 
+// stepUpOf reads an RFC 9470 challenge (error="insufficient_user_authentication")
+// from a WWW-Authenticate value: {maxAge} (null when it names none), or null.
+function stepUpOf(challenge) {
+	if (!challenge || !/error="?insufficient_user_authentication"?/.test(challenge)) return null;
+	const m = /max_age="?(\d+)"?/.exec(challenge);
+	return { maxAge: m ? Number(m[1]) : null };
+}
+
+// stepUpBody reads the step-up answer's JSON body
+// {"error":"insufficient_user_authentication","max_age":N}, or null.
+async function stepUpBody(res) {
+	try {
+		const body = await res.clone().json();
+		if (body && body.error === "insufficient_user_authentication") {
+			return { maxAge: Number.isFinite(body.max_age) ? body.max_age : null };
+		}
+	} catch (e) {
+		// not JSON: not a step-up answer
+	}
+	return null;
+}
+
 const hidden = () => typeof document !== "undefined" && document.hidden === true;
 
 function seconds(v) {
@@ -84,6 +111,7 @@ export function createSessionExpiry(options = {}) {
 	let absAt = null;
 	let serverWarnBefore = null;
 	let ended = null; // reason once the session is over
+	let reauth = null; // {maxAge} after a step-up answer, until an ordinary one
 	let dismissed = null; // reason of the dismissed warning
 	let lastActivity = opt.now(); // newest request or observed response
 	let polls = 0;
@@ -116,6 +144,9 @@ export function createSessionExpiry(options = {}) {
 		};
 		if (ended) {
 			return { ...base, state: "now", reason: ended, expiresIn: 0, dismissed: false };
+		}
+		if (reauth) {
+			return { ...base, state: "now", reason: "reauth", maxAge: reauth.maxAge, expiresIn: null, dismissed: false };
 		}
 		if (idleAt == null && absAt == null) {
 			return { ...base, state: "none", reason: null, expiresIn: null, dismissed: false };
@@ -260,6 +291,9 @@ export function createSessionExpiry(options = {}) {
 		const reason = h.get(H_REASON);
 		const idle = seconds(h.get(H_IDLE));
 		const abs = seconds(h.get(H_ABS));
+		const stepUp = status === 401 ? stepUpOf(h.get("WWW-Authenticate")) : null;
+		if (stepUp) return stepUpAnswer(stepUp);
+		reauth = null;
 		if (warning === "now" || (status === 401 && idle == null && abs == null && h.get("WWW-Authenticate"))) {
 			// the session is over (expired or revoked), or there is none
 			ended = reason || "signed_out";
@@ -293,7 +327,19 @@ export function createSessionExpiry(options = {}) {
 		}
 		const res = await doFetch(input, { ...init, headers });
 		observe(res);
+		if (res.status === 401 && !reauth && !ended) {
+			// a cross-origin response may hide WWW-Authenticate: the body says it too
+			const stepUp = await stepUpBody(res);
+			if (stepUp) stepUpAnswer(stepUp);
+		}
 		return res;
+	}
+
+	// stepUpAnswer records a step-up answer: the session goes on (its
+	// deadlines are kept, nothing is told to the other tabs).
+	function stepUpAnswer(stepUp) {
+		reauth = stepUp;
+		return emit();
 	}
 
 	async function readStatusBody(res) {
@@ -354,6 +400,11 @@ export function createSessionExpiry(options = {}) {
 		const url = new URL(opt.loginURL, location.href);
 		const here = url.origin === location.origin ? location.pathname + location.search + location.hash : location.href;
 		url.searchParams.set("return_to", here);
+		if (reauth) {
+			// as the gateway's own redirect for a navigation says it
+			url.searchParams.set("reason", "reauth_required");
+			if (reauth.maxAge != null) url.searchParams.set("max_age", String(reauth.maxAge));
+		}
 		location.assign(url.href);
 	}
 

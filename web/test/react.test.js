@@ -81,3 +81,38 @@ test("signInNow goes to the login page with return_to", async () => {
 	cleanup();
 	assert.deepEqual(assigned, ["https://app.example/login?return_to=%2Forders%3Fpage%3D2"]);
 });
+
+test("a step-up answer: reason reauth with maxAge, and signInNow asks for a fresh login", async () => {
+	const React = await import("react");
+	const { render, act, cleanup } = await import("@testing-library/react");
+	const { useSessionExpiry } = await import("../react.js");
+	const h = scripted();
+	let last;
+	function C() {
+		last = useSessionExpiry({ fetch: h.fetch, channel: "", loginURL: "/login" });
+		return null;
+	}
+	render(React.createElement(C));
+	await act(async () => {
+		await new Promise((r) => setTimeout(r, 10));
+	});
+	h.reply = () =>
+		new Response(JSON.stringify({ error: "insufficient_user_authentication", max_age: 300 }), {
+			status: 401,
+			headers: { "Content-Type": "application/json" },
+		});
+	await act(() => last.tracker.fetch("/billing/cards"));
+	assert.equal(last.warning, "now");
+	assert.equal(last.reason, "reauth");
+	assert.equal(last.maxAge, 300);
+	const assigned = [];
+	const orig = window.location.assign;
+	window.location.assign = (u) => assigned.push(u);
+	try {
+		last.signInNow();
+	} finally {
+		window.location.assign = orig;
+	}
+	cleanup();
+	assert.deepEqual(assigned, ["https://app.example/login?return_to=%2Forders%3Fpage%3D2&reason=reauth_required&max_age=300"]);
+});

@@ -134,3 +134,50 @@ test("dismiss holds until the state changes", () => {
 	h.se.observe({ "Session-Idle-Expires-In": "90", "Session-Absolute-Expires-In": "3590" });
 	assert.equal(h.se.state.dismissed, true);
 });
+
+// The gateway's step-up answer (RFC 9470), as caddymodule's stepUp
+// writes it for a route with max_auth_age.
+const stepUp = (withHeader) => () =>
+	new Response(JSON.stringify({ error: "insufficient_user_authentication", max_age: 300 }), {
+		status: 401,
+		headers: {
+			"Content-Type": "application/json",
+			...(withHeader
+				? { "WWW-Authenticate": 'Bearer error="insufficient_user_authentication", error_description="a more recent authentication is required", max_age="300"' }
+				: {}),
+		},
+	});
+
+for (const [name, withHeader] of [["WWW-Authenticate", true], ["JSON body alone (header not exposed cross-origin)", false]]) {
+	test(`a step-up answer is reason reauth, not the end of the session: ${name}`, async () => {
+		const h = harness();
+		const ended = [];
+		h.se.on("ended", (s) => ended.push(s.reason));
+		h.se.observe({ "Session-Idle-Expires-In": "600", "Session-Absolute-Expires-In": "3600" });
+		h.reply = stepUp(withHeader);
+		await h.se.fetch("/billing/cards");
+		assert.equal(h.se.state.state, "now");
+		assert.equal(h.se.state.reason, "reauth");
+		assert.equal(h.se.state.maxAge, 300);
+		assert.equal(h.se.state.idleExpiresIn, 600, "the session's deadlines are kept");
+		assert.deepEqual(ended, [], "no ended event: the session goes on");
+		// the next ordinary response clears it
+		h.reply = live(600, 3600);
+		await h.se.fetch("/orders");
+		assert.equal(h.se.state.state, "none");
+		assert.equal(h.se.state.reason, "idle");
+	});
+}
+
+test("observe alone reads a step-up challenge from the header", () => {
+	const h = harness();
+	const s = h.se.observe(stepUp(true)());
+	assert.equal(s.reason, "reauth");
+	assert.equal(s.maxAge, 300);
+});
+
+test("an ordinary 401 with a challenge is still the end of the session", () => {
+	const h = harness();
+	const s = h.se.observe(new Response("{}", { status: 401, headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' } }));
+	assert.equal(s.reason, "signed_out");
+});

@@ -56,11 +56,12 @@ test("useSessionExpiry: warning, reason, staySignedIn and cleanup", async () => 
 	assert.ok(createSessionExpiry);
 });
 
-test("signInNow goes to the login page with return_to", async () => {
+// mountHook renders a component using the hook on h's fetch and returns
+// a getter of the hook's latest value.
+async function mountHook(h) {
 	const React = await import("react");
-	const { render, act, cleanup } = await import("@testing-library/react");
+	const { render, act } = await import("@testing-library/react");
 	const { useSessionExpiry } = await import("../react.js");
-	const h = scripted();
 	let last;
 	function C() {
 		last = useSessionExpiry({ fetch: h.fetch, channel: "", loginURL: "/login" });
@@ -70,49 +71,44 @@ test("signInNow goes to the login page with return_to", async () => {
 	await act(async () => {
 		await new Promise((r) => setTimeout(r, 10));
 	});
+	return () => last;
+}
+
+// signInTarget calls signInNow and returns where it sent the browser.
+function signInTarget(hook) {
 	const assigned = [];
 	const orig = window.location.assign;
 	window.location.assign = (u) => assigned.push(u);
 	try {
-		last.signInNow();
+		hook.signInNow();
 	} finally {
 		window.location.assign = orig;
 	}
+	return assigned;
+}
+
+test("signInNow goes to the login page with return_to", async () => {
+	const { cleanup } = await import("@testing-library/react");
+	const hook = await mountHook(scripted());
+	const assigned = signInTarget(hook());
 	cleanup();
 	assert.deepEqual(assigned, ["https://app.example/login?return_to=%2Forders%3Fpage%3D2"]);
 });
 
 test("a step-up answer: reason reauth with maxAge, and signInNow asks for a fresh login", async () => {
-	const React = await import("react");
-	const { render, act, cleanup } = await import("@testing-library/react");
-	const { useSessionExpiry } = await import("../react.js");
+	const { act, cleanup } = await import("@testing-library/react");
 	const h = scripted();
-	let last;
-	function C() {
-		last = useSessionExpiry({ fetch: h.fetch, channel: "", loginURL: "/login" });
-		return null;
-	}
-	render(React.createElement(C));
-	await act(async () => {
-		await new Promise((r) => setTimeout(r, 10));
-	});
+	const hook = await mountHook(h);
 	h.reply = () =>
 		new Response(JSON.stringify({ error: "insufficient_user_authentication", max_age: 300 }), {
 			status: 401,
 			headers: { "Content-Type": "application/json" },
 		});
-	await act(() => last.tracker.fetch("/billing/cards"));
-	assert.equal(last.warning, "now");
-	assert.equal(last.reason, "reauth");
-	assert.equal(last.maxAge, 300);
-	const assigned = [];
-	const orig = window.location.assign;
-	window.location.assign = (u) => assigned.push(u);
-	try {
-		last.signInNow();
-	} finally {
-		window.location.assign = orig;
-	}
+	await act(() => hook().tracker.fetch("/billing/cards"));
+	assert.equal(hook().warning, "now");
+	assert.equal(hook().reason, "reauth");
+	assert.equal(hook().maxAge, 300);
+	const assigned = signInTarget(hook());
 	cleanup();
 	assert.deepEqual(assigned, ["https://app.example/login?return_to=%2Forders%3Fpage%3D2&reason=reauth_required&max_age=300"]);
 });

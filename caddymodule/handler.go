@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -112,6 +113,8 @@ type Handler struct {
 	logger   *zap.Logger
 	opaque   *opaqueState // nil unless Opaque is set
 	csrf     *http.CrossOriginProtection
+
+	passiveLines []*caddyfile.Dispenser // Caddyfile passive lines, see parsePassive
 }
 
 // TokenSource is one place a token is taken from.

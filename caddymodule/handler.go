@@ -226,7 +226,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return h.provisionOpaque()
 	}
 	if h.JWT == nil {
-		return errors.New("jwt: configuration is required")
+		return nil // Validate says why
 	}
 	cfg, err := h.TokenConfig(h.app.now)
 	if err != nil {
@@ -287,8 +287,16 @@ func (h *Handler) Cleanup() error {
 	return nil
 }
 
-// Validate checks the handler's configuration.
+// Validate checks the handler's configuration; Caddy calls it after
+// Provision.
 func (h *Handler) Validate() error {
+	if h.Opaque != nil {
+		if err := h.validateOpaque(); err != nil {
+			return err
+		}
+	} else if h.JWT == nil {
+		return errors.New("jwt: configuration is required")
+	}
 	if err := token.ValidateSources(h.sources); err != nil {
 		return fmt.Errorf("token: %w", err)
 	}

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -76,27 +77,31 @@ type opaqueState struct {
 	key    []byte // nil until configured or fetched from the store
 }
 
-// provisionOpaque checks the opaque configuration and sets up its state.
-func (h *Handler) provisionOpaque() error {
+// validateOpaque checks the opaque configuration.
+func (h *Handler) validateOpaque() error {
 	if h.JWT != nil {
 		return errors.New("opaque: jwt and opaque are mutually exclusive")
 	}
 	if len(h.Tokens) != 1 || h.Tokens[0].From != token.SourceCookie {
 		return errors.New("opaque: needs exactly one token source, a cookie (token cookie <name>)")
 	}
-	st := &opaqueState{cookie: h.Tokens[0].Name, path: h.Opaque.CookiePath, domain: h.Opaque.CookieDomain}
 	switch h.Opaque.Unbound {
-	case "", UnboundPass:
-	case UnboundReject:
-		st.reject = true
+	case "", UnboundPass, UnboundReject:
 	default:
 		return fmt.Errorf("opaque: unbound %q: want %q or %q", h.Opaque.Unbound, UnboundPass, UnboundReject)
 	}
-	if st.path == "" {
-		st.path = "/"
+	path, domain := cmp.Or(h.Opaque.CookiePath, "/"), h.Opaque.CookieDomain
+	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, ";\r\n") || strings.ContainsAny(domain, "; \t\r\n") {
+		return fmt.Errorf("opaque: invalid cookie_path %q or cookie_domain %q", path, domain)
 	}
-	if !strings.HasPrefix(st.path, "/") || strings.ContainsAny(st.path, ";\r\n") || strings.ContainsAny(st.domain, "; \t\r\n") {
-		return fmt.Errorf("opaque: invalid cookie_path %q or cookie_domain %q", st.path, st.domain)
+	return nil
+}
+
+// provisionOpaque sets up the state of opaque mode.
+func (h *Handler) provisionOpaque() error {
+	st := &opaqueState{
+		cookie: h.Tokens[0].Name, reject: h.Opaque.Unbound == UnboundReject,
+		path: cmp.Or(h.Opaque.CookiePath, "/"), domain: h.Opaque.CookieDomain,
 	}
 	if h.app.opaqueStore == nil {
 		return fmt.Errorf("opaque: the store (%T) cannot keep opaque-cookie sessions", h.app.store)

@@ -19,7 +19,7 @@ import (
 // writeBody are the ways an upstream sends its body: each must let the
 // writer act on the header before it goes out.
 var writeBody = map[string]func(w http.ResponseWriter, body string){
-	"write":    func(w http.ResponseWriter, body string) { _, _ = w.Write([]byte(body)) },
+	"write": func(w http.ResponseWriter, body string) { _, _ = w.Write([]byte(body)) },
 	"readfrom": func(w http.ResponseWriter, body string) {
 		// a reader without WriteTo, so that io.Copy calls w.ReadFrom
 		_, _ = io.Copy(w, struct{ io.Reader }{strings.NewReader(body)})

@@ -22,7 +22,10 @@ func init() {
 }
 
 // Interface guards
-var _ caddyfile.Unmarshaler = (*App)(nil)
+var (
+	_ caddyfile.Unmarshaler = (*App)(nil)
+	_ caddyfile.Unmarshaler = (*Handler)(nil)
+)
 
 // parseGlobalOption turns the session_guard global option into the
 // session_guard app.
@@ -89,80 +92,63 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // unmarshalOption parses one option of the session_guard global block.
 func (a *App) unmarshalOption(d *caddyfile.Dispenser, keys seen, key string) error {
 	switch key {
+	case "preset":
+		return a.parsePreset(d)
+	case "bounds":
+		return a.parseBounds(d, keys)
+	}
+	if err := keys.once(d, key); err != nil {
+		return err
+	}
+	switch key {
 	case "store":
-		if err := keys.once(d, key); err != nil {
-			return err
-		}
 		sc, err := parseStore(d)
 		if err != nil {
 			return err
 		}
 		a.Store = sc
+		return nil
+	case "default_preset", "apply", "on_store_error":
+		return a.parseChoice(d, key)
+	case "warn_before", "touch_interval":
+		return a.parseTiming(d, key)
+	}
+	return d.Errf("unrecognized session_guard option %q", key)
+}
+
+// parseChoice parses the options that name a preset or a mode.
+func (a *App) parseChoice(d *caddyfile.Dispenser, key string) error {
+	var err error
+	switch key {
 	case "default_preset":
-		if err := keys.once(d, key); err != nil {
-			return err
-		}
-		if !d.NextArg() {
-			return d.ArgErr()
-		}
-		a.DefaultPreset = d.Val()
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-	case "preset":
-		return a.parsePreset(d)
-	case "bounds":
-		return a.parseBounds(d, keys)
+		a.DefaultPreset, err = oneArg(d)
 	case "apply":
-		if err := keys.once(d, key); err != nil {
-			return err
-		}
-		v, err := oneOf(d, "next_login", "immediately")
-		if err != nil {
-			return err
-		}
-		a.Apply = v
-	case "warn_before":
-		if err := keys.once(d, key); err != nil {
-			return err
-		}
-		if !d.NextArg() {
-			return d.ArgErr()
-		}
-		dur, err := parseDur(d, d.Val())
-		if err != nil {
-			return err
-		}
-		a.WarnBefore = dur
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-	case "touch_interval":
-		if err := keys.once(d, key); err != nil {
-			return err
-		}
-		v, err := oneArg(d)
-		if err != nil {
-			return err
-		}
-		if v == "off" {
-			a.TouchInterval = -1
-			break
-		}
-		if a.TouchInterval, err = parseDur(d, v); err != nil {
-			return err
-		}
+		a.Apply, err = oneOf(d, "next_login", "immediately")
 	case "on_store_error":
-		if err := keys.once(d, key); err != nil {
-			return err
-		}
-		v, err := oneOf(d, OnStoreErrorClosed, OnStoreErrorOpen)
-		if err != nil {
-			return err
-		}
-		a.OnStoreError = v
-	default:
-		return d.Errf("unrecognized session_guard option %q", key)
+		a.OnStoreError, err = oneOf(d, OnStoreErrorClosed, OnStoreErrorOpen)
+	}
+	return err
+}
+
+// parseTiming parses "warn_before <duration>" and
+// "touch_interval <duration>|off".
+func (a *App) parseTiming(d *caddyfile.Dispenser, key string) error {
+	v, err := oneArg(d)
+	if err != nil {
+		return err
+	}
+	if key == "touch_interval" && v == "off" {
+		a.TouchInterval = -1
+		return nil
+	}
+	dur, err := parseDur(d, v)
+	if err != nil {
+		return err
+	}
+	if key == "warn_before" {
+		a.WarnBefore = dur
+	} else {
+		a.TouchInterval = dur
 	}
 	return nil
 }
@@ -415,8 +401,24 @@ func oneOf(d *caddyfile.Dispenser, allowed ...string) (string, error) {
 	return "", d.Errf("%q: want one of %v", v, allowed)
 }
 
-// parseHandlerDirective sets up the handler from Caddyfile tokens.
-// Syntax:
+// parseHandlerDirective sets up the handler from the session_guard
+// directive: UnmarshalCaddyfile reads it, then the matchers of its
+// passive lines are resolved against the site's named matchers, which
+// only the Helper knows (as reverse_proxy does with handle_response).
+func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	hd := new(Handler)
+	if err := hd.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	if err := hd.parsePassive(h); err != nil {
+		return nil, err
+	}
+	return hd, nil
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. The
+// passive lines are kept for parseHandlerDirective, which resolves
+// their matchers. Syntax:
 //
 //	session_guard [<matcher>] {
 //		token header <name> [<scheme>] | cookie <name>   # repeatable
@@ -454,133 +456,156 @@ func oneOf(d *caddyfile.Dispenser, allowed ...string) (string, error) {
 //			max_age <duration>
 //		}
 //	}
-func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	hd := new(Handler)
-	h.Next() // consume directive name
-	if h.NextArg() {
-		return nil, h.ArgErr()
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		return d.ArgErr()
 	}
 	keys := seen{}
-	for h.NextBlock(0) {
-		key := h.Val()
+	for d.NextBlock(0) {
+		key := d.Val()
 		if key != "token" && key != "passive" {
-			if err := keys.once(h.Dispenser, key); err != nil {
-				return nil, err
+			if err := keys.once(d, key); err != nil {
+				return err
 			}
 		}
-		switch key {
-		case "token":
-			args := h.RemainingArgs()
-			if len(args) < 2 {
-				return nil, h.Err("token needs header <name> [<scheme>] or cookie <name>")
-			}
-			ts := TokenSource{From: args[0], Name: args[1]}
-			switch {
-			case args[0] == "header" && len(args) <= 3:
-				if len(args) == 3 {
-					ts.Scheme = args[2]
-				}
-			case args[0] == "cookie" && len(args) == 2:
-			default:
-				return nil, h.Errf("token: want header <name> [<scheme>] or cookie <name>, got %v", args)
-			}
-			hd.Tokens = append(hd.Tokens, ts)
-		case "jwt":
-			if h.NextArg() {
-				return nil, h.ArgErr()
-			}
-			jc, err := parseJWT(h.Dispenser)
-			if err != nil {
-				return nil, err
-			}
-			hd.JWT = jc
-		case "opaque":
-			if h.NextArg() {
-				return nil, h.ArgErr()
-			}
-			oc, err := parseOpaque(h.Dispenser)
-			if err != nil {
-				return nil, err
-			}
-			hd.Opaque = oc
-		case "cors":
-			if h.NextArg() {
-				return nil, h.ArgErr()
-			}
-			c, err := parseCORS(h.Dispenser)
-			if err != nil {
-				return nil, err
-			}
-			hd.CORS = c
-		case "claims":
-			if h.NextArg() {
-				return nil, h.ArgErr()
-			}
-			if err := parseClaims(h.Dispenser, hd); err != nil {
-				return nil, err
-			}
-		case "login_url", "endpoints", "realm", "default_account":
-			v, err := oneArg(h.Dispenser)
-			if err != nil {
-				return nil, err
-			}
-			switch key {
-			case "login_url":
-				hd.LoginURL = v
-			case "endpoints":
-				hd.Endpoints = v
-			case "realm":
-				hd.Realm = v
-			case "default_account":
-				hd.DefaultAccount = v
-			}
-		case "passive":
-			set, ok, err := h.MatcherToken()
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				return nil, h.Err("passive needs a matcher: @name, a path or *")
-			}
-			if set == nil { // "*": an empty matcher set matches every request
-				set = caddy.ModuleMap{}
-			}
-			if h.NextArg() {
-				return nil, h.ArgErr()
-			}
-			hd.PassiveRaw = append(hd.PassiveRaw, set)
-		case "owner_roles":
-			hd.OwnerRoles = h.RemainingArgs()
-			if len(hd.OwnerRoles) == 0 {
-				return nil, h.ArgErr()
-			}
-		case "max_auth_age":
-			v, err := oneArg(h.Dispenser)
-			if err != nil {
-				return nil, err
-			}
-			d, err := caddy.ParseDuration(v)
-			if err != nil || d < time.Second {
-				return nil, h.Errf("max_auth_age: want a duration of at least 1s, got %q", v)
-			}
-			hd.MaxAuthAge = caddy.Duration(d)
-		case "max_token_size":
-			if !h.NextArg() {
-				return nil, h.ArgErr()
-			}
-			n, err := strconv.Atoi(h.Val())
-			if err != nil || n <= 0 {
-				return nil, h.Errf("max_token_size: want a positive integer, got %q", h.Val())
-			}
-			hd.MaxTokenSize = n
-			if h.NextArg() {
-				return nil, h.ArgErr()
-			}
-		default:
-			return nil, h.Errf("unrecognized session_guard option %q", key)
+		if err := h.unmarshalOption(d, key); err != nil {
+			return err
 		}
 	}
-	return hd, nil
+	return nil
+}
+
+// unmarshalOption parses one option of the session_guard directive.
+func (h *Handler) unmarshalOption(d *caddyfile.Dispenser, key string) error {
+	switch key {
+	case "token":
+		return h.parseToken(d)
+	case "passive": // the matcher is resolved by parsePassive
+		h.passiveLines = append(h.passiveLines, d.NewFromNextSegment())
+		return nil
+	case "jwt", "opaque", "cors", "claims":
+		return h.parseBlock(d, key)
+	case "login_url", "endpoints", "realm", "default_account":
+		return h.parseString(d, key)
+	case "owner_roles":
+		h.OwnerRoles = d.RemainingArgs()
+		if len(h.OwnerRoles) == 0 {
+			return d.ArgErr()
+		}
+		return nil
+	case "max_auth_age", "max_token_size":
+		return h.parseLimit(d, key)
+	}
+	return d.Errf("unrecognized session_guard option %q", key)
+}
+
+// parseToken parses "token header <name> [<scheme>] | cookie <name>".
+func (h *Handler) parseToken(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) < 2 {
+		return d.Err("token needs header <name> [<scheme>] or cookie <name>")
+	}
+	ts := TokenSource{From: args[0], Name: args[1]}
+	switch {
+	case args[0] == "header" && len(args) <= 3:
+		if len(args) == 3 {
+			ts.Scheme = args[2]
+		}
+	case args[0] == "cookie" && len(args) == 2:
+	default:
+		return d.Errf("token: want header <name> [<scheme>] or cookie <name>, got %v", args)
+	}
+	h.Tokens = append(h.Tokens, ts)
+	return nil
+}
+
+// parseBlock parses an option that is a block of its own.
+func (h *Handler) parseBlock(d *caddyfile.Dispenser, key string) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	var err error
+	switch key {
+	case "jwt":
+		h.JWT, err = parseJWT(d)
+	case "opaque":
+		h.Opaque, err = parseOpaque(d)
+	case "cors":
+		h.CORS, err = parseCORS(d)
+	case "claims":
+		err = parseClaims(d, h)
+	}
+	return err
+}
+
+// parseString parses an option that takes one string.
+func (h *Handler) parseString(d *caddyfile.Dispenser, key string) error {
+	v, err := oneArg(d)
+	if err != nil {
+		return err
+	}
+	switch key {
+	case "login_url":
+		h.LoginURL = v
+	case "endpoints":
+		h.Endpoints = v
+	case "realm":
+		h.Realm = v
+	case "default_account":
+		h.DefaultAccount = v
+	}
+	return nil
+}
+
+// parseLimit parses "max_auth_age <duration>" and
+// "max_token_size <bytes>".
+func (h *Handler) parseLimit(d *caddyfile.Dispenser, key string) error {
+	v, err := oneArg(d)
+	if err != nil {
+		return err
+	}
+	if key == "max_token_size" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return d.Errf("max_token_size: want a positive integer, got %q", v)
+		}
+		h.MaxTokenSize = n
+		return nil
+	}
+	dur, err := caddy.ParseDuration(v)
+	if err != nil || dur < time.Second {
+		return d.Errf("max_auth_age: want a duration of at least 1s, got %q", v)
+	}
+	h.MaxAuthAge = caddy.Duration(dur)
+	return nil
+}
+
+// parsePassive resolves the matcher of every passive line: @name, a
+// path or *.
+func (h *Handler) parsePassive(helper httpcaddyfile.Helper) error {
+	for _, d := range h.passiveLines {
+		d.Next() // consume "passive"
+		set, ok, err := helper.WithDispenser(d).MatcherToken()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return d.Err("passive needs a matcher: @name, a path or *")
+		}
+		if set == nil { // "*": an empty matcher set matches every request
+			set = caddy.ModuleMap{}
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		if d.Next() { // the segment goes on with a block
+			return d.Err("passive takes a matcher and no block")
+		}
+		h.PassiveRaw = append(h.PassiveRaw, set)
+	}
+	h.passiveLines = nil
+	return nil
 }
 
 func parseJWT(d *caddyfile.Dispenser) (*JWTConfig, error) {

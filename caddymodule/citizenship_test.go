@@ -146,3 +146,31 @@ func TestMemoryStoreSurvivesReload(t *testing.T) {
 	e.Load(t, "session_guard {\n\t\twarn_before 1m\n\t}", site)
 	wantCode(t, e.Do(t, "GET", "/", tok, nil), 401)
 }
+
+// TestHandlerConfigRejectedByValidate: a handler configuration that is
+// wrong in itself fails at load in Validate, with Caddy's "invalid
+// configuration" and the option at fault; Provision only acquires.
+func TestHandlerConfigRejectedByValidate(t *testing.T) {
+	jwt := `"jwt":{"algorithms":["HS256"],"secret":"` + secret + `"}`
+	cookie := `"tokens":[{"from":"cookie","name":"sid"}]`
+	for _, tc := range []struct{ handler, want string }{
+		{``, "jwt: configuration is required"},
+		{cookie + `,` + jwt + `,"opaque":{}`, "opaque: jwt and opaque are mutually exclusive"},
+		{`"opaque":{}`, "opaque: needs exactly one token source, a cookie"},
+		{`"tokens":[{"from":"cookie","name":"a"},{"from":"cookie","name":"b"}],"opaque":{}`, "opaque: needs exactly one token source, a cookie"},
+		{cookie + `,"opaque":{"unbound":"maybe"}`, `opaque: unbound "maybe"`},
+		{cookie + `,"opaque":{"cookie_path":"app"}`, `opaque: invalid cookie_path "app"`},
+		{cookie + `,"opaque":{"cookie_domain":"a;b"}`, `opaque: invalid cookie_path "/" or cookie_domain "a;b"`},
+		{jwt + `,"login_url":"ftp://idp"`, `login_url "ftp://idp"`},
+	} {
+		h := `{"handler":"session_guard"`
+		if tc.handler != "" {
+			h += "," + tc.handler
+		}
+		cfg := `{"apps":{"http":{"servers":{"s":{"listen":[":0"],"routes":[{"handle":[` + h + `}]}]}}}}}`
+		err := validate(t, []byte(cfg))
+		if err == nil || !strings.Contains(err.Error(), "http.handlers.session_guard: invalid configuration: "+tc.want) {
+			t.Errorf("%s: load = %v, want an invalid configuration: %s", tc.handler, err, tc.want)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -112,6 +113,8 @@ type Handler struct {
 	logger   *zap.Logger
 	opaque   *opaqueState // nil unless Opaque is set
 	csrf     *http.CrossOriginProtection
+
+	passiveLines []*caddyfile.Dispenser // Caddyfile passive lines, see parsePassive
 }
 
 // TokenSource is one place a token is taken from.
@@ -223,7 +226,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return h.provisionOpaque()
 	}
 	if h.JWT == nil {
-		return errors.New("jwt: configuration is required")
+		return nil // Validate says why
 	}
 	cfg, err := h.TokenConfig(h.app.now)
 	if err != nil {
@@ -284,8 +287,16 @@ func (h *Handler) Cleanup() error {
 	return nil
 }
 
-// Validate checks the handler's configuration.
+// Validate checks the handler's configuration; Caddy calls it after
+// Provision.
 func (h *Handler) Validate() error {
+	if h.Opaque != nil {
+		if err := h.validateOpaque(); err != nil {
+			return err
+		}
+	} else if h.JWT == nil {
+		return errors.New("jwt: configuration is required")
+	}
 	if err := token.ValidateSources(h.sources); err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
@@ -331,9 +342,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.serveEndpoint(w, r, repl, ep)
 	}
 
+	var sw *sessionWriter
 	if h.opaque != nil {
-		ow := h.newOpaqueWriter(w, r) // binds sessions from the response
-		w, next = ow, ow.wrapNext(next)
+		sw = h.newSessionWriter(w, r) // binds sessions from the response
+		w = sw
 	}
 	ident, res, rejected := h.check(w, r, repl, h.isPassive(r))
 	h.observeDecision(endpointProxy, repl, rejected, ident, res)
@@ -341,7 +353,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	}
 	if ident == nil { // opaque mode: no session is bound to the cookie
-		return next.ServeHTTP(w, r)
+		return sw.serve(next)
 	}
 	// The identity headers (stripClientHeaders removed any the client sent),
 	// in one array.
@@ -368,8 +380,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// and again just before the header is written, so the upstream cannot
 	// override them.
 	hdrs.apply(w.Header(), cors)
-	ww := &expiryWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, hdrs: hdrs, cors: cors}
-	return next.ServeHTTP(ww, r)
+	if sw == nil {
+		sw = h.newSessionWriter(w, r)
+	}
+	sw.expiry, sw.cors = &hdrs, cors
+	return sw.serve(next)
 }
 
 // loginOf is the login time step-up checks: the token's (a re-issued
@@ -768,53 +783,6 @@ func (st *placeholderState) get(key string) (any, bool) {
 	}
 	return nil, false
 }
-
-// expiryWriter sets the expiry headers just before the response header
-// is written, replacing any the upstream sent.
-type expiryWriter struct {
-	*caddyhttp.ResponseWriterWrapper
-	hdrs        expiry
-	cors        bool
-	wroteHeader bool
-}
-
-func (ew *expiryWriter) WriteHeader(status int) {
-	if ew.wroteHeader {
-		return
-	}
-	if status < 100 || status > 199 {
-		ew.wroteHeader = true
-	}
-	ew.hdrs.apply(ew.ResponseWriterWrapper.Header(), ew.cors)
-	ew.ResponseWriterWrapper.WriteHeader(status)
-}
-
-func (ew *expiryWriter) Write(b []byte) (int, error) {
-	if !ew.wroteHeader {
-		ew.WriteHeader(http.StatusOK)
-	}
-	return ew.ResponseWriterWrapper.Write(b)
-}
-
-// ReadFrom makes sure the headers go out before a body copied with
-// io.Copy.
-func (ew *expiryWriter) ReadFrom(r io.Reader) (int64, error) {
-	if !ew.wroteHeader {
-		ew.WriteHeader(http.StatusOK)
-	}
-	return ew.ResponseWriterWrapper.ReadFrom(r)
-}
-
-// FlushError makes sure the headers go out before a flush.
-func (ew *expiryWriter) FlushError() error {
-	if !ew.wroteHeader {
-		ew.WriteHeader(http.StatusOK)
-	}
-	return http.NewResponseController(ew.ResponseWriterWrapper).Flush()
-}
-
-// Flush implements http.Flusher.
-func (ew *expiryWriter) Flush() { _ = ew.FlushError() }
 
 func (h *Handler) debug(msg string, r *http.Request, err error) {
 	if c := h.logger.Check(zapcore.DebugLevel, msg); c != nil {

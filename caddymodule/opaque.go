@@ -1,20 +1,19 @@
 package caddymodule
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -78,27 +77,31 @@ type opaqueState struct {
 	key    []byte // nil until configured or fetched from the store
 }
 
-// provisionOpaque checks the opaque configuration and sets up its state.
-func (h *Handler) provisionOpaque() error {
+// validateOpaque checks the opaque configuration.
+func (h *Handler) validateOpaque() error {
 	if h.JWT != nil {
 		return errors.New("opaque: jwt and opaque are mutually exclusive")
 	}
 	if len(h.Tokens) != 1 || h.Tokens[0].From != token.SourceCookie {
 		return errors.New("opaque: needs exactly one token source, a cookie (token cookie <name>)")
 	}
-	st := &opaqueState{cookie: h.Tokens[0].Name, path: h.Opaque.CookiePath, domain: h.Opaque.CookieDomain}
 	switch h.Opaque.Unbound {
-	case "", UnboundPass:
-	case UnboundReject:
-		st.reject = true
+	case "", UnboundPass, UnboundReject:
 	default:
 		return fmt.Errorf("opaque: unbound %q: want %q or %q", h.Opaque.Unbound, UnboundPass, UnboundReject)
 	}
-	if st.path == "" {
-		st.path = "/"
+	path, domain := cmp.Or(h.Opaque.CookiePath, "/"), h.Opaque.CookieDomain
+	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, ";\r\n") || strings.ContainsAny(domain, "; \t\r\n") {
+		return fmt.Errorf("opaque: invalid cookie_path %q or cookie_domain %q", path, domain)
 	}
-	if !strings.HasPrefix(st.path, "/") || strings.ContainsAny(st.path, ";\r\n") || strings.ContainsAny(st.domain, "; \t\r\n") {
-		return fmt.Errorf("opaque: invalid cookie_path %q or cookie_domain %q", st.path, st.domain)
+	return nil
+}
+
+// provisionOpaque sets up the state of opaque mode.
+func (h *Handler) provisionOpaque() error {
+	st := &opaqueState{
+		cookie: h.Tokens[0].Name, reject: h.Opaque.Unbound == UnboundReject,
+		path: cmp.Or(h.Opaque.CookiePath, "/"), domain: h.Opaque.CookieDomain,
 	}
 	if h.app.opaqueStore == nil {
 		return fmt.Errorf("opaque: the store (%T) cannot keep opaque-cookie sessions", h.app.store)
@@ -171,12 +174,12 @@ func validCookieValue(v string) bool {
 	return true
 }
 
-// checkOpaque is check in opaque mode. On the proxy path (w is an
-// opaqueWriter) a request without a bound session is passed on: it
+// checkOpaque is check in opaque mode. On the proxy path (w is a
+// sessionWriter) a request without a bound session is passed on: it
 // returns a nil identity and rejected=false, and unbound reject turns it
 // into a 401. On the endpoints it is always a 401.
 func (h *Handler) checkOpaque(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, passive bool) (*token.Identity, *store.TouchResult, bool) {
-	ow, proxy := w.(*opaqueWriter)
+	sw, proxy := w.(*sessionWriter)
 	unbound := func(why string) (*token.Identity, *store.TouchResult, bool) {
 		repl.Set("http.session_guard.reason", why)
 		if proxy && !h.opaque.reject {
@@ -225,7 +228,7 @@ func (h *Handler) checkOpaque(w http.ResponseWriter, r *http.Request, repl *cadd
 		Role: res.Role, Name: res.Name, Email: res.Email,
 	}
 	if proxy {
-		ow.bound = ident
+		sw.bound = ident
 	}
 	return ident, &res.TouchResult, false
 }
@@ -307,57 +310,21 @@ func takeBind(hdr http.Header) bindInfo {
 	return b
 }
 
-// opaqueWriter watches the upstream's response in opaque mode: just
-// before the header is written it binds a session from the bind headers
-// (removing them), or ends the request's session when the response
-// clears the cookie.
-type opaqueWriter struct {
-	*caddyhttp.ResponseWriterWrapper
-	h     *Handler
-	r     *http.Request
-	bound *token.Identity // the request's bound session, if any
-	armed bool            // set once the request passed the check
-	done  bool            // the response header was handled
-	drop  bool            // the response was replaced; discard the body
-}
-
-// newOpaqueWriter wraps w; it does nothing until armed.
-func (h *Handler) newOpaqueWriter(w http.ResponseWriter, r *http.Request) *opaqueWriter {
-	return &opaqueWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, r: r}
-}
-
-// serve passes the request upstream through ow and handles the response
-// header even when the upstream wrote none.
-func (ow *opaqueWriter) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	ow.armed = true
-	err := next.ServeHTTP(w, r)
-	if !ow.done && err == nil {
-		ow.handle()
-	}
-	return err
-}
-
-// wrapNext returns next, with the response handling of ow.
-func (ow *opaqueWriter) wrapNext(next caddyhttp.Handler) caddyhttp.Handler {
-	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		return ow.serve(w, r, next)
-	})
-}
-
-// handle binds or unbinds according to the response header. It reports
-// false when it has replaced the response (a failed bind).
-func (ow *opaqueWriter) handle() bool {
-	ow.done = true
-	h, r := ow.h, ow.r
-	hdr := ow.ResponseWriterWrapper.Header()
+// bindOrEnd binds or ends the opaque session according to the response
+// header, once. It reports false when it has replaced the response (a
+// failed bind).
+func (sw *sessionWriter) bindOrEnd() bool {
+	sw.binding = false
+	h, r := sw.h, sw.r
+	hdr := sw.ResponseWriterWrapper.Header()
 	b := takeBind(hdr)
 	set, cleared := responseCookie(hdr, h.opaque.cookie, h.app.now())
-	if b.present && !ow.bindFrom(set, b) {
+	if b.present && !sw.bindFrom(set, b) {
 		return false
 	}
-	if cleared && ow.bound != nil {
+	if cleared && sw.bound != nil {
 		_, err := h.app.store.Revoke(r.Context(), store.RevokeRequest{
-			Account: ow.bound.AccountID, Scope: store.ScopeSession, Sessions: []string{ow.bound.SessionHash},
+			Account: sw.bound.AccountID, Scope: store.ScopeSession, Sessions: []string{sw.bound.SessionHash},
 			Policy: &h.app.policy,
 		})
 		if err != nil {
@@ -372,8 +339,8 @@ func (ow *opaqueWriter) handle() bool {
 // (session-fixation defence): headers without one are dropped and
 // logged. It reports false when it has replaced the response (a failed
 // bind).
-func (ow *opaqueWriter) bindFrom(set string, b bindInfo) bool {
-	h, r := ow.h, ow.r
+func (sw *sessionWriter) bindFrom(set string, b bindInfo) bool {
+	h, r := sw.h, sw.r
 	if b.user == "" || b.account == "" || !b.valid() {
 		h.logger.Warn("upstream sent bind headers without a valid Session-Guard-Bind-User and -Account; not bound")
 		return true
@@ -383,25 +350,25 @@ func (ow *opaqueWriter) bindFrom(set string, b bindInfo) bool {
 		h.logger.Warn("upstream sent bind headers without setting a new session cookie; not bound", zap.String("cookie", h.opaque.cookie))
 		return true
 	}
-	err := ow.bind(set, b)
+	err := sw.bind(set, b)
 	if errors.Is(err, errBoundElsewhere) {
 		h.logger.Warn("upstream bound a cookie value that belongs to another session; not bound", zap.String("cookie", h.opaque.cookie))
 		return true
 	}
 	if errors.Is(err, errLimitReached) {
 		// the login is refused: no cookie, no upstream body
-		ow.replace()
+		sw.replace()
 		repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 		if !ok {
 			repl = caddy.NewReplacer()
 		}
-		h.limitReached(ow.ResponseWriterWrapper.ResponseWriter, r, repl, b.account)
+		h.limitReached(sw.ResponseWriterWrapper.ResponseWriter, r, repl, b.account)
 		return false
 	}
 	if err != nil {
 		h.logger.Error("binding session: session store unavailable", zap.Error(err))
-		ow.replace()
-		h.unavailable(ow.ResponseWriterWrapper.ResponseWriter)
+		sw.replace()
+		h.unavailable(sw.ResponseWriterWrapper.ResponseWriter)
 		return false
 	}
 	return true
@@ -409,12 +376,12 @@ func (ow *opaqueWriter) bindFrom(set string, b bindInfo) bool {
 
 // replace drops the upstream's response header and body, for an answer
 // of the gateway's own.
-func (ow *opaqueWriter) replace() {
-	hdr := ow.ResponseWriterWrapper.Header()
+func (sw *sessionWriter) replace() {
+	hdr := sw.ResponseWriterWrapper.Header()
 	for k := range hdr {
 		delete(hdr, k)
 	}
-	ow.drop = true
+	sw.drop = true
 }
 
 // errBoundElsewhere: the cookie value is bound to another user, account
@@ -426,8 +393,8 @@ var errBoundElsewhere = errors.New("cookie value is bound to another identity")
 var errLimitReached = errors.New("session limit reached")
 
 // bind records the session of a cookie value.
-func (ow *opaqueWriter) bind(value string, b bindInfo) error {
-	h, r := ow.h, ow.r
+func (sw *sessionWriter) bind(value string, b bindInfo) error {
+	h, r := sw.h, sw.r
 	key, err := h.opaqueKey(r)
 	if err != nil {
 		return err
@@ -478,51 +445,3 @@ func responseCookie(hdr http.Header, name string, now time.Time) (value string, 
 	}
 	return value, false
 }
-
-func (ow *opaqueWriter) WriteHeader(status int) {
-	if ow.drop {
-		return
-	}
-	if ow.armed && !ow.done && (status < 100 || status > 199) {
-		if !ow.handle() {
-			return
-		}
-	}
-	ow.ResponseWriterWrapper.WriteHeader(status)
-}
-
-func (ow *opaqueWriter) Write(b []byte) (int, error) {
-	if !ow.done && ow.armed {
-		ow.WriteHeader(http.StatusOK)
-	}
-	if ow.drop {
-		return len(b), nil
-	}
-	return ow.ResponseWriterWrapper.Write(b)
-}
-
-// ReadFrom makes sure the header is handled before a body copied with
-// io.Copy.
-func (ow *opaqueWriter) ReadFrom(src io.Reader) (int64, error) {
-	if !ow.done && ow.armed {
-		ow.WriteHeader(http.StatusOK)
-	}
-	if ow.drop {
-		return io.Copy(io.Discard, src)
-	}
-	return ow.ResponseWriterWrapper.ReadFrom(src)
-}
-
-// FlushError makes sure the header is handled before a flush.
-func (ow *opaqueWriter) FlushError() error {
-	if !ow.done && ow.armed {
-		ow.WriteHeader(http.StatusOK)
-	}
-	if ow.drop {
-		return nil
-	}
-	return http.NewResponseController(ow.ResponseWriterWrapper).Flush()
-}
-
-// Flush implements http.Flusher.
-func (ow *opaqueWriter) Flush() { _ = ow.FlushError() }

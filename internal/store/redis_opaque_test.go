@@ -18,7 +18,7 @@ func TestRedisOpaqueOneRoundTrip(t *testing.T) {
 	srv := testredis.Start(t)
 	cnt := &counter{}
 	client := gatewayClient(t, srv.Addr(), cnt)
-	s := store.NewRedis(client, store.RedisOptions{KeyPrefix: "op"})
+	s := store.NewRedis(client, store.RedisOptions{KeyPrefix: "op", Timeout: 2 * time.Second})
 	ctx := context.Background()
 	c := cfg()
 	lookup := &store.TouchRequest{SessionHash: session.HashID("cookie"), Policy: c}

@@ -89,7 +89,7 @@ func TestRedisClusterConformance(t *testing.T) {
 
 	// The keys the suite left: each account's keys share the server's
 	// slot, and keySlot (used by TestRedisKeys) agrees with the server.
-	s := store.NewRedis(client, store.RedisOptions{KeyPrefix: "slots"})
+	s := store.NewRedis(client, store.RedisOptions{KeyPrefix: "slots", Timeout: 2 * time.Second})
 	workload(t, s, "a:b}c*")
 	keys, err := srv.Client(t).Keys(context.Background(), "*").Result()
 	if err != nil || len(keys) < 50 {
@@ -142,7 +142,7 @@ func mustTouch(t *testing.T, s store.Store, r *store.TouchRequest) store.TouchRe
 
 func TestRedisSurvivesScriptFlush(t *testing.T) {
 	srv := testredis.Start(t)
-	s, clock := clockedRedis(gatewayClient(t, srv.Addr()), store.RedisOptions{})
+	s, clock := clockedRedis(gatewayClient(t, srv.Addr()), store.RedisOptions{Timeout: 2 * time.Second})
 	c := cfg()
 	r := treq(c, "acme", "s1", "alice", t0)
 	mustTouch(t, s, r)
@@ -271,7 +271,7 @@ func TestRedisHungServer(t *testing.T) {
 // as such, like the memory store does.
 func TestRedisCancelledContext(t *testing.T) {
 	srv := testredis.Start(t)
-	s := store.NewRedis(gatewayClient(t, srv.Addr()), store.RedisOptions{})
+	s := store.NewRedis(gatewayClient(t, srv.Addr()), store.RedisOptions{Timeout: 2 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := s.Touch(ctx, treq(cfg(), "acme", "s1", "alice", t0)); !errors.Is(err, context.Canceled) {
@@ -349,7 +349,7 @@ func TestRedisKeys(t *testing.T) {
 	seen := map[string]string{} // key -> account
 	for i, acct := range accts {
 		prefix := fmt.Sprintf("k%d", i)
-		s := store.NewRedis(client, store.RedisOptions{KeyPrefix: prefix})
+		s := store.NewRedis(client, store.RedisOptions{KeyPrefix: prefix, Timeout: 2 * time.Second})
 		workload(t, s, acct)
 		keys := keysOf(t, client, prefix)
 		if len(keys) != 9 { // 2 sessions, idx, pol, cut, uc, audit, 2 user indexes
@@ -390,7 +390,7 @@ func TestRedisKeys(t *testing.T) {
 	// The same account under different prefixes shares nothing; all
 	// accounts in one prefix stay apart (the suite checks behaviour,
 	// here the key names).
-	s := store.NewRedis(client, store.RedisOptions{KeyPrefix: "one"})
+	s := store.NewRedis(client, store.RedisOptions{KeyPrefix: "one", Timeout: 2 * time.Second})
 	for _, acct := range accts {
 		mustTouch(t, s, treq(cfg(), acct, "sid", "u", t0))
 	}
@@ -405,7 +405,7 @@ func TestRedisKeys(t *testing.T) {
 func TestRedisKeyPrefixWithBraces(t *testing.T) {
 	srv := testredis.Start(t)
 	client := gatewayClient(t, srv.Addr())
-	s := store.NewRedis(client, store.RedisOptions{KeyPrefix: "x{y}"})
+	s := store.NewRedis(client, store.RedisOptions{KeyPrefix: "x{y}", Timeout: 2 * time.Second})
 	for _, acct := range []string{"a", "b"} {
 		mustTouch(t, s, treq(cfg(), acct, "sid", "u", t0))
 	}
@@ -428,7 +428,7 @@ func TestRedisKeyPrefixWithBraces(t *testing.T) {
 // odd session hashes (not from session.HashID) round-trip through keys.
 func TestRedisOddSessionHash(t *testing.T) {
 	srv := testredis.Start(t)
-	s, _ := clockedRedis(gatewayClient(t, srv.Addr()), store.RedisOptions{})
+	s, _ := clockedRedis(gatewayClient(t, srv.Addr()), store.RedisOptions{Timeout: 2 * time.Second})
 	c := cfg()
 	hashes := []string{"a:b", "{x}", "%", "a%25", "", "*"}
 	for _, h := range hashes {
@@ -483,7 +483,7 @@ func (c *counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 func TestRedisOneRoundTrip(t *testing.T) {
 	srv := testredis.Start(t)
 	cnt := &counter{}
-	s := store.NewRedis(gatewayClient(t, srv.Addr(), cnt), store.RedisOptions{})
+	s := store.NewRedis(gatewayClient(t, srv.Addr(), cnt), store.RedisOptions{Timeout: 2 * time.Second})
 	allOps(s) // loads the scripts
 	ctx := context.Background()
 	c := cfg()

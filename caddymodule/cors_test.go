@@ -67,7 +67,7 @@ func TestCORSPreflightsAnsweredByTheGateway(t *testing.T) {
 
 func TestCORSOnEveryAnswer(t *testing.T) {
 	srv := testredis.Start(t)
-	g := gatewaytest.Start(t, "session_guard {\n\t\tstore redis {\n\t\t\taddress "+srv.Addr()+"\n\t\t\ttimeout 100ms\n\t\t}\n\t}", corsSite, t0)
+	g := gatewaytest.Start(t, "session_guard {\n\t\tstore redis {\n\t\t\taddress "+srv.Addr()+"\n\t\t\ttimeout 2s\n\t\t}\n\t}", corsSite, t0)
 	e := &env{Gateway: g, redis: srv}
 	// the upstream's own CORS headers are replaced, not repeated
 	e.Upstream.Extra.Set("Access-Control-Allow-Origin", "*")

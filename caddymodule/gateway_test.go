@@ -39,7 +39,7 @@ func backends() []backend {
 		}},
 		{"redis", func(t *testing.T) (string, *testredis.Server) {
 			srv := testredis.Start(t)
-			return "session_guard {\n\t\tstore redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t\ttimeout 200ms\n\t\t}\n\t}", srv
+			return "session_guard {\n\t\tstore redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t\ttimeout 2s\n\t\t}\n\t}", srv
 		}},
 	}
 }
@@ -460,7 +460,7 @@ func TestTokenPolicyClaims(t *testing.T) {
 
 func TestStoreDownFailsClosedAndRecovers(t *testing.T) {
 	srv := testredis.Start(t)
-	g := gatewaytest.Start(t, "session_guard {\n\t\tstore redis {\n\t\t\taddress "+srv.Addr()+"\n\t\t\ttimeout 100ms\n\t\t}\n\t}", site, t0)
+	g := gatewaytest.Start(t, "session_guard {\n\t\tstore redis {\n\t\t\taddress "+srv.Addr()+"\n\t\t\ttimeout 2s\n\t\t}\n\t}", site, t0)
 	e := &env{Gateway: g, redis: srv}
 	tok := e.mint(t, devtoken.Claims{Session: "s1"})
 	wantCode(t, e.Do(t, "GET", "/", tok, nil), 200)

@@ -560,7 +560,7 @@ func TestOpaqueStoreDownFailOpen(t *testing.T) {
 	srv := testredis.Start(t)
 	app := newCookieApp(t)
 	site := strings.NewReplacer("APP", strings.TrimPrefix(app.URL, "http://"), "OPAQUE", "key "+strings.Repeat("k", 32)).Replace(opaqueSite)
-	g := gatewaytest.Start(t, "session_guard {\n\t\ton_store_error open\n\t\tstore redis {\n\t\t\taddress "+srv.Addr()+"\n\t\t\ttimeout 100ms\n\t\t}\n\t}", site, t0)
+	g := gatewaytest.Start(t, "session_guard {\n\t\ton_store_error open\n\t\tstore redis {\n\t\t\taddress "+srv.Addr()+"\n\t\t\ttimeout 2s\n\t\t}\n\t}", site, t0)
 	e := &opaqueEnv{Gateway: g, app: app, redis: srv}
 	c := e.login(t, "alice", "acme", "member")
 	wantCode(t, e.get(t, "GET", "/", c), 200)
@@ -622,7 +622,7 @@ func TestOpaqueStoreDown(t *testing.T) {
 	srv := testredis.Start(t)
 	app := newCookieApp(t)
 	site := strings.NewReplacer("APP", strings.TrimPrefix(app.URL, "http://"), "OPAQUE", "unbound pass").Replace(opaqueSite)
-	g := gatewaytest.Start(t, "session_guard {\n\t\tstore redis {\n\t\t\taddress "+srv.Addr()+"\n\t\t\ttimeout 100ms\n\t\t}\n\t}", site, t0)
+	g := gatewaytest.Start(t, "session_guard {\n\t\tstore redis {\n\t\t\taddress "+srv.Addr()+"\n\t\t\ttimeout 2s\n\t\t}\n\t}", site, t0)
 	e := &opaqueEnv{Gateway: g, app: app}
 	c := e.login(t, "alice", "acme", "")
 	wantCode(t, e.get(t, "GET", "/", c), 200)

@@ -457,6 +457,11 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 				return nil, err
 			}
 			hd.Opaque = oc
+		case "hooks":
+			var err error
+			if hd.Hooks, err = parseHooks(h.Dispenser); err != nil {
+				return nil, err
+			}
 		case "cors":
 			if h.NextArg() {
 				return nil, h.ArgErr()

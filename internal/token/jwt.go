@@ -146,6 +146,9 @@ type keyState struct {
 	issuer string
 	jwks   *jwksSource // nil without a JWKS
 	parser *jwt.Parser
+	// logout parses logout tokens: as parser, but exp is optional (some
+	// providers send none; see VerifyLogout)
+	logout *jwt.Parser
 }
 
 // New validates cfg and returns a Verifier. Every allowed algorithm must
@@ -331,7 +334,6 @@ func (v *Verifier) newState(names []string, issuer string, jwks *jwksSource) *ke
 	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(names),
-		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(), // iat in the future (beyond the leeway) is invalid
 		jwt.WithLeeway(v.leeway),
 		jwt.WithTimeFunc(v.now),
@@ -344,7 +346,8 @@ func (v *Verifier) newState(names []string, issuer string, jwks *jwksSource) *ke
 	if v.audience != "" {
 		opts = append(opts, jwt.WithAudience(v.audience))
 	}
-	st.parser = jwt.NewParser(opts...)
+	st.logout = jwt.NewParser(opts...)
+	st.parser = jwt.NewParser(append(opts, jwt.WithExpirationRequired())...)
 	return st
 }
 
@@ -390,7 +393,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	claims, err := v.parse(ctx, st, raw)
+	claims, err := v.parse(ctx, st, st.parser, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -409,11 +412,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
 	return id, nil
 }
 
-// parse verifies raw's signature and registered claims against st and
-// returns its claims.
-func (v *Verifier) parse(ctx context.Context, st *keyState, raw string) (claimSet, error) {
+// parse verifies raw's signature and registered claims with p and the
+// keys of st, and returns its claims.
+func (v *Verifier) parse(ctx context.Context, st *keyState, p *jwt.Parser, raw string) (claimSet, error) {
 	claims := claimSet{}
-	tok, err := st.parser.ParseWithClaims(raw, &claims, v.keyfunc(ctx, st))
+	tok, err := p.ParseWithClaims(raw, &claims, v.keyfunc(ctx, st))
 	if err != nil {
 		return nil, v.parseError(err, st, claims)
 	}

@@ -19,6 +19,12 @@ const LogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
 // must be remembered to refuse every replay.
 const MaxLogoutAge = 24 * time.Hour
 
+// MaxLogoutAgeWithoutExp is how long after its iat a logout token without
+// exp is accepted. The spec requires exp since 2023, but providers that
+// predate that (Ory Hydra 2.2, Keycloak before 22.0.8/23.0.4) send none;
+// two minutes is the lifetime the spec recommends, plus skew.
+const MaxLogoutAgeWithoutExp = 5 * time.Minute
+
 // Logout is what a verified logout token says.
 type Logout struct {
 	// Issuer is the iss claim.
@@ -52,8 +58,9 @@ func (v *Verifier) LogoutConfigured() bool {
 // Logout 1.0, section 2.6, says: the signature, alg, iss, aud, exp and iat
 // as for any token (JWE is refused as malformed); typ, when present, JWT
 // or logout+jwt; an events claim holding the LogoutEvent member with an
-// object value; a jti; a sub or sid claim, or both; no nonce. Whether the
-// jti was seen before is the caller's to check, with Logout.Until.
+// object value; a jti; a sub or sid claim, or both; no nonce. A token
+// without exp is accepted for MaxLogoutAgeWithoutExp after its iat. Whether
+// the jti was seen before is the caller's to check, with Logout.Until.
 // Failures wrap ErrMalformed or ErrInvalid (and ErrKeyUnavailable when
 // the keys could not be fetched), as Verify's do.
 func (v *Verifier) VerifyLogout(ctx context.Context, raw string) (*Logout, error) {
@@ -70,7 +77,7 @@ func (v *Verifier) VerifyLogout(ctx context.Context, raw string) (*Logout, error
 	if st.issuer == "" {
 		return nil, errLogoutConfig
 	}
-	claims, err := v.parse(ctx, st, raw)
+	claims, err := v.parse(ctx, st, st.logout, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -120,13 +127,15 @@ func (v *Verifier) logoutClaims(c claimSet) (*Logout, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: logout token has no iat claim", ErrInvalid)
 	}
-	exp, _, err := c.date("exp") // required by the parser
+	exp, hasExp, err := c.date("exp")
 	if err != nil {
 		return nil, err
 	}
 	lo.IssuedAt = iat
 	lo.Until = iat.Add(MaxLogoutAge)
-	if exp.Before(lo.Until) {
+	if !hasExp {
+		lo.Until = iat.Add(MaxLogoutAgeWithoutExp)
+	} else if exp.Before(lo.Until) {
 		lo.Until = exp
 	}
 	lo.Until = lo.Until.Add(v.leeway)

@@ -168,9 +168,10 @@ func (h *Handler) revocationUnavailable(w http.ResponseWriter, endpoint string, 
 	h.unavailable(w)
 }
 
-// indexSeen writes the session's back-channel index entry the first
-// time this gateway serves it (and again once seen.ttl has passed, which
-// also carries a later token expiry into the entry), when the handler
+// indexSeen writes the session's back-channel index entry when it was
+// created and the first time this gateway serves it (and again once
+// seenTTL has passed, which also carries a later token expiry into the
+// entry), when the handler
 // can take logout tokens: so an entry lost to an error, or a session
 // created before the index existed, is indexed by the next request. A
 // session whose IdP session or user was logged out after its login is
@@ -181,8 +182,8 @@ func (h *Handler) indexSeen(w http.ResponseWriter, r *http.Request, repl *caddy.
 		return false
 	}
 	key := indexKey{req.Account, req.SessionHash, ident.SIDHash, ident.Subject}
-	if h.indexed.seen(key, res.Now) {
-		return false
+	if !res.Created && h.indexed.seen(key, res.Now) {
+		return false // a creation is always indexed: the store may have lost the entry with the record
 	}
 	cut, err := h.app.index.IndexSession(r.Context(), store.IndexEntry{
 		Account: req.Account, SessionHash: req.SessionHash, User: req.User,

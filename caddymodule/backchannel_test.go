@@ -3,6 +3,7 @@ package caddymodule_test
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/sessionguard/sessionguard/internal/gatewaytest"
 	"github.com/sessionguard/sessionguard/internal/testop"
+	"github.com/sessionguard/sessionguard/internal/testredis"
 )
 
 // bclSite has one handler per account (acme on /, beta on /beta/,
@@ -241,4 +243,35 @@ func TestBackchannelNeedsAudienceAndIssuer(t *testing.T) {
 	if err := json.Unmarshal(r.Body, &body); err != nil || body["error"] != "not_found" {
 		t.Fatalf("body %s", r.Body)
 	}
+}
+
+// With the store down the back-channel endpoint and the revoke hook
+// answer 503 with Retry-After, and the provider's retry of the same
+// logout token succeeds once the store is back (the jti was not used up)
+// and ends the session even though the gateway had indexed it before.
+func TestBackchannelStoreDown(t *testing.T) {
+	op := testop.Start(t)
+	srv := testredis.Start(t)
+	globals := "session_guard {\n\t\tstore redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t\ttimeout 100ms\n\t\t}\n\t}"
+	site := strings.Replace(bclSite(op.Issuer), "default_account acme", "default_account acme\n\t\t\thooks {\n\t\t\t\tsecret whsec_"+base64.StdEncoding.EncodeToString(hookKey)+"\n\t\t\t}", 1)
+	g := &bclGateway{gatewaytest.Start(t, globals, site, time.Now()), op}
+	tok := op.Login(t, "")
+	sid := testop.Claims(t, tok.IDToken)["sid"].(string)
+	wantCode(t, g.get(t, "/", tok.IDToken), 200)
+	logout := op.Sign(t, op.LogoutClaims(time.Now(), sid, ""), nil)
+
+	srv.Stop(t)
+	r := g.logoutToken(t, logout)
+	wantCode(t, r, 503)
+	wantHeader(t, r, "Retry-After", "1")
+	e := &env{Gateway: g.Gateway}
+	r = e.hook(t, hookReq{id: "msg_down", at: g.Clock.Now(), body: `{"account":"acme","scope":"all"}`})
+	wantCode(t, r, 503)
+	wantHeader(t, r, "Retry-After", "1")
+
+	// the server restarts empty: the session is gone, but the logout is
+	// recorded now, so the token starts no new session
+	srv.Restart(t)
+	wantRevoked(t, g.logoutToken(t, logout), 0)
+	wantCode(t, g.get(t, "/", tok.IDToken), 401)
 }

@@ -87,6 +87,8 @@ type App struct {
 	store  store.Store
 	// opaqueStore is the store's OpaqueStore side; nil when it has none
 	opaqueStore store.OpaqueStore
+	index       store.SubjectIndex // nil when the store keeps no such index
+	once        store.OnceStore    // nil when the store cannot
 	poolKey     string
 	pooled      *pooledStore // the pooled Redis client; nil for memory
 	now         func() time.Time
@@ -199,6 +201,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if os, ok := st.(store.OpaqueStore); ok {
 		a.opaqueStore = instrumentedOpaque{os}
 	}
+	a.index, a.once = indexCapabilities(st)
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}

@@ -486,6 +486,10 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser, key string) error {
 		return nil
 	case "jwt", "opaque", "cors", "claims":
 		return h.parseBlock(d, key)
+	case "hooks":
+		var err error
+		h.Hooks, err = parseHooks(d)
+		return err
 	case "login_url", "endpoints", "realm", "default_account":
 		return h.parseString(d, key)
 	case "owner_roles":

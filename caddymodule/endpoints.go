@@ -63,6 +63,10 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, repl *ca
 		return h.serveOwner(w, r, repl, ep)
 	case "kit.js":
 		return h.serveKit(w, r)
+	case "backchannel-logout":
+		return h.serveBackchannel(w, r)
+	case "revoke-hook":
+		return h.serveRevokeHook(w, r)
 	default:
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
 		return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -105,6 +106,10 @@ type Handler struct {
 	// preflights pass to the upstream.
 	CORS *CORSConfig `json:"cors,omitempty"`
 
+	// Hooks, when set, enables the Standard Webhooks-signed revoke hook
+	// at <endpoints>/revoke-hook (see revokehook.go).
+	Hooks *HooksConfig `json:"hooks,omitempty"`
+
 	app      *App
 	verifier *token.Verifier
 	sources  []token.Source
@@ -113,6 +118,8 @@ type Handler struct {
 	logger   *zap.Logger
 	opaque   *opaqueState // nil unless Opaque is set
 	csrf     *http.CrossOriginProtection
+	hook     *standardwebhooks.Webhook // nil without Hooks
+	indexed  *seenCache                // sessions this gateway indexed (backchannel.go)
 
 	passiveLines []*caddyfile.Dispenser // Caddyfile passive lines, see parsePassive
 }
@@ -212,6 +219,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 				return fmt.Errorf("cors: %w", err)
 			}
 		}
+	}
+	if err := h.provisionRevocation(); err != nil {
+		return err
 	}
 	if h.PassiveRaw != nil {
 		mods, err := ctx.LoadModule(h, "PassiveRaw")
@@ -579,6 +589,9 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, repl *caddy.Repl
 			c.Write(zap.String("reason", reason), zap.String("session_id_hash", req.SessionHash), zap.String("account", ident.AccountID))
 		}
 		h.ended(w, r, res.Status)
+		return nil, nil, true
+	}
+	if h.indexSeen(w, r, repl, ident, req, &res) {
 		return nil, nil, true
 	}
 	return ident, &res, false

@@ -85,7 +85,7 @@ func registerMetrics(reg *prometheus.Registry) error {
 			}
 		}
 	}
-	return nil
+	return registerRevocationMetrics(reg)
 }
 
 // observeDecision counts the outcome of one check on endpoint (one of

@@ -64,9 +64,25 @@ type proc struct {
 	Client     *http.Client
 }
 
+// hs256Handler is the session_guard block of startCaddy's site.
+var hs256Handler = fmt.Sprintf(`session_guard {
+		jwt {
+			alg HS256
+			secret %s
+			issuer https://idp.example
+			audience app
+		}
+	}`, secret)
+
 // startCaddy runs the built Caddy with a Caddyfile made of globals and
 // a site proxying to upstream, and waits until it answers.
 func startCaddy(t testing.TB, globals, upstream string) *proc {
+	t.Helper()
+	return startCaddyWith(t, globals, hs256Handler, upstream)
+}
+
+// startCaddyWith is startCaddy with the site's session_guard block.
+func startCaddyWith(t testing.TB, globals, handler, upstream string) *proc {
 	t.Helper()
 	bin := caddyBinary(t)
 	ports := gatewaytest.FreePorts(t, 2)
@@ -90,17 +106,10 @@ func startCaddy(t testing.TB, globals, upstream string) *proc {
 	%s
 }
 http://127.0.0.1:%d {
-	session_guard {
-		jwt {
-			alg HS256
-			secret %s
-			issuer https://idp.example
-			audience app
-		}
-	}
+	%s
 	reverse_proxy %s
 }
-`, adminPort, httpPort, filepath.Join(dir, "data"), globals, httpPort, secret, upstream)
+`, adminPort, httpPort, filepath.Join(dir, "data"), globals, httpPort, handler, upstream)
 	path := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(path, []byte(cf), 0o644); err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ type Memory struct {
 	seq      uint64
 	opaque   map[string]string // bound opaque session hash -> account
 	secrets  map[string][]byte
+	idx      memIndex // SubjectIndex and OnceStore (memory_index.go)
 }
 
 type memAccount struct {

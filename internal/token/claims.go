@@ -136,6 +136,11 @@ type Identity struct {
 	// Absolute is the absolute timeout carried by the token, or 0 when the
 	// claim is not mapped or absent.
 	Absolute time.Duration
+	// SIDHash is session.HashID of the token's top-level sid claim (the
+	// OpenID Provider's session), or empty; and Subject its top-level
+	// sub claim. Back-channel logout finds sessions by them, whatever
+	// the claims mapping.
+	SIDHash, Subject string
 }
 
 // claimSet is the decoded payload of a token. It implements [jwt.Claims]
@@ -151,10 +156,15 @@ func (m ClaimMap) identity(c claimSet) (*Identity, error) {
 		id  Identity
 		err error
 	)
+	if _, ok := c["events"]; ok && isLogoutToken(c) {
+		// cross-JWT confusion: a logout token is no credential
+		return nil, fmt.Errorf("%w: a logout token is not accepted as a credential", ErrInvalid)
+	}
 	if id.SessionID, err = c.sessionKey(m.Session); err != nil {
 		return nil, err
 	}
 	id.SessionHash = session.HashID(id.SessionID)
+	id.idpClaims(c)
 	if id.UserID, err = c.requiredString("user", m.User); err != nil {
 		return nil, err
 	}
@@ -209,6 +219,18 @@ func (m ClaimMap) identity(c claimSet) (*Identity, error) {
 		return nil, err
 	}
 	return &id, nil
+}
+
+// idpClaims sets SIDHash and Subject from the top-level sid and sub
+// claims, when they are strings (a sub that could not be a user id is
+// left out: the user claim decides whether the token is valid).
+func (id *Identity) idpClaims(c claimSet) {
+	if sid, ok := c["sid"].(string); ok && sid != "" {
+		id.SIDHash = session.HashID(sid)
+	}
+	if sub, ok := c["sub"].(string); ok && checkString("subject", "sub", sub) == nil {
+		id.Subject = sub
+	}
 }
 
 // get returns the claim at name: a top-level name, a dotted path into

@@ -146,6 +146,9 @@ type keyState struct {
 	issuer string
 	jwks   *jwksSource // nil without a JWKS
 	parser *jwt.Parser
+	// logout parses logout tokens: as parser, but exp is optional (some
+	// providers send none; see VerifyLogout)
+	logout *jwt.Parser
 }
 
 // New validates cfg and returns a Verifier. Every allowed algorithm must
@@ -331,7 +334,6 @@ func (v *Verifier) newState(names []string, issuer string, jwks *jwksSource) *ke
 	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(names),
-		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(), // iat in the future (beyond the leeway) is invalid
 		jwt.WithLeeway(v.leeway),
 		jwt.WithTimeFunc(v.now),
@@ -344,7 +346,8 @@ func (v *Verifier) newState(names []string, issuer string, jwks *jwksSource) *ke
 	if v.audience != "" {
 		opts = append(opts, jwt.WithAudience(v.audience))
 	}
-	st.parser = jwt.NewParser(opts...)
+	st.logout = jwt.NewParser(opts...)
+	st.parser = jwt.NewParser(append(opts, jwt.WithExpirationRequired())...)
 	return st
 }
 
@@ -386,17 +389,13 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
 			return id, nil
 		}
 	}
-	st, err := v.state(ctx, raw)
+	st, err := v.state(ctx, raw, jwtType)
 	if err != nil {
 		return nil, err
 	}
-	claims := claimSet{}
-	tok, err := st.parser.ParseWithClaims(raw, &claims, v.keyfunc(ctx, st))
+	claims, err := v.parse(ctx, st, st.parser, raw)
 	if err != nil {
-		return nil, v.parseError(err, st, claims)
-	}
-	if tok == nil || !tok.Valid {
-		return nil, fmt.Errorf("%w: token is invalid", ErrInvalid)
+		return nil, err
 	}
 	id, err := v.claims.identity(claims)
 	if err != nil {
@@ -413,26 +412,41 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
 	return id, nil
 }
 
+// parse verifies raw's signature and registered claims with p and the
+// keys of st, and returns its claims.
+func (v *Verifier) parse(ctx context.Context, st *keyState, p *jwt.Parser, raw string) (claimSet, error) {
+	claims := claimSet{}
+	tok, err := p.ParseWithClaims(raw, &claims, v.keyfunc(ctx, st))
+	if err != nil {
+		return nil, v.parseError(err, st, claims)
+	}
+	if tok == nil || !tok.Valid {
+		return nil, fmt.Errorf("%w: token is invalid", ErrInvalid)
+	}
+	return claims, nil
+}
+
 // state returns the key state to check raw against, after checking its
-// header. Under discovery, an alg the current state does not allow makes
-// the discovery document be fetched again (rate limited).
-func (v *Verifier) state(ctx context.Context, raw string) (*keyState, error) {
+// header; typeOK decides which typ header values are accepted. Under
+// discovery, an alg the current state does not allow makes the discovery
+// document be fetched again (rate limited).
+func (v *Verifier) state(ctx context.Context, raw string, typeOK func(string) bool) (*keyState, error) {
 	h, err := decodeHeader(raw)
 	if err != nil {
 		return nil, err
 	}
 	if v.disc == nil {
-		return v.static, v.checkHeader(h, v.static)
+		return v.static, v.checkHeader(h, v.static, typeOK)
 	}
 	st, err := v.disc.resolve(ctx)
 	if err != nil {
 		return nil, err
 	}
-	err = v.checkHeader(h, st)
+	err = v.checkHeader(h, st, typeOK)
 	var m *Mismatch
 	if errors.As(err, &m) && m.Field == "alg" {
 		if st, err = v.disc.refetch(ctx, st); err == nil {
-			err = v.checkHeader(h, st)
+			err = v.checkHeader(h, st, typeOK)
 		}
 	}
 	return st, err
@@ -504,10 +518,10 @@ func decodeHeader(raw string) (map[string]any, error) {
 	return h, nil
 }
 
-// checkHeader rejects tokens whose alg is not allowed, whose typ is not a
-// JWT type, that have critical extensions or a kid that is not a short
-// string.
-func (v *Verifier) checkHeader(h map[string]any, st *keyState) error {
+// checkHeader rejects tokens whose alg is not allowed, whose typ is not
+// one typeOK accepts, that have critical extensions or a kid that is not
+// a short string.
+func (v *Verifier) checkHeader(h map[string]any, st *keyState, typeOK func(string) bool) error {
 	alg, _ := h["alg"].(string)
 	switch {
 	case alg == "":
@@ -520,8 +534,8 @@ func (v *Verifier) checkHeader(h map[string]any, st *keyState) error {
 	}
 	if t, ok := h["typ"]; ok {
 		s, _ := t.(string)
-		if !jwtType(s) {
-			return fmt.Errorf("%w: token type is not JWT", ErrInvalid)
+		if !typeOK(s) {
+			return fmt.Errorf("%w: token type is not accepted", ErrInvalid)
 		}
 	}
 	if _, ok := h["crit"]; ok {

@@ -60,6 +60,7 @@ func (s seen) once(d *caddyfile.Dispenser, key string) error {
 //			key_prefix <prefix>
 //			timeout <duration>
 //			pool_size <n>
+//			cache on|off
 //		}
 //		default_preset <name>
 //		preset <name> <idle> <absolute>
@@ -295,6 +296,12 @@ func (sc *StoreConfig) parseRedisOption(d *caddyfile.Dispenser, key string) erro
 		if d.NextArg() {
 			return d.ArgErr()
 		}
+	case "cache":
+		v, err := oneOf(d, "on", "off")
+		if err != nil {
+			return err
+		}
+		sc.DisableCache = v == "off"
 	case "timeout":
 		if !d.NextArg() {
 			return d.ArgErr()

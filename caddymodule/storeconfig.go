@@ -79,13 +79,18 @@ type StoreConfig struct {
 	// PoolSize is the number of connections per node. Default: go-redis's
 	// (10 per CPU).
 	PoolSize int `json:"pool_size,omitempty"`
+
+	// DisableCache turns the gateway's session cache off: every request
+	// goes to Redis. Revocations made by this gateway still reach the
+	// caches of the others. Default: the cache is on (store.Cached).
+	DisableCache bool `json:"disable_cache,omitempty"`
 }
 
 func (sc *StoreConfig) validate() error {
 	switch sc.Type {
 	case StoreMemory:
 		if len(sc.Addresses) > 0 || sc.MasterName != "" || sc.Password != "" || sc.Username != "" || sc.TLS || sc.DB != 0 || sc.Cluster ||
-			sc.TLSCAFile != "" || sc.TLSServerName != "" {
+			sc.TLSCAFile != "" || sc.TLSServerName != "" || sc.DisableCache {
 			return errors.New("redis settings given for the memory store")
 		}
 	case StoreRedis:
@@ -231,7 +236,15 @@ func (sc *StoreConfig) acquire(ctx caddy.Context, clock func() time.Time) (store
 	}
 	ps := v.(*pooledStore)
 	opts := store.RedisOptions{KeyPrefix: sc.KeyPrefix, Timeout: time.Duration(sc.Timeout), Now: clock}
-	return store.NewRedis(ps.client, opts), key, ps, nil
+	size := store.DefaultCacheSize
+	if sc.DisableCache {
+		size = 0
+	}
+	cached, err := store.NewCached(store.NewRedis(ps.client, opts), store.CacheOptions{Size: size})
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return cached, key, ps, nil
 }
 
 // redisSettings sets the Redis defaults and returns the connection

@@ -133,8 +133,11 @@ func (c *Cached) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 	c.misses.Add(1)
 	st := c.table.stamp(req.Account)
 	res, err := c.Redis.Touch(ctx, req)
-	if err == nil {
+	switch {
+	case err == nil:
 		c.table.fill(req, &res, st)
+	case errors.Is(err, ErrUnavailable) && ctx.Err() == nil:
+		c.valid.Store(0) // Redis is down: answer no session from memory either
 	}
 	return res, err
 }

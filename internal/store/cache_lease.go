@@ -132,6 +132,9 @@ func (c *Cached) receive(ctx context.Context, ps *redis.PubSub, pongs chan<- str
 func (c *Cached) heartbeat(ctx context.Context, ps *redis.PubSub, pongs <-chan string, lost <-chan struct{}) bool {
 	start := c.clock()
 	if err := c.renew(ctx, start); err != nil {
+		// Redis is not answering: stop answering for it at once, as a
+		// gateway without a cache would. The period goes on.
+		c.valid.Store(0)
 		return ctx.Err() == nil
 	}
 	var b [8]byte

@@ -125,6 +125,9 @@ var storePool = caddy.NewUsagePool()
 type pooledStore struct {
 	store  store.Store
 	client redis.UniversalClient // nil for memory
+	// bg is the session cache's client for its lease and subscription
+	// (store.CacheOptions.Background); nil for memory
+	bg redis.UniversalClient
 	// closeDelay is how long Destruct leaves the client open at least.
 	closeDelay time.Duration
 
@@ -148,7 +151,12 @@ func (p *pooledStore) release() {
 	}
 }
 
-func (p *pooledStore) close() { p.closeOnce.Do(func() { _ = p.client.Close() }) }
+func (p *pooledStore) close() {
+	p.closeOnce.Do(func() {
+		_ = p.client.Close()
+		_ = p.bg.Close()
+	})
+}
 
 // Destruct closes the Redis client when its last config is unloaded,
 // once the requests still using it are done. On a reload Caddy cleans
@@ -229,7 +237,9 @@ func (sc *StoreConfig) acquire(ctx caddy.Context, clock func() time.Time) (store
 	sum := sha256.Sum256(raw)
 	key := "redis:" + hex.EncodeToString(sum[:])
 	v, _, err := storePool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return &pooledStore{client: newRedisClient(set), closeDelay: redisCloseDelay(time.Duration(set.Timeout))}, nil
+		bg := set
+		bg.PoolSize = 4 // a subscription, a renewal, acknowledgements
+		return &pooledStore{client: newRedisClient(set), bg: newRedisClient(bg), closeDelay: redisCloseDelay(time.Duration(set.Timeout))}, nil
 	})
 	if err != nil {
 		return nil, "", nil, err
@@ -240,7 +250,7 @@ func (sc *StoreConfig) acquire(ctx caddy.Context, clock func() time.Time) (store
 	if sc.DisableCache {
 		size = 0
 	}
-	cached, err := store.NewCached(store.NewRedis(ps.client, opts), store.CacheOptions{Size: size})
+	cached, err := store.NewCached(store.NewRedis(ps.client, opts), store.CacheOptions{Size: size, Background: ps.bg})
 	if err != nil {
 		return nil, "", nil, err
 	}

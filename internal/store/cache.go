@@ -43,6 +43,7 @@ type Cached struct {
 	id      string // this gateway's lease name
 	channel string
 	leases  string // key of the lease set
+	bg      redis.UniversalClient
 
 	clock  func() time.Time // the lease clock: local, monotonic
 	base   time.Time        // clock reading at construction
@@ -63,6 +64,12 @@ type CacheOptions struct {
 	// Clock is the local clock the lease is timed by. Default time.Now;
 	// it must be monotonic real time (tests slow it down, never stop it).
 	Clock func() time.Time
+	// Background is the client for the lease, the subscription and the
+	// acknowledgements; default the store's. A client of its own keeps
+	// them apart from the requests' pool: its failed dials during an
+	// outage do not trip the pool's dial circuit breaker, and an
+	// exhausted pool does not delay a renewal.
+	Background redis.UniversalClient
 }
 
 // DefaultCacheSize is the cache size the Caddy module uses.
@@ -100,6 +107,9 @@ func NewCached(r *Redis, opts CacheOptions) (*Cached, error) {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
+	if opts.Background == nil {
+		opts.Background = r.client
+	}
 	var id [12]byte
 	_, _ = rand.Read(id[:])
 	c := &Cached{
@@ -110,6 +120,7 @@ func NewCached(r *Redis, opts CacheOptions) (*Cached, error) {
 		leases:  r.prefix + ":{" + keyEscape("~gw") + "}:leases",
 		clock:   opts.Clock,
 		base:    opts.Clock(),
+		bg:      opts.Background,
 	}
 	if opts.Size > 0 {
 		c.table = newCacheTable(opts.Size)
@@ -193,9 +204,4 @@ func (c *Cached) SetOverride(ctx context.Context, account string, ov policy.Over
 		return policy.Override{}, err
 	}
 	return old, nil
-}
-
-// newPubSub is the subscription of one period (see Run).
-func (c *Cached) newPubSub(ctx context.Context) *redis.PubSub {
-	return c.client.Subscribe(ctx, c.channel)
 }

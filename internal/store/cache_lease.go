@@ -56,30 +56,41 @@ func (c *Cached) Run(ctx context.Context) {
 		return
 	}
 	defer c.down()
+	wait := c.opts.Lease / 20
 	for ctx.Err() == nil {
-		c.period(ctx)
+		if c.period(ctx) {
+			wait = c.opts.Lease / 20
+		} else {
+			// Redis is down or refusing: back off, so that this loop
+			// does not trip go-redis's dial circuit breaker for the
+			// requests
+			wait = min(2*wait, c.opts.Lease/2)
+		}
 		c.down()
 		select {
 		case <-ctx.Done():
-		case <-time.After(c.opts.Lease / 20): // Redis may be down: do not spin
+		case <-time.After(wait):
 		}
 	}
 }
 
-// down stops cached answers at once and gives the lease up, so that
-// invalidations stop waiting for this gateway.
+// down stops cached answers at once and, if they were allowed, gives
+// the lease up, so that invalidations stop waiting for this gateway.
 func (c *Cached) down() {
-	c.valid.Store(0)
+	if c.valid.Swap(0) == 0 {
+		return // not serving: the lease, if any, runs out on its own
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	_ = c.client.ZRem(ctx, c.leases, c.id).Err()
+	_ = c.bg.ZRem(ctx, c.leases, c.id).Err()
 }
 
-// period runs one subscription until it fails.
-func (c *Cached) period(ctx context.Context) {
+// period runs one subscription until it fails; it reports whether a
+// heartbeat succeeded in it.
+func (c *Cached) period(ctx context.Context) (served bool) {
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ps := c.client.Subscribe(pctx, c.channel)
+	ps := c.bg.Subscribe(pctx, c.channel)
 	defer func() { _ = ps.Close() }()
 	pongs := make(chan string, 4)
 	lost := make(chan struct{})
@@ -90,14 +101,16 @@ func (c *Cached) period(ctx context.Context) {
 	tick := time.NewTicker(c.opts.Lease / 4)
 	defer tick.Stop()
 	for c.heartbeat(pctx, ps, pongs, lost) {
+		served = served || c.valid.Load() != 0
 		select {
 		case <-pctx.Done():
-			return
+			return served
 		case <-lost:
-			return
+			return served
 		case <-tick.C:
 		}
 	}
+	return served
 }
 
 // receive handles the messages of one subscription in order until it
@@ -167,7 +180,7 @@ func (c *Cached) heartbeat(ctx context.Context, ps *redis.PubSub, pongs <-chan s
 func (c *Cached) renew(ctx context.Context, start time.Time) error {
 	tctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	v, err := scriptRenew.Run(tctx, c.client, []string{c.leases}, c.id, c.opts.Lease.Milliseconds()).Int64Slice()
+	v, err := scriptRenew.Run(tctx, c.bg, []string{c.leases}, c.id, c.opts.Lease.Milliseconds()).Int64Slice()
 	end := c.clock()
 	if err != nil {
 		return err

@@ -178,7 +178,7 @@ func (c *Cached) ack(nonce string) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	key := c.ackKey(nonce)
-	pipe := c.client.Pipeline()
+	pipe := c.bg.Pipeline()
 	pipe.RPush(ctx, key, c.id)
 	pipe.PExpire(ctx, key, ackTTL)
 	_, _ = pipe.Exec(ctx) // unacknowledged, the invalidating gateway waits out the lease

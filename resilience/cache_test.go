@@ -211,7 +211,8 @@ func redisPid(t *testing.T, srv *testredis.Server) int {
 // under load, while sessions are revoked and an account's idle timeout
 // is shortened (apply immediately) through their admin APIs; meanwhile
 // every gateway's subscription is killed, one gateway is stopped past
-// its lease and resumed, and Redis is stopped and resumed. No request
+// its lease and resumed, another is stopped briefly a few times, and
+// Redis is stopped and resumed. No request
 // that started after a write returned 2xx may be answered as if the
 // write had not happened.
 func TestCacheNoStaleAnswers(t *testing.T) {
@@ -231,6 +232,15 @@ func TestCacheNoStaleAnswers(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	signal(t, cr.gws[1].Pid, syscall.SIGCONT)
 	time.Sleep(1500 * time.Millisecond)
+	// short stops, inside the lease: revocations meanwhile must wait for
+	// the stopped gateway's acknowledgement, and requests it received
+	// meanwhile are answered when it resumes, alongside the invalidation
+	for range 4 {
+		signal(t, cr.gws[2].Pid, syscall.SIGSTOP)
+		time.Sleep(400 * time.Millisecond)
+		signal(t, cr.gws[2].Pid, syscall.SIGCONT)
+		time.Sleep(300 * time.Millisecond)
+	}
 	rp := redisPid(t, cr.srv)
 	signal(t, rp, syscall.SIGSTOP)
 	time.Sleep(time.Second)

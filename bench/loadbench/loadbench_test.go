@@ -30,7 +30,9 @@ func TestLoadbenchSmoke(t *testing.T) {
 	}
 	// The cached Redis target answers most of the requests of its 200
 	// sessions (each seen several times a second) from its cache.
-	want := map[string][2]float64{"plain": {0, 0}, "plain_headers": {0, 0}, "memory": {0, 0}, "redis": {0, 0.5},
+	// The caching gateways renew their leases a few times a second while
+	// any target is measured, hence not quite 0 for the others.
+	want := map[string][2]float64{"plain": {0, 0.05}, "plain_headers": {0, 0.05}, "memory": {0, 0.05}, "redis": {0, 0.5},
 		"redis_nocache": {0.9, 1.5}, "redis_every": {0.9, 1.5}, "forward_auth": {0.9, 1.5}}
 	if len(rows) != len(want) {
 		t.Fatalf("%d rows, want %d", len(rows), len(want))

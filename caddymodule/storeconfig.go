@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -204,6 +205,9 @@ type redisSettings struct {
 	TLSName    string   `json:"sn"`
 	Timeout    int64    `json:"o"`
 	PoolSize   int      `json:"s"`
+	// Name is the client name Redis lists (CLIENT LIST); default
+	// "sessionguard". Not part of the pool key.
+	Name string `json:"-"`
 }
 
 // acquire returns the store, taking it from the pool or creating it,
@@ -239,6 +243,7 @@ func (sc *StoreConfig) acquire(ctx caddy.Context, clock func() time.Time) (store
 	v, _, err := storePool.LoadOrNew(key, func() (caddy.Destructor, error) {
 		bg := set
 		bg.PoolSize = 4 // a subscription, a renewal, acknowledgements
+		bg.Name = "sessionguard-cache"
 		return &pooledStore{client: newRedisClient(set), bg: newRedisClient(bg), closeDelay: redisCloseDelay(time.Duration(set.Timeout))}, nil
 	})
 	if err != nil {
@@ -308,7 +313,7 @@ func newRedisClient(s redisSettings) redis.UniversalClient {
 		Username:              s.Username,
 		Password:              s.Password,
 		DB:                    s.DB,
-		ClientName:            "sessionguard",
+		ClientName:            cmp.Or(s.Name, "sessionguard"),
 		DialTimeout:           max(timeout*5, 250*time.Millisecond),
 		ReadTimeout:           timeout,
 		WriteTimeout:          timeout,

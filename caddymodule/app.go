@@ -90,7 +90,8 @@ type App struct {
 	index       store.SubjectIndex // nil when the store keeps no such index
 	once        store.OnceStore    // nil when the store cannot
 	poolKey     string
-	pooled      *pooledStore // the pooled Redis client; nil for memory
+	pooled      *pooledStore  // the pooled Redis client; nil for memory
+	cacheDone   chan struct{} // closed when the session cache's Run ends
 	now         func() time.Time
 	logger      *zap.Logger
 	ctx         context.Context
@@ -242,11 +243,18 @@ func (a *App) Validate() error {
 	return a.Store.validate()
 }
 
-// Start starts the memory store's pruning, stopped by the Provision
-// context.
+// Start starts the memory store's pruning, or the Redis session cache's
+// lease and subscription, stopped by the Provision context.
 func (a *App) Start() error {
-	if m, ok := unwrapStore(a.store).(*store.Memory); ok {
-		go m.Run(a.ctx, time.Minute)
+	switch st := unwrapStore(a.store).(type) {
+	case *store.Memory:
+		go st.Run(a.ctx, time.Minute)
+	case *store.Cached:
+		a.cacheDone = make(chan struct{})
+		go func() {
+			defer close(a.cacheDone)
+			st.Run(a.ctx)
+		}()
 	}
 	return nil
 }
@@ -257,6 +265,15 @@ func (a *App) Stop() error { return nil }
 // Cleanup releases exactly what Provision acquired: this config's
 // reference to the pooled store.
 func (a *App) Cleanup() error {
+	if a.cacheDone != nil {
+		// the context is canceled: the cache gives its lease and
+		// subscription up before the client may close
+		select {
+		case <-a.cacheDone:
+		case <-time.After(time.Second):
+		}
+		a.cacheDone = nil
+	}
 	if a.poolKey == "" {
 		return nil
 	}

@@ -65,6 +65,7 @@ func (s seen) once(d *caddyfile.Dispenser, key string) error {
 //			key_prefix <prefix>
 //			timeout <duration>
 //			pool_size <n>
+//			cache on|off
 //		}
 //		default_preset <name>
 //		preset <name> <idle> <absolute> [sessions <n> [evict_oldest|deny]]
@@ -327,6 +328,12 @@ func (sc *StoreConfig) parseRedisOption(d *caddyfile.Dispenser, key string) erro
 		if d.NextArg() {
 			return d.ArgErr()
 		}
+	case "cache":
+		v, err := oneOf(d, "on", "off")
+		if err != nil {
+			return err
+		}
+		sc.DisableCache = v == "off"
 	case "timeout":
 		if !d.NextArg() {
 			return d.ArgErr()

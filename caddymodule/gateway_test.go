@@ -19,6 +19,7 @@ import (
 
 	"github.com/sessionguard/sessionguard/internal/devtoken"
 	"github.com/sessionguard/sessionguard/internal/gatewaytest"
+	"github.com/sessionguard/sessionguard/internal/store"
 	"github.com/sessionguard/sessionguard/internal/testredis"
 )
 
@@ -465,6 +466,14 @@ func TestStoreDownFailsClosedAndRecovers(t *testing.T) {
 	tok := e.mint(t, devtoken.Claims{Session: "s1"})
 	wantCode(t, e.Do(t, "GET", "/", tok, nil), 200)
 	srv.Stop(t)
+	// The session cache answers the session it holds until the gateway
+	// notices the outage: at its next lease renewal (a quarter lease).
+	for deadline := time.Now().Add(store.DefaultCacheLease); e.Do(t, "GET", "/", tok, nil).StatusCode == 200; {
+		if time.Now().After(deadline) {
+			t.Fatal("still answered 200 from the cache a lease after Redis stopped")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for i := 0; i < 5; i++ {
 		r := e.Do(t, "GET", "/", tok, nil, "Accept", "text/html")
 		wantCode(t, r, 503)

@@ -58,8 +58,9 @@ func TestControlCharactersInClaims(t *testing.T) {
 			t.Fatalf("a session was stored: %s", r.Body)
 		}
 		if e.redis != nil {
-			if n := len(e.redis.Client(t).Keys(t.Context(), "*").Val()); n != 0 {
-				t.Fatalf("%d keys stored in Redis", n)
+			// the gateways' cache leases ({~gw}) are not session state
+			if keys := e.redis.Client(t).Keys(t.Context(), "*").Val(); len(keys) != 0 && !(len(keys) == 1 && strings.Contains(keys[0], ":{%7Egw}:")) {
+				t.Fatalf("keys stored in Redis: %q", keys)
 			}
 		}
 	})

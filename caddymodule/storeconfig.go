@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -79,13 +80,18 @@ type StoreConfig struct {
 	// PoolSize is the number of connections per node. Default: go-redis's
 	// (10 per CPU).
 	PoolSize int `json:"pool_size,omitempty"`
+
+	// DisableCache turns the gateway's session cache off: every request
+	// goes to Redis. Revocations made by this gateway still reach the
+	// caches of the others. Default: the cache is on (store.Cached).
+	DisableCache bool `json:"disable_cache,omitempty"`
 }
 
 func (sc *StoreConfig) validate() error {
 	switch sc.Type {
 	case StoreMemory:
 		if len(sc.Addresses) > 0 || sc.MasterName != "" || sc.Password != "" || sc.Username != "" || sc.TLS || sc.DB != 0 || sc.Cluster ||
-			sc.TLSCAFile != "" || sc.TLSServerName != "" {
+			sc.TLSCAFile != "" || sc.TLSServerName != "" || sc.DisableCache {
 			return errors.New("redis settings given for the memory store")
 		}
 	case StoreRedis:
@@ -120,6 +126,9 @@ var storePool = caddy.NewUsagePool()
 type pooledStore struct {
 	store  store.Store
 	client redis.UniversalClient // nil for memory
+	// bg is the session cache's client for its lease and subscription
+	// (store.CacheOptions.Background); nil for memory
+	bg redis.UniversalClient
 	// closeDelay is how long Destruct leaves the client open at least.
 	closeDelay time.Duration
 
@@ -143,7 +152,12 @@ func (p *pooledStore) release() {
 	}
 }
 
-func (p *pooledStore) close() { p.closeOnce.Do(func() { _ = p.client.Close() }) }
+func (p *pooledStore) close() {
+	p.closeOnce.Do(func() {
+		_ = p.client.Close()
+		_ = p.bg.Close()
+	})
+}
 
 // Destruct closes the Redis client when its last config is unloaded,
 // once the requests still using it are done. On a reload Caddy cleans
@@ -191,6 +205,9 @@ type redisSettings struct {
 	TLSName    string   `json:"sn"`
 	Timeout    int64    `json:"o"`
 	PoolSize   int      `json:"s"`
+	// Name is the client name Redis lists (CLIENT LIST); default
+	// "sessionguard". Not part of the pool key.
+	Name string `json:"-"`
 }
 
 // acquire returns the store, taking it from the pool or creating it,
@@ -224,14 +241,25 @@ func (sc *StoreConfig) acquire(ctx caddy.Context, clock func() time.Time) (store
 	sum := sha256.Sum256(raw)
 	key := "redis:" + hex.EncodeToString(sum[:])
 	v, _, err := storePool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return &pooledStore{client: newRedisClient(set), closeDelay: redisCloseDelay(time.Duration(set.Timeout))}, nil
+		bg := set
+		bg.PoolSize = 4 // a subscription, a renewal, acknowledgements
+		bg.Name = "sessionguard-cache"
+		return &pooledStore{client: newRedisClient(set), bg: newRedisClient(bg), closeDelay: redisCloseDelay(time.Duration(set.Timeout))}, nil
 	})
 	if err != nil {
 		return nil, "", nil, err
 	}
 	ps := v.(*pooledStore)
 	opts := store.RedisOptions{KeyPrefix: sc.KeyPrefix, Timeout: time.Duration(sc.Timeout), Now: clock}
-	return store.NewRedis(ps.client, opts), key, ps, nil
+	size := store.DefaultCacheSize
+	if sc.DisableCache {
+		size = 0
+	}
+	cached, err := store.NewCached(store.NewRedis(ps.client, opts), store.CacheOptions{Size: size, Background: ps.bg})
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return cached, key, ps, nil
 }
 
 // redisSettings sets the Redis defaults and returns the connection
@@ -285,7 +313,7 @@ func newRedisClient(s redisSettings) redis.UniversalClient {
 		Username:              s.Username,
 		Password:              s.Password,
 		DB:                    s.DB,
-		ClientName:            "sessionguard",
+		ClientName:            cmp.Or(s.Name, "sessionguard"),
 		DialTimeout:           max(timeout*5, 250*time.Millisecond),
 		ReadTimeout:           timeout,
 		WriteTimeout:          timeout,

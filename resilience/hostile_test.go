@@ -41,6 +41,9 @@ func snapshot(t testing.TB, srv *testredis.Server) map[string]string {
 	slices.Sort(keys)
 	out := map[string]string{}
 	for _, k := range keys {
+		if strings.Contains(k, ":{%7Egw}:") {
+			continue // the gateways' cache leases change on their own
+		}
 		v, err := c.Dump(ctx, k).Result()
 		if err != nil {
 			t.Fatal(err)

@@ -62,6 +62,7 @@ func caddyBinary(t testing.TB) string {
 type proc struct {
 	URL, Admin string
 	Client     *http.Client
+	Pid        int
 }
 
 // hs256Handler is the session_guard block of startCaddy's site.
@@ -123,6 +124,7 @@ http://127.0.0.1:%d {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	p.Pid = cmd.Process.Pid
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -12,18 +13,27 @@ import (
 // every target must answer only 2xx, the session_guard targets must add
 // their headers (checked by run), and the Redis round trips per request
 // must be counted: none for plain Caddy and the memory store, about one
-// for the Redis store and for forward_auth.
+// for the Redis store without its cache and for forward_auth, far fewer
+// with the cache.
 func TestLoadbenchSmoke(t *testing.T) {
 	var out bytes.Buffer
 	rows, err := run(context.Background(), options{
 		duration: 500 * time.Millisecond, warmup: 200 * time.Millisecond,
-		rounds: 1, conns: 8, sessions: 200, accounts: 10, gen: "go",
+		rounds: 1, conns: 8, sessions: 200, accounts: 10, gen: "go", revokes: 10,
 	}, &out)
 	t.Log(out.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string][2]float64{"plain": {0, 0}, "memory": {0, 0}, "redis": {0.9, 1.5}, "redis_every": {0.9, 1.5}, "forward_auth": {0.9, 1.5}}
+	if strings.Count(out.String(), "later requests not refused: 0\n") != 2 {
+		t.Error("a revocation was not enforced by every gateway")
+	}
+	// The cached Redis target answers most of the requests of its 200
+	// sessions (each seen several times a second) from its cache.
+	// The caching gateways renew their leases a few times a second while
+	// any target is measured, hence not quite 0 for the others.
+	want := map[string][2]float64{"plain": {0, 0.05}, "plain_headers": {0, 0.05}, "memory": {0, 0.05}, "redis": {0, 0.5},
+		"redis_nocache": {0.9, 1.5}, "redis_every": {0.9, 1.5}, "forward_auth": {0.9, 1.5}}
 	if len(rows) != len(want) {
 		t.Fatalf("%d rows, want %d", len(rows), len(want))
 	}
@@ -46,8 +56,8 @@ func TestLoadbenchSmoke(t *testing.T) {
 	for _, r := range rows {
 		cmds[r.name] = r.redisCmds[0]
 	}
-	if cmds["redis"] >= cmds["redis_every"] {
-		t.Errorf("redis commands per request: coalesced %.2f, every request %.2f; want fewer with coalescing", cmds["redis"], cmds["redis_every"])
+	if cmds["redis_nocache"] >= cmds["redis_every"] {
+		t.Errorf("redis commands per request: coalesced %.2f, every request %.2f; want fewer with coalescing", cmds["redis_nocache"], cmds["redis_every"])
 	}
 }
 

@@ -1,10 +1,15 @@
 // Command loadbench is sessionguard's load benchmark. In one run it starts,
-// on free loopback ports, a redis-server, a minimal upstream app, and five
+// on free loopback ports, a redis-server, a minimal upstream app, and seven
 // Caddy processes built from ./cmd/caddy in front of it:
 //
 //   - plain: reverse_proxy only (the baseline);
+//   - plain_headers: plain Caddy adding the same response and upstream
+//     headers as session_guard, statically (header, header_up): the
+//     practical limit for any gateway that must send them;
 //   - memory: session_guard on the memory store, then reverse_proxy;
-//   - redis: session_guard on the Redis store, then reverse_proxy;
+//   - redis: session_guard on the Redis store with its session cache
+//     (the default), then reverse_proxy;
+//   - redis_nocache: the same with cache off (every request asks Redis);
 //   - redis_every: the same with touch_interval off (every request
 //     writes), to show what touch coalescing saves;
 //   - forward_auth: Caddy's forward_auth to bench/authsvc (one HS256
@@ -56,6 +61,7 @@ type options struct {
 	rounds, conns    int
 	sessions         int
 	accounts         int
+	revokes          int
 	gen              string
 	quick            bool
 }
@@ -68,11 +74,12 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 64, "concurrent connections")
 	flag.IntVar(&o.sessions, "sessions", 10000, "distinct sessions (one token each)")
 	flag.IntVar(&o.accounts, "accounts", 100, "accounts the sessions are spread over")
+	flag.IntVar(&o.revokes, "revokes", 200, "revocations timed with 3 caching gateways holding the session (0: none)")
 	flag.StringVar(&o.gen, "gen", "auto", "load generator: auto (wrk if on PATH), wrk or go")
 	flag.BoolVar(&o.quick, "quick", false, "CI smoke run: 1s per target, 300ms warm-up, 1 round, 1000 sessions")
 	flag.Parse()
 	if o.quick {
-		o.duration, o.warmup, o.rounds, o.sessions = time.Second, 300*time.Millisecond, 1, 1000
+		o.duration, o.warmup, o.rounds, o.sessions, o.revokes = time.Second, 300*time.Millisecond, 1, 1000, 20
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -142,12 +149,16 @@ func run(ctx context.Context, o options, w io.Writer) ([]*row, error) {
 			p.stop()
 		}
 	}()
-	free, err := freePorts(7)
+	names := []string{"plain", "plain_headers", "memory", "redis", "redis_nocache", "redis_every", "forward_auth"}
+	free, err := freePorts(2 + len(names))
 	if err != nil {
 		return nil, err
 	}
 	upPort, authPort := free[0], free[1]
-	ports := map[string]int{"plain": free[2], "memory": free[3], "redis": free[4], "redis_every": free[5], "forward_auth": free[6]}
+	ports := map[string]int{}
+	for i, n := range names {
+		ports[n] = free[2+i]
+	}
 	up, err := start(dir, "upstream", "http://"+hostPort(upPort)+"/", upBin, "-listen", hostPort(upPort))
 	if err != nil {
 		return nil, err
@@ -161,7 +172,7 @@ func run(ctx context.Context, o options, w io.Writer) ([]*row, error) {
 	procs = append(procs, auth)
 
 	var targets []target
-	for _, name := range []string{"plain", "memory", "redis", "redis_every", "forward_auth"} {
+	for _, name := range names {
 		cf := caddyfile(name, ports[name], hostPort(upPort), hostPort(authPort), rs.Addr())
 		path := filepath.Join(dir, name+".Caddyfile")
 		if err := os.WriteFile(path, []byte(cf), 0o644); err != nil {
@@ -253,6 +264,16 @@ func run(ctx context.Context, o options, w io.Writer) ([]*row, error) {
 		}
 	}
 	printTable(w, rows)
+	if o.revokes > 0 {
+		rb, rprocs, err := startRevokeBench(dir, caddyBin, hostPort(upPort), rs.Addr())
+		procs = append(procs, rprocs...)
+		if err != nil {
+			return nil, err
+		}
+		if err := rb.run(ctx, w, o.revokes); err != nil {
+			return nil, fmt.Errorf("revocation latency: %w", err)
+		}
+	}
 	return rows, nil
 }
 
@@ -263,8 +284,15 @@ func caddyfile(name string, port int, upstream, authsvc, redisAddr string) strin
 	switch name {
 	case "memory":
 		handler = sgHandler
+	case "plain_headers":
+		handler = staticHeaders
+		upstream += staticUpstreamHeaders
 	case "redis":
 		global = fmt.Sprintf("\tsession_guard {\n\t\tstore redis {\n\t\t\taddress %s\n\t\t}\n\t}\n", redisAddr)
+		handler = sgHandler
+	case "redis_nocache":
+		// its own key prefix: it creates its own sessions in its warm-up
+		global = fmt.Sprintf("\tsession_guard {\n\t\tstore redis {\n\t\t\taddress %s\n\t\t\tkey_prefix sgnocache\n\t\t\tcache off\n\t\t}\n\t}\n", redisAddr)
 		handler = sgHandler
 	case "redis_every":
 		// the Redis store writing every request: touch coalescing off,
@@ -289,6 +317,16 @@ http://127.0.0.1:%d {
 }
 `, port, global, port, handler, upstream)
 }
+
+// staticHeaders and staticUpstreamHeaders are what session_guard adds to
+// a valid request, as constants: five response headers and four
+// identity headers to the upstream.
+const (
+	staticHeaders = "\theader {\n\t\tSession-Expires-In 900\n\t\tSession-Idle-Expires-In 900\n\t\tSession-Absolute-Expires-In 43200\n" +
+		"\t\tSession-Expiry-Warning none\n\t\tSession-Expiry-Reason idle\n\t}\n"
+	staticUpstreamHeaders = " {\n\t\theader_up Session-Id-Hash 0123456789abcdefghijkl\n\t\theader_up Session-User user-1\n" +
+		"\t\theader_up Session-Account acct-1\n\t\theader_up Session-Role member\n\t}"
+)
 
 const sgHandler = "\tsession_guard {\n\t\tjwt {\n\t\t\talg HS256\n\t\t\tsecret " + secret + "\n\t\t}\n\t}\n"
 
@@ -354,7 +392,7 @@ func pickGenerator(which, dir string, tokens []string) (generator, error) {
 func printTable(w io.Writer, rows []*row) {
 	fmt.Fprintf(w, "\nmedians over rounds (%s, GOMAXPROCS %d, %s):\n", runtime.GOOS+"/"+runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.Version())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\tratio\tadded p99\terrors\tredis round trips/req\tredis cmds/req\tredis script µs/req\tredis CPU µs/req\tcommands (incl. inside scripts)\t")
+	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\tratio\tadded p99\terrors\tredis round trips/req\tredis cmds/req\tredis script µs/req\tredis CPU µs/req\tcache hits\tcommands (incl. inside scripts)\t")
 	for _, r := range rows {
 		var (
 			rps    []float64
@@ -376,10 +414,21 @@ func printTable(w io.Writer, rows []*row) {
 			}
 		}
 		trips := fmt.Sprintf("%.2f", median(perReq))
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%.2fx\t%s\t%s\t%s\t%.2f\t%.1f\t%.1f\t%s\t\n", r.name, median(rps), ms(medianDur(p50)), ms(medianDur(p99)),
-			median(r.ratios), ms(medianDur(r.addedP99)), errRate(errors, total), trips, median(r.redisCmds), median(r.scriptUs), median(r.redisCPU), breakdown(r.breakdown))
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%.2fx\t%s\t%s\t%s\t%.2f\t%.1f\t%.1f\t%s\t%s\t\n", r.name, median(rps), ms(medianDur(p50)), ms(medianDur(p99)),
+			median(r.ratios), ms(medianDur(r.addedP99)), errRate(errors, total), trips, median(r.redisCmds), median(r.scriptUs), median(r.redisCPU),
+			cacheHits(r.name, r.breakdown["evalsha"], total), breakdown(r.breakdown))
 	}
 	tw.Flush()
+}
+
+// cacheHits is the share of requests a Redis target answered without
+// running the touch script (from its session cache): every other
+// request ran one EVALSHA (the lease renewals add a few a second).
+func cacheHits(name string, evalsha, requests int64) string {
+	if !strings.HasPrefix(name, "redis") || requests == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", 100*max(0, 1-float64(evalsha)/float64(requests)))
 }
 
 func breakdown(m map[string]int64) string {

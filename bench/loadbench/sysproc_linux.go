@@ -10,3 +10,11 @@ import (
 func setProcAttr(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
+
+// pause stops (SIGSTOP) or resumes (SIGCONT) the process.
+func (p *process) pause(stop bool) error {
+	if stop {
+		return p.cmd.Process.Signal(syscall.SIGSTOP)
+	}
+	return p.cmd.Process.Signal(syscall.SIGCONT)
+}

@@ -133,7 +133,11 @@ func NewCached(r *Redis, opts CacheOptions) (*Cached, error) {
 // answer.
 func (c *Cached) Touch(ctx context.Context, req *TouchRequest) (TouchResult, error) {
 	if c.table == nil || req.Policy == nil || ctx.Err() != nil {
-		return c.Redis.Touch(ctx, req)
+		res, err := c.Redis.Touch(ctx, req)
+		if err == nil {
+			err = c.evicted(ctx, req.Account, res.Evicted)
+		}
+		return res, err
 	}
 	if now, skew, ok := c.sessionNow(); ok {
 		if res, ok := c.table.answer(req, now, skew); ok {
@@ -144,6 +148,9 @@ func (c *Cached) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 	c.misses.Add(1)
 	st := c.table.stamp(req.Account)
 	res, err := c.Redis.Touch(ctx, req)
+	if err == nil {
+		err = c.evicted(ctx, req.Account, res.Evicted)
+	}
 	switch {
 	case err == nil:
 		c.table.fill(req, &res, st)
@@ -151,6 +158,26 @@ func (c *Cached) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 		c.valid.Store(0) // Redis is down: answer no session from memory either
 	}
 	return res, err
+}
+
+// Bind implements OpaqueStore: a login that evicted sessions of its user
+// answers once every gateway has forgotten them.
+func (c *Cached) Bind(ctx context.Context, req *TouchRequest) (OpaqueResult, error) {
+	res, err := c.Redis.Bind(ctx, req)
+	if err == nil {
+		err = c.evicted(ctx, req.Account, res.Evicted)
+	}
+	return res, err
+}
+
+// evicted invalidates account on every gateway when a new session
+// evicted others (a session limit), so that none of them answers an
+// evicted session from its cache after the creation returned.
+func (c *Cached) evicted(ctx context.Context, account string, hashes []string) error {
+	if len(hashes) == 0 {
+		return nil
+	}
+	return c.Invalidate(ctx, account)
 }
 
 // sessionNow is the store's time for a cached answer and how far it may

@@ -152,3 +152,51 @@ func TestCachedWaitsOutSilentLease(t *testing.T) {
 		t.Fatalf("revocation took %s; want the silent lease's 700ms", d)
 	}
 }
+
+// TestCachedEvictionReachesOtherGateway: gateway A caches a session;
+// a new session of the same user at the limit, created through gateway
+// B, evicts it, and B's answer comes only after A has forgotten it.
+func TestCachedEvictionReachesOtherGateway(t *testing.T) {
+	srv := testredis.Start(t)
+	opts := store.RedisOptions{KeyPrefix: uniquePrefix(t.Name()), Timeout: time.Second}
+	a := runCached(t, gatewayClient(t, srv.Addr()), opts, 100)
+	b := runCached(t, gatewayClient(t, srv.Addr()), opts, 100)
+	cfg := policy.NewConfig()
+	ctx := context.Background()
+	one, mode := 1, policy.EvictOldest
+	if _, err := b.SetOverride(ctx, "acme", policy.Override{MaxSessions: &one, OnLimit: &mode}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	req := cachedTouchReq(&cfg, now)
+	for range 2 {
+		if res, err := a.Touch(ctx, req); err != nil || res.Status != session.Active {
+			t.Fatalf("touch: %v %v", res.Status, err)
+		}
+	}
+	if h, _ := a.CacheStats(); h != 1 {
+		t.Fatalf("%d cache hits, want 1", h)
+	}
+	second := cachedTouchReq(&cfg, now)
+	second.SessionHash, second.LoginAt = session.HashID("s2"), now
+	res, err := b.Touch(ctx, second)
+	if err != nil || res.Status != session.Active || len(res.Evicted) != 1 {
+		t.Fatalf("second session: %v evicted %d, %v", res.Status, len(res.Evicted), err)
+	}
+	if res, err := a.Touch(ctx, req); err != nil || res.Status != session.Revoked {
+		t.Fatalf("the evicted session on the other gateway: %v %v", res.Status, err)
+	}
+	// an opaque login (Bind) evicts the same way
+	if res, err := a.Touch(ctx, second); err != nil || res.Status != session.Active {
+		t.Fatalf("touch s2: %v %v", res.Status, err)
+	}
+	third := cachedTouchReq(&cfg, now)
+	third.SessionHash, third.LoginAt = session.HashID("s3"), now
+	bound, err := b.Bind(ctx, third)
+	if err != nil || len(bound.Evicted) != 1 {
+		t.Fatalf("bind: evicted %d, %v", len(bound.Evicted), err)
+	}
+	if res, err := a.Touch(ctx, second); err != nil || res.Status != session.Revoked {
+		t.Fatalf("the session evicted by a bind on the other gateway: %v %v", res.Status, err)
+	}
+}

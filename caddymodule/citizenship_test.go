@@ -102,7 +102,8 @@ func clientCount(t *testing.T, srv *testredis.Server) int {
 // the last unload closes it.
 func TestRedisClientPooledAcrossReloads(t *testing.T) {
 	srv := testredis.Start(t)
-	globals := "session_guard {\n\t\tstore redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t}\n\t}"
+	// 2s: the subject is pooling, not latency (100ms failed under load)
+	globals := "session_guard {\n\t\tstore redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t\ttimeout 2s\n\t\t}\n\t}"
 	g := gatewaytest.Start(t, globals, site, t0)
 	e := &env{Gateway: g, redis: srv}
 	tok := e.mint(t, devtoken.Claims{Session: "s1"})

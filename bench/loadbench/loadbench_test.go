@@ -19,7 +19,10 @@ func TestLoadbenchSmoke(t *testing.T) {
 	var out bytes.Buffer
 	rows, err := run(context.Background(), options{
 		duration: 500 * time.Millisecond, warmup: 200 * time.Millisecond,
-		rounds: 1, conns: 8, sessions: 200, accounts: 10, gen: "go", revokes: 10,
+		// 20 sessions: each is seen several times a touch interval even
+		// at the ~100 req/s of a loaded machine, which the cache-hit and
+		// coalescing checks below need (200 failed them at 368 req/s).
+		rounds: 1, conns: 8, sessions: 20, accounts: 10, gen: "go", revokes: 10,
 	}, &out)
 	t.Log(out.String())
 	if err != nil {
@@ -28,7 +31,7 @@ func TestLoadbenchSmoke(t *testing.T) {
 	if strings.Count(out.String(), "later requests not refused: 0\n") != 2 {
 		t.Error("a revocation was not enforced by every gateway")
 	}
-	// The cached Redis target answers most of the requests of its 200
+	// The cached Redis target answers most of the requests of its 20
 	// sessions (each seen several times a second) from its cache.
 	// The caching gateways renew their leases a few times a second while
 	// any target is measured, hence not quite 0 for the others.
@@ -49,7 +52,7 @@ func TestLoadbenchSmoke(t *testing.T) {
 			t.Errorf("%s: %.2f Redis round trips per request, want %.1f to %.1f", r.name, trips, w[0], w[1])
 		}
 	}
-	// Each of the 200 sessions gets several requests a second: with
+	// Each of the 20 sessions gets several requests a second: with
 	// touch coalescing (the default) most of them write nothing, so the
 	// Redis store runs fewer commands per request than with it off.
 	cmds := map[string]float64{}

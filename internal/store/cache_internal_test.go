@@ -65,6 +65,14 @@ func startCached(t *testing.T, addr, prefix string, hooks ...redis.Hook) *Cached
 	if err != nil {
 		t.Fatal(err)
 	}
+	runCache(t, c)
+	return c
+}
+
+// runCache runs c until the test ends and, when it caches, waits until
+// it may answer.
+func runCache(t *testing.T, c *Cached) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -75,12 +83,14 @@ func startCached(t *testing.T, addr, prefix string, hooks ...redis.Hook) *Cached
 		cancel()
 		<-done
 	})
+	if c.table == nil {
+		return
+	}
 	for deadline := time.Now().Add(5 * time.Second); !c.Serving(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("cache never started serving")
 		}
 	}
-	return c
 }
 
 // TestCacheFillRace is the classic fill/invalidate race, made to

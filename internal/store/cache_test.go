@@ -23,26 +23,7 @@ func runCached(t *testing.T, client redis.UniversalClient, opts store.RedisOptio
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	if size == 0 {
-		return c
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !c.Serving() {
-		if time.Now().After(deadline) {
-			t.Fatal("cache never started serving")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	store.RunCache(t, c)
 	return c
 }
 

@@ -1,0 +1,4 @@
+package store
+
+// RunCache is runCache for the external tests.
+var RunCache = runCache

@@ -160,7 +160,7 @@ func (s Source) fromHeader(h http.Header) (string, bool, error) {
 	case len(vals) > 1:
 		return "", false, fmt.Errorf("%w: multiple %s headers", ErrInvalidRequest, s.Name)
 	}
-	v := strings.Trim(vals[0], " \t")
+	v := trimOWS(vals[0])
 	cred := v
 	if s.Scheme != "" {
 		n := len(s.Scheme)
@@ -180,7 +180,7 @@ func (s Source) fromHeader(h http.Header) (string, bool, error) {
 	if cred == "" {
 		return "", false, fmt.Errorf("%w: %s header has empty credentials", ErrInvalidRequest, s.Name)
 	}
-	if strings.ContainsFunc(cred, isSpaceOrControl) {
+	if hasSpaceOrControl(cred) {
 		return "", false, fmt.Errorf("%w: %s header has malformed credentials", ErrInvalidRequest, s.Name)
 	}
 	return cred, true, nil
@@ -198,7 +198,7 @@ func (s Source) fromCookie(h http.Header) (string, bool, error) {
 	if v == "" {
 		return "", false, nil
 	}
-	if strings.ContainsFunc(v, isSpaceOrControl) {
+	if hasSpaceOrControl(v) {
 		return "", false, fmt.Errorf("%w: cookie %s is malformed", ErrInvalidRequest, s.Name)
 	}
 	return v, true, nil
@@ -226,8 +226,27 @@ func cookieValues(h http.Header, name string) []string {
 	return vals
 }
 
-func isSpaceOrControl(r rune) bool {
-	return r <= ' ' || r == 0x7f
+// hasSpaceOrControl reports whether s has a space, an ASCII control or
+// DEL. It looks a byte at a time: every byte of a multi-byte UTF-8 sequence is >= 0x80, so no
+// rune decoding is needed, and this runs on every request.
+func hasSpaceOrControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// trimOWS is strings.Trim(s, " \t") without building a cutset per call.
+func trimOWS(s string) string {
+	for s != "" && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // isToken reports whether s is a non-empty RFC 9110 token, the syntax of

@@ -64,6 +64,7 @@ type options struct {
 	revokes          int
 	gen              string
 	quick            bool
+	cpuprofile       string
 }
 
 func main() {
@@ -77,6 +78,7 @@ func main() {
 	flag.IntVar(&o.revokes, "revokes", 200, "revocations timed with 3 caching gateways holding the session (0: none)")
 	flag.StringVar(&o.gen, "gen", "auto", "load generator: auto (wrk if on PATH), wrk or go")
 	flag.BoolVar(&o.quick, "quick", false, "CI smoke run: 1s per target, 300ms warm-up, 1 round, 1000 sessions")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the memory-store gateway, taken during its last measured round, to this file")
 	flag.Parse()
 	if o.quick {
 		o.duration, o.warmup, o.rounds, o.sessions, o.revokes = time.Second, 300*time.Millisecond, 1, 1000, 20
@@ -150,11 +152,11 @@ func run(ctx context.Context, o options, w io.Writer) ([]*row, error) {
 		}
 	}()
 	names := []string{"plain", "plain_headers", "memory", "redis", "redis_nocache", "redis_every", "forward_auth"}
-	free, err := freePorts(2 + len(names))
+	free, err := freePorts(3 + len(names))
 	if err != nil {
 		return nil, err
 	}
-	upPort, authPort := free[0], free[1]
+	upPort, authPort, profilePort := free[0], free[1], free[2+len(names)]
 	ports := map[string]int{}
 	for i, n := range names {
 		ports[n] = free[2+i]
@@ -173,7 +175,11 @@ func run(ctx context.Context, o options, w io.Writer) ([]*row, error) {
 
 	var targets []target
 	for _, name := range names {
-		cf := caddyfile(name, ports[name], hostPort(upPort), hostPort(authPort), rs.Addr())
+		admin := "off"
+		if name == "memory" && o.cpuprofile != "" {
+			admin = hostPort(profilePort)
+		}
+		cf := caddyfile(name, ports[name], admin, hostPort(upPort), hostPort(authPort), rs.Addr())
 		path := filepath.Join(dir, name+".Caddyfile")
 		if err := os.WriteFile(path, []byte(cf), 0o644); err != nil {
 			return nil, err
@@ -234,7 +240,16 @@ func run(ctx context.Context, o options, w io.Writer) ([]*row, error) {
 			if err != nil {
 				return nil, err
 			}
+			var prof <-chan error
+			if t.name == "memory" && o.cpuprofile != "" && round == o.rounds {
+				prof = profile("http://"+hostPort(profilePort), o.duration, o.cpuprofile)
+			}
 			res, err := gen.run(ctx, t.url, o.conns, o.duration)
+			if prof != nil {
+				if perr := <-prof; perr != nil {
+					return nil, fmt.Errorf("cpu profile: %w", perr)
+				}
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%s round %d: %w", t.name, round, err)
 			}
@@ -278,7 +293,7 @@ func run(ctx context.Context, o options, w io.Writer) ([]*row, error) {
 }
 
 // caddyfile returns the Caddyfile of one target.
-func caddyfile(name string, port int, upstream, authsvc, redisAddr string) string {
+func caddyfile(name string, port int, admin, upstream, authsvc, redisAddr string) string {
 	global := ""
 	handler := ""
 	switch name {
@@ -303,7 +318,7 @@ func caddyfile(name string, port int, upstream, authsvc, redisAddr string) strin
 		handler = fmt.Sprintf("\tforward_auth %s {\n\t\turi /verify\n\t\tcopy_headers Session-User Session-Account\n\t}\n", authsvc)
 	}
 	return fmt.Sprintf(`{
-	admin off
+	admin %s
 	auto_https off
 	persist_config off
 	http_port %d
@@ -315,7 +330,7 @@ func caddyfile(name string, port int, upstream, authsvc, redisAddr string) strin
 http://127.0.0.1:%d {
 %s	reverse_proxy %s
 }
-`, port, global, port, handler, upstream)
+`, admin, port, global, port, handler, upstream)
 }
 
 // staticHeaders and staticUpstreamHeaders are what session_guard adds to

@@ -59,7 +59,28 @@ func (sw *sessionWriter) WriteHeader(status int) {
 	if final && sw.binding && !sw.bindOrEnd() {
 		return // replaced by an error response
 	}
+	if !final && sw.binding {
+		sw.writeInformational(status)
+		return
+	}
 	sw.ResponseWriterWrapper.WriteHeader(status)
+}
+
+// writeInformational sends a 1xx response without the bind headers,
+// which stay in the header for the final response to bind with.
+func (sw *sessionWriter) writeInformational(status int) {
+	hdr := sw.ResponseWriterWrapper.Header()
+	held := http.Header{}
+	for name, vals := range hdr {
+		if isBindHeader(name) {
+			held[name] = vals
+			delete(hdr, name)
+		}
+	}
+	sw.ResponseWriterWrapper.WriteHeader(status)
+	for name, vals := range held {
+		hdr[name] = vals
+	}
 }
 
 func (sw *sessionWriter) Write(b []byte) (int, error) {

@@ -101,3 +101,54 @@ func TestSessionWriterFailedBind(t *testing.T) {
 		})
 	}
 }
+
+// infoRecorder keeps a copy of the header sent with each 1xx response.
+type infoRecorder struct {
+	*httptest.ResponseRecorder
+	informational []http.Header
+}
+
+func (r *infoRecorder) WriteHeader(status int) {
+	if status >= 100 && status < 200 {
+		r.informational = append(r.informational, r.Header().Clone())
+		return
+	}
+	r.ResponseRecorder.WriteHeader(status)
+}
+
+// TestSessionWriterInformational: in opaque mode, bind headers set before
+// a 103 Early Hints never go out with it, and still bind (here: fail to,
+// the store being down) with the final response.
+func TestSessionWriterInformational(t *testing.T) {
+	h := &Handler{
+		app:     &App{opaqueStore: failingOpaque{}, now: func() time.Time { return time.Unix(1e9, 0) }},
+		sources: []token.Source{{Kind: token.SourceCookie, Name: "sid"}},
+		logger:  zap.NewNop(),
+		opaque:  &opaqueState{cookie: "sid", path: "/", key: []byte(strings.Repeat("k", 32))},
+	}
+	rec := &infoRecorder{ResponseRecorder: httptest.NewRecorder()}
+	err := h.newSessionWriter(rec, httptest.NewRequest("GET", "/login", nil)).serve(caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Session-Guard-Bind-User", "alice")
+		w.Header().Set("session_guard_bind_account", "acme")
+		w.Header().Set("Link", "</app.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Set("Set-Cookie", "sid=fresh; Path=/")
+		_, _ = w.Write([]byte("welcome alice"))
+		return nil
+	}))
+	if err != nil || len(rec.informational) != 1 {
+		t.Fatalf("err %v, %d informational responses, want 1", err, len(rec.informational))
+	}
+	early := rec.informational[0]
+	if early.Get("Link") == "" {
+		t.Fatalf("103 lost the upstream's Link header: %v", early)
+	}
+	for name := range early {
+		if isBindHeader(name) {
+			t.Fatalf("103 carried bind header %s: %v", name, early)
+		}
+	}
+	if res := rec.Result(); res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("final status %d, want 503: the bind headers must still reach the final response", res.StatusCode)
+	}
+}

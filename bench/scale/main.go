@@ -2,7 +2,10 @@
 // of live sessions: Redis memory per session (INFO memory used_memory
 // delta), memory-store heap per session (runtime.MemStats), and the time
 // to list and to revoke one account's sessions, at 1k, 10k and 100k
-// sessions. It starts its own redis-server on a free loopback port.
+// sessions, and the slowest single Redis call of each (SLOWLOG with
+// slowlog-log-slower-than 0: Redis is single-threaded, so that call is
+// how long every other client waited). It starts its own redis-server
+// on a free loopback port.
 //
 //	go run ./bench/scale                 # 1k, 10k, 100k
 //	go run ./bench/scale -sizes 1000     # a quick run
@@ -73,7 +76,7 @@ func run(sizeList string, accounts int) error {
 	pol.Default = "standard"
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "sessions\tredis bytes/session\tmemory store bytes/session\tredis list 1 account\tredis revoke 1 account\tmemory list 1 account\tmemory revoke 1 account\t")
+	fmt.Fprintln(tw, "sessions\tredis bytes/session\tmemory store bytes/session\tredis list 1 account\tslowest call\tredis revoke 1 account\tslowest call\tmemory list 1 account\tmemory revoke 1 account\t")
 	for _, n := range sizes {
 		// Redis: n sessions over `accounts` accounts.
 		if err := client.FlushAll(ctx).Err(); err != nil {
@@ -113,7 +116,14 @@ func run(sizeList string, accounts int) error {
 		if err := create(ctx, rst, &pol, n, 1, now); err != nil {
 			return err
 		}
-		rList, rRevoke, err := listRevoke(ctx, rst, &pol, n)
+		var slow [2]time.Duration
+		rList, rRevoke, err := listRevoke(ctx, rst, &pol, n, func(i int) error {
+			d, err := slowest(ctx, client)
+			if i >= 0 {
+				slow[i] = d
+			}
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("redis: %w", err)
 		}
@@ -121,13 +131,13 @@ func run(sizeList string, accounts int) error {
 		if err := create(ctx, mem1, &pol, n, 1, now); err != nil {
 			return err
 		}
-		mList, mRevoke, err := listRevoke(ctx, mem1, &pol, n)
+		mList, mRevoke, err := listRevoke(ctx, mem1, &pol, n, func(int) error { return nil })
 		if err != nil {
 			return fmt.Errorf("memory: %w", err)
 		}
 		runtime.KeepAlive(mem)
-		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t\n", n, redisPer, memPer,
-			rList.Round(time.Microsecond*100), rRevoke.Round(time.Microsecond*100),
+		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", n, redisPer, memPer,
+			rList.Round(time.Microsecond*100), slow[0], rRevoke.Round(time.Microsecond*100), slow[1],
 			mList.Round(time.Microsecond*100), mRevoke.Round(time.Microsecond*100))
 	}
 	return tw.Flush()
@@ -180,11 +190,18 @@ func create(ctx context.Context, st store.Store, pol *policy.Config, n, accounts
 	return first
 }
 
-// listRevoke times listing, then revoking, the n sessions of acct-0.
-func listRevoke(ctx context.Context, st store.Store, pol *policy.Config, n int) (list, revoke time.Duration, err error) {
+// listRevoke times listing, then revoking, the n sessions of acct-0;
+// it calls done(0) after the listing and done(1) after the revocation.
+func listRevoke(ctx context.Context, st store.Store, pol *policy.Config, n int, done func(int) error) (list, revoke time.Duration, err error) {
+	if err := done(-1); err != nil {
+		return 0, 0, err
+	}
 	t0 := time.Now()
 	got, err := st.Sessions(ctx, "acct-0", pol)
 	list = time.Since(t0)
+	if err == nil {
+		err = done(0)
+	}
 	if err != nil {
 		return 0, 0, err
 	}
@@ -194,6 +211,9 @@ func listRevoke(ctx context.Context, st store.Store, pol *policy.Config, n int) 
 	t0 = time.Now()
 	k, err := st.Revoke(ctx, store.RevokeRequest{Account: "acct-0", Scope: store.ScopeAll, Policy: pol})
 	revoke = time.Since(t0)
+	if err == nil {
+		err = done(1)
+	}
 	if err != nil {
 		return 0, 0, err
 	}
@@ -201,6 +221,38 @@ func listRevoke(ctx context.Context, st store.Store, pol *policy.Config, n int) 
 		return 0, 0, fmt.Errorf("revoked %d sessions, want %d", k, n)
 	}
 	return list, revoke, nil
+}
+
+// slowest returns the longest call in the SLOWLOG and resets it; the
+// first call (i < 0 in listRevoke) starts logging every call.
+func slowest(ctx context.Context, c *redis.Client) (time.Duration, error) {
+	if err := c.ConfigSet(ctx, "slowlog-log-slower-than", "0").Err(); err != nil {
+		return 0, err
+	}
+	if err := c.ConfigSet(ctx, "slowlog-max-len", "100000").Err(); err != nil {
+		return 0, err
+	}
+	logs, err := c.SlowLogGet(ctx, -1).Result()
+	if err != nil {
+		return 0, err
+	}
+	var top time.Duration
+	for _, l := range logs {
+		if len(l.Args) > 0 && isOwnCommand(l.Args[0]) {
+			continue
+		}
+		top = max(top, l.Duration)
+	}
+	return top, c.Do(ctx, "SLOWLOG", "RESET").Err()
+}
+
+// isOwnCommand reports the bench's own bookkeeping commands.
+func isOwnCommand(name string) bool {
+	switch strings.ToLower(name) {
+	case "config", "slowlog", "info", "flushall":
+		return true
+	}
+	return false
 }
 
 // usedMemory returns INFO memory used_memory.

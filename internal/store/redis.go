@@ -231,50 +231,6 @@ func statusOf(code int64) session.Status {
 	return session.Revoked
 }
 
-// Sessions implements Store in one round trip.
-func (r *Redis) Sessions(ctx context.Context, account string, cfg *policy.Config) ([]SessionInfo, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if cfg == nil {
-		return nil, errNilPolicy
-	}
-	k := r.keys(account)
-	tctx, cancel := r.withTimeout(ctx)
-	defer cancel()
-	raw, err := scriptSessions.Run(tctx, r.client, []string{k.index(), k.override()}, r.nowArg(), k.sessionPrefix()).Slice()
-	if err != nil {
-		return nil, unavailable("sessions", err)
-	}
-	if len(raw) < 3 {
-		return nil, unavailable("sessions", fmt.Errorf("unexpected reply of %d values", len(raw)))
-	}
-	nowMs, ok := asInt(raw[0])
-	if !ok {
-		return nil, unavailable("sessions", errors.New("unexpected reply: bad time"))
-	}
-	at := time.UnixMilli(nowMs)
-	ov := parseOverride(asString(raw[1]), asString(raw[2]))
-	out := []SessionInfo{}
-	for i := 3; i+1 < len(raw); i += 2 {
-		fields, _ := raw[i+1].([]any)
-		rec, retain, ok := parseRecord(account, asString(raw[i]), fields)
-		if !ok {
-			continue // corrupt: counts as revoked, never listed
-		}
-		if !at.Before(retain) {
-			continue // retention passed: absent
-		}
-		p := PolicyInForce(cfg, rec, ov)
-		if rec.State(at, p) != session.Active {
-			continue
-		}
-		out = append(out, Info(rec, p))
-	}
-	SortSessions(out)
-	return out, nil
-}
-
 // parseRecord builds a record and its retention time from an index
 // member and its HGETALL reply; ok is false when a field the state
 // depends on is missing or unparsable.

@@ -29,7 +29,7 @@ type Memory struct {
 
 type memAccount struct {
 	sessions   map[string]*memSession
-	order      *btree.BTreeG[memOrder] // every record, in listing order (memory_page.go)
+	order      *btree.BTreeG[memOrder]        // every record, in listing order (memory_page.go)
 	users      map[string]map[string]struct{} // user -> session hashes (memory_limit.go)
 	override   policy.Override
 	cutoff     time.Time

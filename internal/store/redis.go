@@ -279,7 +279,7 @@ func (r *Redis) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 		return 0, err
 	}
 	k := r.keys(req.Account)
-	keys := []string{k.index(), k.override(), k.cutoff(), k.userCutoff(req.User)}
+	keys := []string{k.index(), k.override(), k.cutoff(), k.userCutoff(req.User), k.userIndex(req.User)}
 	args := make([]any, 0, 11+len(req.Sessions))
 	args = append(args, r.nowArg(), k.sessionPrefix())
 	args = append(args, cfgArgs(req.Policy)...)

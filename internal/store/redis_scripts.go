@@ -429,8 +429,8 @@ return {now, p[1] or '', p[2] or '', nms, nm, live, users}
 
 // luaRevoke is Memory.Revoke.
 //
-// KEYS: 1 idx, 2 pol, 3 cut, 4 uc (of ARGV user; unused unless scope
-// user). ARGV: 1 now ("" = Redis TIME), 2 session-key prefix, 3..9 policy
+// KEYS: 1 idx, 2 pol, 3 cut, 4 uc and 5 us (of ARGV user; unused
+// unless scope user). ARGV: 1 now ("" = Redis TIME), 2 session-key prefix, 3..9 policy
 // config, 10 scope, 11 user, 12.. candidate index members (scope session:
 // the one to end; others: the one to keep; the first that exists wins).
 //
@@ -463,6 +463,10 @@ local members
 if scope == 'session' then
   if pick == '' then return {0, now} end
   members = {pick}
+elseif scope == 'user' then
+  -- the user's index (redis_limit.go) holds every session of the user,
+  -- so the walk is as long as the user's sessions, not the account's
+  members = redis.call('ZRANGE', KEYS[5], 0, -1)
 else
   members = redis.call('ZRANGE', idx, 0, -1)
 end

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +15,9 @@ import (
 )
 
 // TestRedisCallsReadFewSessions: a page reads no more session records
-// than its limit, and revoking a user reads that user's sessions, not the
-// account's. Redis logs the commands a script runs in SLOWLOG, so with
+// than its limit, revoking a user reads that user's sessions, not the
+// account's, and revoking the account takes several scripts of about a
+// batch each. Redis logs the commands a script runs in SLOWLOG, so with
 // a threshold of 0 the log counts the records each script read.
 func TestRedisCallsReadFewSessions(t *testing.T) {
 	srv := testredis.Start(t)
@@ -66,6 +68,39 @@ func TestRedisCallsReadFewSessions(t *testing.T) {
 	}); n > 3 || ended != 3 {
 		t.Fatalf("revoking a user of 3 sessions read %d session records and ended %d", n, ended)
 	}
+	// revoking the account: several scripts, each reading about a batch
+	var steps []int
+	reads(func() {
+		var err error
+		if ended, err = s.Revoke(ctx, store.RevokeRequest{Account: "acme", Scope: store.ScopeAll, Policy: c}); err != nil {
+			t.Fatal(err)
+		}
+		logs, err := client.SlowLogGet(ctx, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps = readsPerScript(logs)
+	})
+	if ended != 300 || len(steps) < 3 || slices.Max(steps) > 150 {
+		t.Fatalf("revoking an account of 300 live sessions ended %d, its scripts read %v session records", ended, steps)
+	}
+}
+
+// readsPerScript returns how many session records each logged script
+// read: Redis logs a script's commands, then the script.
+func readsPerScript(logs []redis.SlowLog) []int {
+	slices.SortFunc(logs, func(a, b redis.SlowLog) int { return int(a.ID - b.ID) })
+	var out []int
+	var cur []redis.SlowLog
+	for _, l := range logs {
+		if len(l.Args) > 0 && strings.HasPrefix(strings.ToUpper(l.Args[0]), "EVAL") {
+			out = append(out, sessionReads(cur))
+			cur = cur[:0]
+			continue
+		}
+		cur = append(cur, l)
+	}
+	return out
 }
 
 // sessionReads counts the logged commands that read a session record.

@@ -427,14 +427,24 @@ if #page == 2 * limit then nms, nm = page[#page], page[#page - 1] end
 return {now, p[1] or '', p[2] or '', nms, nm, live, users}
 `
 
-// luaRevoke is Memory.Revoke.
+// luaRevoke is one step of Memory.Revoke. Scopes session and user take
+// one step; all and others walk the account's index in steps of about
+// revokeBatch members (ZSCAN), so that no step grows with the account:
+// the first step sets the cutoff, every step ends the sessions of its
+// batch that logged in at or before it, and the caller repeats with the
+// returned cursor until it is "0". A session created during the walk
+// with a later login is left alone; one with an earlier login is refused
+// by the cutoff when it is first seen.
 //
 // KEYS: 1 idx, 2 pol, 3 cut, 4 uc and 5 us (of ARGV user; unused
-// unless scope user). ARGV: 1 now ("" = Redis TIME), 2 session-key prefix, 3..9 policy
-// config, 10 scope, 11 user, 12.. candidate index members (scope session:
-// the one to end; others: the one to keep; the first that exists wins).
+// unless scope user). ARGV: 1 now ("" = Redis TIME), 2 session-key
+// prefix, 3..9 policy config, 10 scope, 11 user, 12 index cursor ("" on
+// the first step), 13 this revocation's cutoff ("" on the first step),
+// 14 batch size, 15.. candidate index members (scope session: the one
+// to end; others: the one to keep; the first that exists wins).
 //
-// Returns {count of live sessions ended, now}.
+// Returns {count of live sessions ended, now, next cursor ("0": done),
+// cutoff, the candidate picked or ""}.
 const luaRevoke = luaPrelude + `
 local idx, polkey, cutkey, uckey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now = clock(ARGV[1])
@@ -442,6 +452,7 @@ local sp = ARGV[2]
 local cfg = readcfg(3)
 local scope, user = ARGV[10], ARGV[11]
 local ovi, ova = readov(polkey)
+local wide = scope == 'all' or scope == 'others'
 
 prune(idx, sp, now)
 -- A record whose retention has passed is absent (it may outlive the
@@ -452,23 +463,40 @@ local function present(key)
   return not rt or now < rt
 end
 local pick = ''
-for i = 12, #ARGV do
+for i = 15, #ARGV do
   if present(sp .. ARGV[i]) then
     pick = ARGV[i]
     break
   end
 end
 
-local members
+-- The account cutoff, set on the first step of all and others.
+local cut = tonumber(ARGV[13])
+if wide and not cut then
+  cut = now
+  local old = tonumber(redis.call('GET', cutkey))
+  if old and old > cut then cut = old end
+  if cfg.amax > 0 then
+    redis.call('SET', cutkey, int(cut), 'PX', int(math.min(cfg.amax, TTL_CAP)))
+  else
+    redis.call('SET', cutkey, int(cut))
+  end
+end
+
+local members, nextc = {}, '0'
 if scope == 'session' then
-  if pick == '' then return {0, now} end
+  if pick == '' then return {0, now, '0', 0, ''} end
   members = {pick}
 elseif scope == 'user' then
   -- the user's index (redis_limit.go) holds every session of the user,
   -- so the walk is as long as the user's sessions, not the account's
   members = redis.call('ZRANGE', KEYS[5], 0, -1)
 else
-  members = redis.call('ZRANGE', idx, 0, -1)
+  local cursor = ARGV[12]
+  if cursor == '' then cursor = '0' end
+  local res = redis.call('ZSCAN', idx, cursor, 'COUNT', ARGV[14])
+  nextc = res[1]
+  for i = 1, #res[2], 2 do members[#members + 1] = res[2][i] end
 end
 
 local n = 0
@@ -477,7 +505,7 @@ for _, m in ipairs(members) do
     local key = sp .. m
     local r, why = load(key)
     if r and now < r.rt then
-      if scope ~= 'user' or r.u == user then
+      if (scope ~= 'user' or r.u == user) and (not wide or r.c <= cut) then
         local pi, pa = inforce(cfg, r, ovi, ova)
         if state(r, now, pi, pa) == '' then n = n + 1 end
         if r.x == '' then
@@ -492,23 +520,14 @@ for _, m in ipairs(members) do
   end
 end
 
-if scope == 'all' or scope == 'others' then
-  local v = now
-  local old = tonumber(redis.call('GET', cutkey))
-  if old and old > v then v = old end
-  if cfg.amax > 0 then
-    redis.call('SET', cutkey, int(v), 'PX', int(math.min(cfg.amax, TTL_CAP)))
-  else
-    redis.call('SET', cutkey, int(v))
-  end
-elseif scope == 'user' then
+if scope == 'user' then
   if cfg.amax > 0 then
     redis.call('SET', uckey, int(now), 'PX', int(math.min(cfg.amax, TTL_CAP)))
   else
     redis.call('DEL', uckey)
   end
 end
-return {n, now}
+return {n, now, nextc, cut or 0, pick}
 `
 
 // luaSetOverride replaces the override and returns the old one.

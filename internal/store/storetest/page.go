@@ -99,6 +99,22 @@ func testPages(t *testing.T, s *clocked) {
 			}
 		}
 	}
+	// a user's revocation takes their sessions off the pages and counts
+	n := revoke(t, s, at, store.RevokeRequest{Account: "acme", Scope: store.ScopeUser, User: "b:{ob}", Policy: c})
+	if n != counts["b:{ob}"] {
+		t.Fatalf("revoking b:{ob} ended %d sessions, want %d", n, counts["b:{ob}"])
+	}
+	for i := 1; i < 23; i += len(users) {
+		delete(live, session.HashID(fmt.Sprint("p", i)))
+	}
+	// a new session of the user counts alone
+	touch(t, s, req(c, "acme", "again", "b:{ob}", at, at))
+	live[session.HashID("again")] = true
+	counts["b:{ob}"] = 1
+	got := walk(t, s, "acme", c, at.Add(time.Second), 7, nil, func() map[string]int { return counts })
+	if seen := once(t, got); len(seen) != len(live) {
+		t.Fatalf("after revoking a user: listed %d sessions, want %d", len(seen), len(live))
+	}
 	for _, bad := range []string{"x", "!!", "MTIz", "YWJj"} {
 		_, err := s.Store.Sessions(context.Background(), "acme", c, store.Page{Cursor: bad})
 		if !errors.Is(err, store.ErrBadCursor) {

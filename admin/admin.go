@@ -144,7 +144,11 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		v, err := m.PatchPolicy(ctx, rt.account, body, actor)
 		return respond(w, v, err)
 	case "account.sessions":
-		v, err := m.Sessions(ctx, rt.account)
+		page, err := manage.PageQuery(r.URL.Query())
+		if err != nil {
+			return respond(w, nil, err)
+		}
+		v, err := m.Sessions(ctx, rt.account, page)
 		return respond(w, v, err)
 	case "account.revoke":
 		body, err := manage.ReadBody(w, r)

@@ -61,7 +61,15 @@ func TestRoutes(t *testing.T) {
 			sv.ActiveUsers[0].Name != "Name alice" || sv.ActiveUsers[0].Email != "alice@example.com" || sv.ActiveUsers[0].Sessions != 1 {
 			t.Fatalf("sessions %+v", sv)
 		}
-		if n := e.revoke(t, "acme", `{"scope":"all"}`); n != 1 {
+		e.login(t, tok{sid: "a2", user: "alice", acct: "acme"})
+		var p1, p2 sessionsView
+		e.admin(t, http.MethodGet, acctPath("acme", "sessions")+"?limit=1", "", 200).JSON(t, &p1)
+		e.admin(t, http.MethodGet, acctPath("acme", "sessions")+"?limit=1&cursor="+p1.NextCursor, "", 200).JSON(t, &p2)
+		if len(p1.Sessions) != 1 || len(p2.Sessions) != 1 || p1.Sessions[0].Hash == p2.Sessions[0].Hash || p2.ActiveUsers[0].Sessions != 2 {
+			t.Fatalf("pages %+v %+v", p1, p2)
+		}
+		e.admin(t, http.MethodGet, acctPath("acme", "sessions")+"?cursor=x", "", 400)
+		if n := e.revoke(t, "acme", `{"scope":"all"}`); n != 2 {
 			t.Fatalf("revoked %d", n)
 		}
 		if evs := e.audit(t, "acme"); len(evs) != 1 || evs[0].Type != "sessions.revoke" || evs[0].Actor != "admin" {

@@ -35,7 +35,7 @@ Manages sessionguard through the admin API of a running Caddy.
   policy get <account>
   policy set <account> [--idle <min>] [--absolute <min>] [--clear-idle] [--clear-absolute]
              [--max-sessions <n>] [--on-limit evict_oldest|deny] [--clear-max-sessions] [--clear-on-limit] | --preset <name>
-  sessions <account>
+  sessions <account> [--page-size N]
   revoke <account> --all | --others <keep-session> | --user <user-id> | --session <session>
   audit <account> [--limit N]
   token --sub <user> [--acct <account>] [--role owner] [--name] [--email] [--ttl 1h] [--sid <id>] [--config <Caddyfile>]
@@ -98,6 +98,7 @@ func setupCommand(cmd *cobra.Command) {
 		Args:  cobra.ExactArgs(1),
 		RunE:  runSessions,
 	}
+	sessionsCmd.Flags().Int("page-size", store.MaxPageLimit, "Sessions asked for per request (the CLI pages through them all)")
 	revokeCmd := &cobra.Command{
 		Use:   "revoke <account>",
 		Short: "Ends sessions of an account",
@@ -320,8 +321,39 @@ func runPolicySet(cmd *cobra.Command, args []string) error {
 	return call(cmd, http.MethodPatch, accountURI(args[0], "policy"), body, showPolicy)
 }
 
+// runSessions pages through the listing and shows it whole: sessions
+// in listing order, users merged across pages.
 func runSessions(cmd *cobra.Command, args []string) error {
-	return call(cmd, http.MethodGet, accountURI(args[0], "sessions"), nil, showSessions)
+	c, err := newClient(cmd)
+	if err != nil {
+		return err
+	}
+	var all manage.SessionsView
+	all.Sessions, all.ActiveUsers = []manage.Session{}, []manage.ActiveUser{}
+	size, _ := cmd.Flags().GetInt("page-size")
+	q := url.Values{"limit": {strconv.Itoa(size)}}
+	for {
+		var v manage.SessionsView
+		if _, err := c.do(http.MethodGet, accountURI(args[0], "sessions")+"?"+q.Encode(), nil, &v); err != nil {
+			return err
+		}
+		all.Sessions = append(all.Sessions, v.Sessions...)
+		all.ActiveUsers = manage.MergeUsers(all.ActiveUsers, v.ActiveUsers)
+		if v.NextCursor == "" {
+			break
+		}
+		q.Set("cursor", v.NextCursor)
+	}
+	manage.SortUsers(all.ActiveUsers)
+	out := cmd.OutOrStdout()
+	if jsonFlag(cmd) {
+		raw, err := json.Marshal(all)
+		if err != nil {
+			return err
+		}
+		return printJSON(out, raw)
+	}
+	return showSessions(out, all)
 }
 
 func showSessions(out io.Writer, v manage.SessionsView) error {

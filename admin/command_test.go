@@ -99,6 +99,12 @@ func TestCommand(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &sv); err != nil || len(sv.Sessions) != 3 {
 			t.Fatalf("sessions --json: %v\n%s", err, out)
 		}
+		// one session per request: the same listing; bob, whose
+		// sessions are on two pages, is one user with two sessions
+		paged := mustCLI(t, "sessions", "acme", "--address", addr, "--page-size", "1")
+		if paged != mustCLI(t, "sessions", "acme", "--address", addr) || !strings.Contains(paged, "3 live session(s), 2 active user(s)") {
+			t.Fatalf("sessions --page-size 1:\n%s", paged)
+		}
 
 		// revoke
 		out = mustCLI(t, "revoke", "acme", "--session", "a1", "--address", addr)

@@ -314,6 +314,7 @@ type sessionsView struct {
 		Sessions    int       `json:"sessions"`
 		You         bool      `json:"you"`
 	} `json:"active_users"`
+	NextCursor string `json:"next_cursor"`
 }
 
 func (e *env) sessions(t *testing.T, account string) sessionsView {

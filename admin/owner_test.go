@@ -120,6 +120,24 @@ func TestOwnerSelfService(t *testing.T) {
 		if strings.Contains(string(r.Body), "globex") || strings.Contains(string(r.Body), `"gus"`) {
 			t.Fatalf("another account leaked: %s", r.Body)
 		}
+		// one session a page: olivia's first (oldest login), then max's,
+		// whose count covers the account, not the page
+		r = e.ownerDo(t, http.MethodGet, "account?limit=1", owner, "")
+		var p1, p2 sessionsView
+		r.JSON(t, &p1)
+		if r.StatusCode != 200 || len(p1.Sessions) != 1 || p1.Sessions[0].Hash != e.hash("own") || p1.NextCursor == "" {
+			t.Fatalf("first page: %d %s", r.StatusCode, r.Body)
+		}
+		r = e.ownerDo(t, http.MethodGet, "account?limit=1&cursor="+p1.NextCursor, owner, "")
+		r.JSON(t, &p2)
+		if r.StatusCode != 200 || len(p2.Sessions) != 1 || p2.Sessions[0].User != "max" || len(p2.ActiveUsers) != 1 || p2.ActiveUsers[0].Sessions != 2 {
+			t.Fatalf("second page: %d %s", r.StatusCode, r.Body)
+		}
+		for _, q := range []string{"?limit=0", "?limit=101", "?cursor=bm9wZQ", "?limit=1&limit=2"} {
+			if r := e.ownerDo(t, http.MethodGet, "account"+q, owner, ""); r.StatusCode != 400 {
+				t.Fatalf("GET account%s: %d %s", q, r.StatusCode, r.Body)
+			}
+		}
 
 		// PATCH: the caller's own account only; actor is the caller
 		r = e.ownerDo(t, http.MethodPatch, "account/policy", owner, `{"idle_minutes":30}`)

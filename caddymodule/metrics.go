@@ -173,9 +173,9 @@ func (s *instrumented) Touch(ctx context.Context, req *store.TouchRequest) (stor
 }
 
 // Sessions implements store.Store.
-func (s *instrumented) Sessions(ctx context.Context, account string, cfg *policy.Config) ([]store.SessionInfo, error) {
+func (s *instrumented) Sessions(ctx context.Context, account string, cfg *policy.Config, page store.Page) (store.SessionPage, error) {
 	start := time.Now()
-	l, err := s.Store.Sessions(ctx, account, cfg)
+	l, err := s.Store.Sessions(ctx, account, cfg, page)
 	observe("sessions", start, err)
 	return l, err
 }

@@ -19,9 +19,12 @@ type ownerAccount struct {
 	// Sessions are the account's live sessions; the caller's own has
 	// "current": true.
 	Sessions []manage.Session `json:"sessions"`
-	// ActiveUsers are the users with a live session, newest login first;
-	// the caller has "you": true.
+	// ActiveUsers are the users of Sessions, newest login first, with
+	// their account-wide counts; the caller has "you": true.
 	ActiveUsers []manage.ActiveUser `json:"active_users"`
+	// NextCursor asks for the following page (?cursor=); absent on the
+	// last one.
+	NextCursor string `json:"next_cursor,omitempty"`
 }
 
 // serveOwner serves the owner self-service endpoints: GET account,
@@ -59,16 +62,20 @@ func (h *Handler) serveOwner(w http.ResponseWriter, r *http.Request, repl *caddy
 	return h.ownerRevoke(w, r, ident)
 }
 
-// ownerRead answers GET account: the policy view, the sessions with the
-// caller's own marked current, and the active users with the caller's
-// marked you.
+// ownerRead answers GET account[?cursor=&limit=]: the policy view, one
+// page of sessions with the caller's own marked current, and their users
+// with the caller marked you.
 func (h *Handler) ownerRead(w http.ResponseWriter, r *http.Request, ident *token.Identity) error {
 	m, ctx := h.app.Manager(), r.Context()
 	pv, err := m.PolicyView(ctx, ident.AccountID)
 	if err != nil {
 		return h.ownerError(w, err)
 	}
-	sv, err := m.Sessions(ctx, ident.AccountID)
+	page, err := manage.PageQuery(r.URL.Query())
+	if err != nil {
+		return h.ownerError(w, err)
+	}
+	sv, err := m.Sessions(ctx, ident.AccountID, page)
 	if err != nil {
 		return h.ownerError(w, err)
 	}
@@ -78,7 +85,7 @@ func (h *Handler) ownerRead(w http.ResponseWriter, r *http.Request, ident *token
 	for i := range sv.ActiveUsers {
 		sv.ActiveUsers[i].You = sv.ActiveUsers[i].UserID == ident.UserID
 	}
-	writeJSON(w, http.StatusOK, ownerAccount{PolicyView: pv, Sessions: sv.Sessions, ActiveUsers: sv.ActiveUsers})
+	writeJSON(w, http.StatusOK, ownerAccount{PolicyView: pv, Sessions: sv.Sessions, ActiveUsers: sv.ActiveUsers, NextCursor: sv.NextCursor})
 	return nil
 }
 

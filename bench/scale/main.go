@@ -2,7 +2,10 @@
 // of live sessions: Redis memory per session (INFO memory used_memory
 // delta), memory-store heap per session (runtime.MemStats), and the time
 // to list and to revoke one account's sessions, at 1k, 10k and 100k
-// sessions. It starts its own redis-server on a free loopback port.
+// sessions, and the slowest single Redis call of each (SLOWLOG: Redis
+// is single-threaded, so that call is how long every other client
+// waited). It starts its own redis-server
+// on a free loopback port.
 //
 //	go run ./bench/scale                 # 1k, 10k, 100k
 //	go run ./bench/scale -sizes 1000     # a quick run
@@ -16,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +39,7 @@ func main() {
 	accounts := flag.Int("accounts", 100, "accounts the sessions are spread over for the memory figures")
 	flag.StringVar(&userAgent, "ua", userAgent, "User-Agent recorded with every session")
 	flag.IntVar(&listpackValue, "hash-max-listpack-value", 0, "when set, passed to redis-server (its default is 64)")
+	verbose = flag.Bool("v", false, "print the slowest call's command")
 	flag.Parse()
 	if err := run(*sizes, *accounts); err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
@@ -46,6 +51,7 @@ func main() {
 var (
 	userAgent     = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
 	listpackValue int
+	verbose       *bool
 )
 
 func run(sizeList string, accounts int) error {
@@ -57,7 +63,9 @@ func run(sizeList string, accounts int) error {
 		}
 		sizes = append(sizes, n)
 	}
-	var args []string
+	// a script of the old, unbounded listing may run for seconds on a
+	// busy machine: let it finish instead of answering BUSY to the bench
+	args := []string{"--lua-time-limit", "120000"}
 	if listpackValue > 0 {
 		args = append(args, "--hash-max-listpack-value", strconv.Itoa(listpackValue))
 	}
@@ -66,20 +74,20 @@ func run(sizeList string, accounts int) error {
 		return err
 	}
 	defer stop()
-	client := redis.NewClient(&redis.Options{Addr: rs.Addr(), PoolSize: 32})
+	client := redis.NewClient(&redis.Options{Addr: rs.Addr(), PoolSize: 32, ReadTimeout: time.Minute})
 	defer client.Close()
 	ctx := context.Background()
 	pol := policy.NewConfig()
 	pol.Default = "standard"
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "sessions\tredis bytes/session\tmemory store bytes/session\tredis list 1 account\tredis revoke 1 account\tmemory list 1 account\tmemory revoke 1 account\t")
+	fmt.Fprintln(tw, "sessions\tredis bytes/session\tmemory store bytes/session\tredis list 1 account\tslowest call / script p99 / p50 (n)\tredis revoke 1 account\tslowest call / script p99 / p50 (n)\tmemory list 1 account\tmemory revoke 1 account\t")
 	for _, n := range sizes {
 		// Redis: n sessions over `accounts` accounts.
 		if err := client.FlushAll(ctx).Err(); err != nil {
 			return err
 		}
-		rst := store.NewRedis(client, store.RedisOptions{Timeout: 10 * time.Second})
+		rst := store.NewRedis(client, store.RedisOptions{Timeout: time.Minute})
 		before, err := usedMemory(ctx, client)
 		if err != nil {
 			return err
@@ -113,7 +121,19 @@ func run(sizeList string, accounts int) error {
 		if err := create(ctx, rst, &pol, n, 1, now); err != nil {
 			return err
 		}
-		rList, rRevoke, err := listRevoke(ctx, rst, &pol, n)
+		var slow [2]string
+		rList, rRevoke, err := listRevoke(ctx, rst, &pol, n, func(i int) error {
+			d, err := slowest(ctx, client)
+			if i >= 0 {
+				slow[i] = d
+			}
+			if err == nil && i == 1 {
+				// Redis's default again, so that the log does not add to the
+				// next size's memory figure
+				err = client.ConfigSet(ctx, "slowlog-log-slower-than", "10000").Err()
+			}
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("redis: %w", err)
 		}
@@ -121,13 +141,13 @@ func run(sizeList string, accounts int) error {
 		if err := create(ctx, mem1, &pol, n, 1, now); err != nil {
 			return err
 		}
-		mList, mRevoke, err := listRevoke(ctx, mem1, &pol, n)
+		mList, mRevoke, err := listRevoke(ctx, mem1, &pol, n, func(int) error { return nil })
 		if err != nil {
 			return fmt.Errorf("memory: %w", err)
 		}
 		runtime.KeepAlive(mem)
-		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t\n", n, redisPer, memPer,
-			rList.Round(time.Microsecond*100), rRevoke.Round(time.Microsecond*100),
+		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", n, redisPer, memPer,
+			rList.Round(time.Microsecond*100), slow[0], rRevoke.Round(time.Microsecond*100), slow[1],
 			mList.Round(time.Microsecond*100), mRevoke.Round(time.Microsecond*100))
 	}
 	return tw.Flush()
@@ -180,11 +200,18 @@ func create(ctx context.Context, st store.Store, pol *policy.Config, n, accounts
 	return first
 }
 
-// listRevoke times listing, then revoking, the n sessions of acct-0.
-func listRevoke(ctx context.Context, st store.Store, pol *policy.Config, n int) (list, revoke time.Duration, err error) {
+// listRevoke times listing, then revoking, the n sessions of acct-0;
+// it calls done(0) after the listing and done(1) after the revocation.
+func listRevoke(ctx context.Context, st store.Store, pol *policy.Config, n int, done func(int) error) (list, revoke time.Duration, err error) {
+	if err := done(-1); err != nil {
+		return 0, 0, err
+	}
 	t0 := time.Now()
-	got, err := st.Sessions(ctx, "acct-0", pol)
+	got, err := store.ListAll(ctx, st, "acct-0", pol)
 	list = time.Since(t0)
+	if err == nil {
+		err = done(0)
+	}
 	if err != nil {
 		return 0, 0, err
 	}
@@ -194,6 +221,9 @@ func listRevoke(ctx context.Context, st store.Store, pol *policy.Config, n int) 
 	t0 = time.Now()
 	k, err := st.Revoke(ctx, store.RevokeRequest{Account: "acct-0", Scope: store.ScopeAll, Policy: pol})
 	revoke = time.Since(t0)
+	if err == nil {
+		err = done(1)
+	}
 	if err != nil {
 		return 0, 0, err
 	}
@@ -201,6 +231,56 @@ func listRevoke(ctx context.Context, st store.Store, pol *policy.Config, n int) 
 		return 0, 0, fmt.Errorf("revoked %d sessions, want %d", k, n)
 	}
 	return list, revoke, nil
+}
+
+// slowest returns the longest call in the SLOWLOG (as "max / p99 /
+// p50 (count) of the scripts logged") and resets it; the first call (i < 0 in
+// listRevoke) starts logging. Calls of 100µs or more are logged: Redis
+// 7 logs the commands inside scripts too, and logging every one of them
+// would both slow the scripts and overflow the log.
+func slowest(ctx context.Context, c *redis.Client) (string, error) {
+	if err := c.ConfigSet(ctx, "slowlog-log-slower-than", "100").Err(); err != nil {
+		return "", err
+	}
+	if err := c.ConfigSet(ctx, "slowlog-max-len", "100000").Err(); err != nil {
+		return "", err
+	}
+	logs, err := c.SlowLogGet(ctx, -1).Result()
+	if err != nil {
+		return "", err
+	}
+	var top time.Duration
+	var what []string
+	var scripts []time.Duration
+	for _, l := range logs {
+		if len(l.Args) == 0 || isOwnCommand(l.Args[0]) {
+			continue
+		}
+		if l.Duration > top {
+			top, what = l.Duration, l.Args
+		}
+		if cmd := strings.ToLower(l.Args[0]); cmd == "evalsha" || cmd == "eval" {
+			scripts = append(scripts, l.Duration)
+		}
+	}
+	if *verbose && len(what) > 0 {
+		fmt.Fprintf(os.Stderr, "slowest: %s %q\n", top, what[:min(len(what), 4)])
+	}
+	var p50, p99 time.Duration
+	if len(scripts) > 0 {
+		sort.Slice(scripts, func(i, j int) bool { return scripts[i] < scripts[j] })
+		p50, p99 = scripts[len(scripts)/2], scripts[len(scripts)*99/100]
+	}
+	return fmt.Sprintf("%s / %s / %s (%d)", top, p99, p50, len(scripts)), c.Do(ctx, "SLOWLOG", "RESET").Err()
+}
+
+// isOwnCommand reports the bench's own bookkeeping commands.
+func isOwnCommand(name string) bool {
+	switch strings.ToLower(name) {
+	case "config", "slowlog", "info", "flushall":
+		return true
+	}
+	return false
 }
 
 // usedMemory returns INFO memory used_memory.

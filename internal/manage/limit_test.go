@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sessionguard/sessionguard/internal/policy"
+	"github.com/sessionguard/sessionguard/internal/store"
 )
 
 // TestPatchLimitBoundsPresetsAudit: the session limit in PATCH follows
@@ -63,14 +64,14 @@ func TestActiveUsersCountAgainstLimit(t *testing.T) {
 	ctx := context.Background()
 	f.touch(t, "acme", "s1", "alice", t0)
 	f.touch(t, "acme", "s2", "alice", t0)
-	v, err := f.m.Sessions(ctx, "acme")
+	v, err := f.m.Sessions(ctx, "acme", store.Page{})
 	if err != nil || len(v.ActiveUsers) != 1 || v.ActiveUsers[0].Sessions != 2 || v.ActiveUsers[0].MaxSessions != nil {
 		t.Fatalf("unlimited: %v %s", err, js(v.ActiveUsers))
 	}
 	if _, err := f.m.PatchPolicy(ctx, "acme", []byte(`{"max_sessions_per_user":3}`), "ops"); err != nil {
 		t.Fatal(err)
 	}
-	v, _ = f.m.Sessions(ctx, "acme")
+	v, _ = f.m.Sessions(ctx, "acme", store.Page{})
 	if got := js(v.ActiveUsers); got != `[{"user_id":"alice","name":"N alice","email":"alice@example.com","last_login_at":"2030-01-02T03:04:05Z","sessions":2,"max_sessions_per_user":3}]` {
 		t.Fatalf("active users %s", got)
 	}

@@ -12,8 +12,10 @@ package manage
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -413,19 +415,53 @@ type ActiveUser struct {
 	You bool `json:"you,omitempty"`
 }
 
-// SessionsView lists an account's live sessions and active users.
+// SessionsView is one page of an account's live sessions and the users
+// of those sessions.
 type SessionsView struct {
-	// Sessions are the live sessions, oldest login first.
+	// Sessions are the page's live sessions, oldest login first.
 	Sessions []Session `json:"sessions"`
-	// ActiveUsers are the distinct users with a live session, newest
-	// login first.
+	// ActiveUsers are the distinct users of Sessions, newest login
+	// first; each one's Sessions counts the whole account.
 	ActiveUsers []ActiveUser `json:"active_users"`
+	// NextCursor asks for the following page; absent on the last one.
+	NextCursor string `json:"next_cursor,omitempty"`
 }
 
-// Sessions lists an account's live sessions and active users. Expired
-// and revoked sessions never appear.
-func (m *Manager) Sessions(ctx context.Context, account string) (SessionsView, error) {
-	infos, err := m.Store.Sessions(ctx, account, m.Policy)
+// ParsePage reads the cursor and limit query parameters of a listing.
+// Errors are 400.
+func ParsePage(cursor, limit string) (store.Page, error) {
+	p := store.Page{Cursor: cursor, Limit: store.DefaultPageLimit}
+	if limit != "" {
+		n, err := strconv.Atoi(limit)
+		if err != nil || n < 1 || n > store.MaxPageLimit {
+			return p, badRequest("limit must be an integer from 1 to %d", store.MaxPageLimit)
+		}
+		p.Limit = n
+	}
+	if len(cursor) > 2048 {
+		return p, badRequest("cursor is too long")
+	}
+	return p, nil
+}
+
+// PageQuery reads the cursor and limit of a listing's query string;
+// each may be given once. Errors are 400.
+func PageQuery(q url.Values) (store.Page, error) {
+	for _, name := range []string{"cursor", "limit"} {
+		if len(q[name]) > 1 {
+			return store.Page{}, badRequest("%s given more than once", name)
+		}
+	}
+	return ParsePage(q.Get("cursor"), q.Get("limit"))
+}
+
+// Sessions lists one page of an account's live sessions and their
+// users. Expired and revoked sessions never appear.
+func (m *Manager) Sessions(ctx context.Context, account string, page store.Page) (SessionsView, error) {
+	pg, err := m.Store.Sessions(ctx, account, m.Policy, page)
+	if errors.Is(err, store.ErrBadCursor) {
+		return SessionsView{}, badRequest("cursor is not one this API returned")
+	}
 	if err != nil {
 		return SessionsView{}, storeError("listing sessions", err)
 	}
@@ -434,9 +470,9 @@ func (m *Manager) Sessions(ctx context.Context, account string) (SessionsView, e
 		return SessionsView{}, storeError("reading policy", err)
 	}
 	limit := count(m.Policy.EffectiveLimit(ov).Max)
-	v := SessionsView{Sessions: make([]Session, 0, len(infos)), ActiveUsers: []ActiveUser{}}
+	v := SessionsView{Sessions: make([]Session, 0, len(pg.Sessions)), ActiveUsers: []ActiveUser{}, NextCursor: pg.Next}
 	byUser := map[string]int{}
-	for _, in := range infos {
+	for _, in := range pg.Sessions {
 		in.CreatedAt, in.LastSeenAt = in.CreatedAt.UTC(), in.LastSeenAt.UTC()
 		in.IdleExpiresAt, in.AbsoluteExpiresAt = in.IdleExpiresAt.UTC(), in.AbsoluteExpiresAt.UTC()
 		v.Sessions = append(v.Sessions, Session{SessionInfo: in})
@@ -444,36 +480,67 @@ func (m *Manager) Sessions(ctx context.Context, account string) (SessionsView, e
 		if !ok {
 			i = len(v.ActiveUsers)
 			byUser[in.User] = i
-			v.ActiveUsers = append(v.ActiveUsers, ActiveUser{UserID: in.User, MaxSessions: limit})
+			v.ActiveUsers = append(v.ActiveUsers, ActiveUser{UserID: in.User, MaxSessions: limit, Sessions: pg.Users[in.User]})
 		}
-		u := &v.ActiveUsers[i]
-		u.Sessions++
-		// sessions come oldest login first: later ones win
-		if !in.CreatedAt.Before(u.LastLoginAt) {
-			u.LastLoginAt = in.CreatedAt
-			if in.Name != "" {
-				u.Name = in.Name
-			}
-			if in.Email != "" {
-				u.Email = in.Email
-			}
-		} else {
-			if u.Name == "" {
-				u.Name = in.Name
-			}
-			if u.Email == "" {
-				u.Email = in.Email
-			}
-		}
+		v.ActiveUsers[i].add(in)
 	}
-	sort.SliceStable(v.ActiveUsers, func(i, j int) bool {
-		a, b := v.ActiveUsers[i], v.ActiveUsers[j]
+	SortUsers(v.ActiveUsers)
+	return v, nil
+}
+
+// add folds a session of the user into u: the newest login's name and
+// email win, an older one fills what is missing.
+func (u *ActiveUser) add(in store.SessionInfo) {
+	if !in.CreatedAt.Before(u.LastLoginAt) {
+		u.LastLoginAt = in.CreatedAt
+		if in.Name != "" {
+			u.Name = in.Name
+		}
+		if in.Email != "" {
+			u.Email = in.Email
+		}
+		return
+	}
+	if u.Name == "" {
+		u.Name = in.Name
+	}
+	if u.Email == "" {
+		u.Email = in.Email
+	}
+}
+
+// SortUsers orders users newest login first, then by id.
+func SortUsers(users []ActiveUser) {
+	sort.SliceStable(users, func(i, j int) bool {
+		a, b := users[i], users[j]
 		if !a.LastLoginAt.Equal(b.LastLoginAt) {
 			return a.LastLoginAt.After(b.LastLoginAt)
 		}
 		return a.UserID < b.UserID
 	})
-	return v, nil
+}
+
+// MergeUsers adds the users of a later page to users (as a client that
+// pages through a listing does): counts are account-wide already, so a
+// user seen again keeps its count and gains the page's sessions' login,
+// name and email.
+func MergeUsers(users []ActiveUser, page []ActiveUser) []ActiveUser {
+	at := make(map[string]int, len(users))
+	for i, u := range users {
+		at[u.UserID] = i
+	}
+	for _, p := range page {
+		i, ok := at[p.UserID]
+		if !ok {
+			at[p.UserID] = len(users)
+			users = append(users, p)
+			continue
+		}
+		u := &users[i]
+		u.Sessions = p.Sessions
+		u.add(store.SessionInfo{CreatedAt: p.LastLoginAt, Name: p.Name, Email: p.Email})
+	}
+	return users
 }
 
 // RevokeResult is the answer to a revocation.

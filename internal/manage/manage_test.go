@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -245,7 +246,7 @@ func TestSessionsAndRevoke(t *testing.T) {
 	f.touch(t, "acme", "s4", "carol", t0.Add(-4*time.Minute))
 	f.touch(t, "other", "o1", "alice", t0)
 
-	v, err := f.m.Sessions(ctx, "acme")
+	v, err := f.m.Sessions(ctx, "acme", store.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,11 +287,11 @@ func TestSessionsAndRevoke(t *testing.T) {
 	if n := revoke(`{"scope":"all"}`); n != 1 {
 		t.Fatalf("all: %d, want 1", n)
 	}
-	v, _ = f.m.Sessions(ctx, "acme")
+	v, _ = f.m.Sessions(ctx, "acme", store.Page{})
 	if len(v.Sessions) != 0 || len(v.ActiveUsers) != 0 {
 		t.Fatalf("sessions left: %+v", v)
 	}
-	if v, _ := f.m.Sessions(ctx, "other"); len(v.Sessions) != 1 {
+	if v, _ := f.m.Sessions(ctx, "other", store.Page{}); len(v.Sessions) != 1 {
 		t.Fatal("other account touched")
 	}
 
@@ -378,8 +379,8 @@ type downStore struct{ store.Store }
 func (downStore) Override(context.Context, string) (policy.Override, error) {
 	return policy.Override{}, store.ErrUnavailable
 }
-func (downStore) Sessions(context.Context, string, *policy.Config) ([]store.SessionInfo, error) {
-	return nil, errors.New("boom")
+func (downStore) Sessions(context.Context, string, *policy.Config, store.Page) (store.SessionPage, error) {
+	return store.SessionPage{}, errors.New("boom")
 }
 func (downStore) Revoke(context.Context, store.RevokeRequest) (int, error) {
 	return 0, store.ErrUnavailable
@@ -394,7 +395,7 @@ func TestStoreErrorsAre503(t *testing.T) {
 	ctx := context.Background()
 	_, e1 := m.PolicyView(ctx, "a")
 	_, e2 := m.PatchPolicy(ctx, "a", []byte(`{"idle_minutes":30}`), "x")
-	_, e3 := m.Sessions(ctx, "a")
+	_, e3 := m.Sessions(ctx, "a", store.Page{})
 	_, e4 := m.RevokeJSON(ctx, "a", []byte(`{"scope":"all"}`), "x")
 	_, e5 := m.Audit(ctx, "a", 10)
 	for i, err := range []error{e1, e2, e3, e4, e5} {
@@ -453,5 +454,54 @@ func TestCheckAccountAndActor(t *testing.T) {
 	}
 	if got := SanitizeActor(strings.Repeat("é", 100), "admin"); len(got) > MaxActorBytes {
 		t.Errorf("actor %d bytes", len(got))
+	}
+}
+
+// TestSessionsPaged: a page's users carry account-wide counts, merging
+// the pages gives the users of a single large page, and bad paging
+// parameters are 400.
+func TestSessionsPaged(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.touch(t, "acme", "s1", "alice", t0.Add(-3*time.Minute))
+	f.touch(t, "acme", "s2", "bob", t0.Add(-2*time.Minute))
+	f.touch(t, "acme", "s3", "alice", t0.Add(-1*time.Minute))
+	whole, err := f.m.Sessions(ctx, "acme", store.Page{})
+	if err != nil || whole.NextCursor != "" {
+		t.Fatalf("one page: %+v %v", whole, err)
+	}
+	var users []ActiveUser
+	var hashes []string
+	p := store.Page{Limit: 1}
+	for i := 0; ; i++ {
+		v, err := f.m.Sessions(ctx, "acme", p)
+		if err != nil || len(v.Sessions) > 1 || i > 5 {
+			t.Fatalf("page %d: %+v %v", i, v, err)
+		}
+		for _, u := range v.ActiveUsers {
+			if u.UserID == "alice" && u.Sessions != 2 {
+				t.Fatalf("page %d: alice has %d sessions on it, want the account's 2", i, u.Sessions)
+			}
+		}
+		for _, s := range v.Sessions {
+			hashes = append(hashes, s.Hash)
+		}
+		users = MergeUsers(users, v.ActiveUsers)
+		if v.NextCursor == "" {
+			break
+		}
+		p.Cursor = v.NextCursor
+	}
+	SortUsers(users)
+	if len(hashes) != 3 || !reflect.DeepEqual(users, whole.ActiveUsers) {
+		t.Fatalf("pages: %v %+v, want %+v", hashes, users, whole.ActiveUsers)
+	}
+	for _, q := range [][2]string{{"", "0"}, {"", "101"}, {"", "x"}, {strings.Repeat("a", 3000), ""}} {
+		if _, err := ParsePage(q[0], q[1]); AsError(err).Status != http.StatusBadRequest {
+			t.Fatalf("cursor %.10q limit %q: %v, want 400", q[0], q[1], err)
+		}
+	}
+	if _, err := f.m.Sessions(ctx, "acme", store.Page{Cursor: "bm90LWEtY3Vyc29y"}); AsError(err).Status != http.StatusBadRequest {
+		t.Fatalf("forged cursor: %v, want 400", err)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/btree"
+
 	"github.com/sessionguard/sessionguard/internal/policy"
 	"github.com/sessionguard/sessionguard/internal/session"
 )
@@ -27,6 +29,7 @@ type Memory struct {
 
 type memAccount struct {
 	sessions   map[string]*memSession
+	order      *btree.BTreeG[memOrder]        // every record, in listing order (memory_page.go)
 	users      map[string]map[string]struct{} // user -> session hashes (memory_limit.go)
 	override   policy.Override
 	cutoff     time.Time
@@ -56,7 +59,7 @@ func NewMemory(now func() time.Time) *Memory {
 func (m *Memory) account(name string) *memAccount {
 	a := m.accounts[name]
 	if a == nil {
-		a = &memAccount{sessions: make(map[string]*memSession), users: make(map[string]map[string]struct{}), userCutoff: make(map[string]memCutoff)}
+		a = &memAccount{sessions: make(map[string]*memSession), order: newOrder(), users: make(map[string]map[string]struct{}), userCutoff: make(map[string]memCutoff)}
 		m.accounts[name] = a
 	}
 	return a
@@ -101,7 +104,7 @@ func (m *Memory) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 		rec.Account, rec.User, rec.Role, rec.Name, rec.Email = req.Account, req.User, req.Role, req.Name, req.Email
 		rec.IP, rec.UserAgent, rec.Claimed = req.IP, req.UserAgent, req.Claimed
 		s = &memSession{rec: *rec}
-		a.sessions[req.SessionHash] = s
+		a.put(s)
 		a.addUser(req.User, req.SessionHash)
 		created = true
 	}
@@ -170,7 +173,7 @@ func (m *Memory) bind(req *TouchRequest, now time.Time) OpaqueResult {
 	rec.Account, rec.User, rec.Role, rec.Name, rec.Email = req.Account, req.User, req.Role, req.Name, req.Email
 	rec.IP, rec.UserAgent = req.IP, req.UserAgent
 	a.drop(req.SessionHash)
-	a.sessions[req.SessionHash] = &memSession{rec: *rec, retain: Retention(rec.AbsoluteExpiresAt(p), time.Time{})}
+	a.put(&memSession{rec: *rec, retain: Retention(rec.AbsoluteExpiresAt(p), time.Time{})})
 	a.addUser(req.User, req.SessionHash)
 	m.opaque[req.SessionHash] = req.Account
 	res := opaqueResult(Deadlines(rec, p, session.Active, now, true), rec)
@@ -207,30 +210,6 @@ func (a *memAccount) userCutoffAt(user string, now time.Time) time.Time {
 		return time.Time{}
 	}
 	return c.at
-}
-
-// Sessions implements Store.
-func (m *Memory) Sessions(ctx context.Context, account string, cfg *policy.Config) ([]SessionInfo, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	now := m.now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := []SessionInfo{}
-	a := m.accounts[account]
-	if a == nil {
-		return out, nil
-	}
-	for _, s := range a.sessions {
-		p := PolicyInForce(cfg, &s.rec, a.override)
-		if s.rec.State(now, p) != session.Active {
-			continue
-		}
-		out = append(out, Info(&s.rec, p))
-	}
-	SortSessions(out)
-	return out, nil
 }
 
 // Revoke implements Store.
@@ -447,13 +426,12 @@ func Info(rec *session.Record, p policy.Policy) SessionInfo {
 	}
 }
 
-// SortSessions orders sessions by login time, oldest first, then hash.
+// SortSessions puts sessions in listing order: login time in
+// milliseconds, oldest first, then the escaped hash (the order of the
+// Redis store's index, which cursors rely on).
 func SortSessions(s []SessionInfo) {
 	sort.Slice(s, func(i, j int) bool {
-		if !s[i].CreatedAt.Equal(s[j].CreatedAt) {
-			return s[i].CreatedAt.Before(s[j].CreatedAt)
-		}
-		return s[i].Hash < s[j].Hash
+		return orderOf(s[i].CreatedAt, s[i].Hash).before(orderOf(s[j].CreatedAt, s[j].Hash))
 	})
 }
 

@@ -82,6 +82,7 @@ func (a *memAccount) drop(hash string) {
 				delete(a.users, s.rec.User)
 			}
 		}
+		a.order.Delete(s.order())
 	}
 	delete(a.sessions, hash)
 }

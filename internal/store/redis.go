@@ -231,50 +231,6 @@ func statusOf(code int64) session.Status {
 	return session.Revoked
 }
 
-// Sessions implements Store in one round trip.
-func (r *Redis) Sessions(ctx context.Context, account string, cfg *policy.Config) ([]SessionInfo, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if cfg == nil {
-		return nil, errNilPolicy
-	}
-	k := r.keys(account)
-	tctx, cancel := r.withTimeout(ctx)
-	defer cancel()
-	raw, err := scriptSessions.Run(tctx, r.client, []string{k.index(), k.override()}, r.nowArg(), k.sessionPrefix()).Slice()
-	if err != nil {
-		return nil, unavailable("sessions", err)
-	}
-	if len(raw) < 3 {
-		return nil, unavailable("sessions", fmt.Errorf("unexpected reply of %d values", len(raw)))
-	}
-	nowMs, ok := asInt(raw[0])
-	if !ok {
-		return nil, unavailable("sessions", errors.New("unexpected reply: bad time"))
-	}
-	at := time.UnixMilli(nowMs)
-	ov := parseOverride(asString(raw[1]), asString(raw[2]))
-	out := []SessionInfo{}
-	for i := 3; i+1 < len(raw); i += 2 {
-		fields, _ := raw[i+1].([]any)
-		rec, retain, ok := parseRecord(account, asString(raw[i]), fields)
-		if !ok {
-			continue // corrupt: counts as revoked, never listed
-		}
-		if !at.Before(retain) {
-			continue // retention passed: absent
-		}
-		p := PolicyInForce(cfg, rec, ov)
-		if rec.State(at, p) != session.Active {
-			continue
-		}
-		out = append(out, Info(rec, p))
-	}
-	SortSessions(out)
-	return out, nil
-}
-
 // parseRecord builds a record and its retention time from an index
 // member and its HGETALL reply; ok is false when a field the state
 // depends on is missing or unparsable.
@@ -317,30 +273,80 @@ func parseRecord(account, m string, flat []any) (*session.Record, time.Time, boo
 	}, time.UnixMilli(rt), true
 }
 
-// Revoke implements Store in one round trip.
+// Revoke implements Store: one script for scopes session and user; for
+// all and others one script per revokeBatch members of the account's
+// index, each bounded (see luaRevoke), and the 2xx only after the last.
 func (r *Redis) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 	if err := checkRevoke(ctx, &req); err != nil {
 		return 0, err
 	}
+	step := revokeStep{Cursor: "", Candidates: make([]string, 0, len(req.Sessions))}
+	for _, h := range req.Sessions {
+		step.Candidates = append(step.Candidates, member(h))
+	}
+	total := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		n, err := r.revokeStep(ctx, &req, &step)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+		if step.Cursor == "0" {
+			return total, nil
+		}
+	}
+}
+
+// revokeBatch is about how many index members one step of a revocation
+// of a whole account examines.
+const revokeBatch = 50
+
+// revokeStep is where a revocation walking the account's index is.
+type revokeStep struct {
+	// Cursor is the index cursor: "" before the first step, "0" when done.
+	Cursor string
+	// Cut is the revocation's cutoff in ms, "" before the first step.
+	Cut string
+	// Candidates are the index members of req.Sessions; after the first
+	// step only the one picked.
+	Candidates []string
+}
+
+// revokeStep runs one step of luaRevoke and advances st.
+func (r *Redis) revokeStep(ctx context.Context, req *RevokeRequest, st *revokeStep) (int, error) {
 	k := r.keys(req.Account)
-	keys := []string{k.index(), k.override(), k.cutoff(), k.userCutoff(req.User)}
-	args := make([]any, 0, 11+len(req.Sessions))
+	keys := []string{k.index(), k.override(), k.cutoff(), k.userCutoff(req.User), k.userIndex(req.User)}
+	args := make([]any, 0, 14+len(st.Candidates))
 	args = append(args, r.nowArg(), k.sessionPrefix())
 	args = append(args, cfgArgs(req.Policy)...)
-	args = append(args, string(req.Scope), req.User)
-	for _, h := range req.Sessions {
-		args = append(args, member(h))
+	args = append(args, string(req.Scope), req.User, st.Cursor, st.Cut, strconv.Itoa(revokeBatch))
+	for _, m := range st.Candidates {
+		args = append(args, m)
 	}
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
-	v, err := scriptRevoke.Run(tctx, r.client, keys, args...).Int64Slice()
+	v, err := scriptRevoke.Run(tctx, r.client, keys, args...).Slice()
 	if err != nil {
 		return 0, unavailable("revoke", err)
 	}
-	if len(v) != 2 {
+	if len(v) != 5 {
 		return 0, unavailable("revoke", fmt.Errorf("unexpected reply of %d values", len(v)))
 	}
-	return int(v[0]), nil
+	n, ok1 := asInt(v[0])
+	cut, ok2 := asInt(v[3])
+	next := asString(v[2])
+	if !ok1 || !ok2 || next == "" {
+		return 0, unavailable("revoke", errors.New("unexpected reply"))
+	}
+	st.Cursor, st.Cut = next, strconv.FormatInt(cut, 10)
+	st.Candidates = st.Candidates[:0]
+	if pick := asString(v[4]); pick != "" {
+		st.Candidates = append(st.Candidates, pick)
+	}
+	return int(n), nil
 }
 
 // Override implements Store.

@@ -115,7 +115,7 @@ func TestRedisBatchCallerGivesUp(t *testing.T) {
 		t.Fatalf("touch after: %v %v", res.Status, err)
 	}
 	// The abandoned touch was dropped, not sent late: it created nothing.
-	list, err := s.Sessions(context.Background(), "acme", c)
+	list, err := store.ListAll(context.Background(), s, "acme", c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import "strings"
 //
 //	<prefix>:{<acct>}:s:<hash>  hash   one session (fields: see redis_scripts.go)
 //	<prefix>:{<acct>}:idx       zset   esc(session hash) -> retention time, ms
+//	<prefix>:{<acct>}:ord       zset   esc(session hash) -> login time, ms (redis_page.go)
+//	<prefix>:{<acct>}:ul:<user> zset   esc(session hash) -> live until, ms (redis_page.go)
 //	<prefix>:{<acct>}:pol       hash   override: idle_ms, abs_ms (absent = inherit)
 //	<prefix>:{<acct>}:cut       string account revocation cutoff, ms
 //	<prefix>:{<acct>}:uc:<user> string user revocation cutoff, ms
@@ -145,3 +147,4 @@ func (k redisKeys) userCutoff(user string) string {
 	return k.base + "uc:" + keyEscape(user)
 }
 func (k redisKeys) audit() string { return k.base + "audit" }
+func (k redisKeys) order() string { return k.base + "ord" }

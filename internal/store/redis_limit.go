@@ -79,6 +79,7 @@ local function admit(uidx, polkey, lc, sp, m, user, now, cfg, ovi, ova)
   local out = {}
   for i = 1, #live - max + 1 do
     redis.call('HSET', sp .. live[i], 'x', 'revoked', 'xe', int(now))
+    unlist(sp, live[i], user)
     redis.call('ZREM', uidx, live[i])
     out[#out + 1] = live[i]
   end

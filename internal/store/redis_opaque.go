@@ -47,6 +47,7 @@ local function opaquetouch(key, polkey, idx, sp, m, now, cfg, passive, acct, int
   if now >= r.rt then
     redis.call('DEL', key)
     redis.call('ZREM', idx, m)
+    unlist(sp, m)
     return unbound(now)
   end
   local ovi, ova
@@ -60,7 +61,8 @@ local function opaquetouch(key, polkey, idx, sp, m, now, cfg, passive, acct, int
   -- coalesced: nothing changed, nothing to write (as in luaTouch)
   if not dirty and rt == r.rt then return out end
   redis.call('HSET', key, 'l', int(r.l), 'x', r.x, 'rt', int(rt))
-  retain(key, idx, m, rt, now)
+  retain(key, idx, sp, m, rt, now)
+  if ttl(rt, now) > 0 then relist(sp, m, r, st, pi, pa, rt, now) end
   return out
 end
 `
@@ -123,7 +125,8 @@ redis.call('HSET', key,
   'u', ARGV[13], 'r', ARGV[14], 'n', ARGV[15], 'e', ARGV[16], 'ip', ARGV[17], 'ua', ARGV[18],
   'c', int(now), 'l', int(now), 'pi', int(pi), 'pa', int(pa), 'ci', '0', 'ca', '0',
   'x', '', 'rt', int(rt))
-retain(key, idx, m, rt, now)
+retain(key, idx, sp, m, rt, now)
+relist(sp, m, { c = now, l = now, u = ARGV[13] }, '', pi, pa, rt, now)
 indexuser(KEYS[4], m, now, rt, now)
 -- the pointer outlives any absolute limit the bounds allow
 local amax = cfg.amax

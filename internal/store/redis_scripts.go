@@ -82,9 +82,13 @@ local function readov(polkey)
   return tonumber(p[1]), tonumber(p[2])
 end
 
--- load returns the record at key, or nil and 'missing' / 'corrupt'.
-local function load(key)
-  local f = redis.call('HMGET', key, 'c', 'l', 'pi', 'pa', 'ci', 'ca', 'x', 'rt', 'u', 'r', 'n', 'e', 'xe')
+-- The record fields load reads, in order; listing reads ip and ua too.
+local RECF = {'c', 'l', 'pi', 'pa', 'ci', 'ca', 'x', 'rt', 'u', 'r', 'n', 'e', 'xe'}
+local LISTF = {'c', 'l', 'pi', 'pa', 'ci', 'ca', 'x', 'rt', 'u', 'r', 'n', 'e', 'xe', 'ip', 'ua'}
+
+-- record builds the record of an HMGET of RECF (or LISTF), or returns
+-- nil and 'missing' / 'corrupt'.
+local function record(f)
   local any = false
   for i = 1, 9 do if f[i] then any = true end end
   if not any then return nil, 'missing' end
@@ -100,6 +104,9 @@ local function load(key)
   if r.x ~= '' and r.x ~= 'idle' and r.x ~= 'absolute' then r.x = 'revoked' end
   return r
 end
+
+-- load returns the record at key, or nil and 'missing' / 'corrupt'.
+local function load(key) return record(redis.call('HMGET', key, unpack(RECF))) end
 
 -- store.PolicyInForce.
 local function inforce(cfg, r, ovi, ova)
@@ -156,9 +163,49 @@ local function advance(r, st, now, passive, interval, pi)
   return false
 end
 
+-- The listing indexes (redis_page.go) live next to the session keys:
+-- ord lists the account's sessions by login, ul:<user> counts a user's
+-- live sessions by deadline. sp is the session-key prefix "<base>s:".
+local function ordkey(sp) return string.sub(sp, 1, -3) .. 'ord' end
+local function ulkey(sp, user)
+  -- keyEscape: bytes outside [A-Za-z0-9._-] as %XX; "" as "%"
+  local e = '%'
+  if user ~= '' then
+    e = string.gsub(user, '[^%w%._%-]', function(c) return string.format('%%%02X', string.byte(c)) end)
+  end
+  return string.sub(sp, 1, -3) .. 'ul:' .. e
+end
+
+-- Take session m off the listing indexes (it ended or is gone).
+local function unlist(sp, m, user)
+  redis.call('ZREM', ordkey(sp), m)
+  if user then redis.call('ZREM', ulkey(sp, user), m) end
+end
+
+-- After a write of record r (session m, state st under pi/pa, retention
+-- rt): a live session is listed in ord by login and counted in its
+-- user's ul by deadline, so that ZCOUNT ul (now, +inf) is the user's live
+-- sessions; an ended one leaves both. A session that ends by time
+-- without a write keeps a ul score <= now, which ZCOUNT skips; up to
+-- eight such leftovers are dropped at each write.
+local function relist(sp, m, r, st, pi, pa, rt, now)
+  if st ~= '' then
+    unlist(sp, m, r.u)
+    return
+  end
+  local ord, ul = ordkey(sp), ulkey(sp, r.u)
+  redis.call('ZADD', ord, int(r.c), m)
+  redis.call('ZADD', ul, int(math.min(r.l + pi, r.c + pa)), m)
+  local old = redis.call('ZRANGEBYSCORE', ul, '-inf', int(now), 'LIMIT', 0, 8)
+  if #old > 0 then redis.call('ZREM', ul, unpack(old)) end
+  local d = ttl(rt, now)
+  extendindex(ord, d)
+  extendindex(ul, d)
+end
+
 -- After a write of the session at key: keep it, and its index member m,
 -- until its retention rt; drop both when rt has already passed.
-local function retain(key, idx, m, rt, now)
+local function retain(key, idx, sp, m, rt, now)
   local d = ttl(rt, now)
   if d > 0 then
     redis.call('PEXPIRE', key, int(d))
@@ -167,6 +214,7 @@ local function retain(key, idx, m, rt, now)
   else
     redis.call('DEL', key)
     redis.call('ZREM', idx, m)
+    unlist(sp, m)
   end
 end
 
@@ -182,6 +230,7 @@ local function prune(idx, sp, now)
     else
       redis.call('DEL', k)
       redis.call('ZREM', idx, m)
+      unlist(sp, m)
     end
   end
 end
@@ -238,6 +287,7 @@ if r and now >= r.rt then
   -- retention passed: the record is absent, as in the memory store
   redis.call('DEL', key)
   redis.call('ZREM', idx, m)
+  unlist(sp, m)
   r = nil
 end
 if r then
@@ -269,7 +319,7 @@ if not r then
   -- the session limit (redis_limit.go)
   evicted = admit(KEYS[6], polkey, readlimitcfg(24), sp, m, ARGV[16], now, cfg, ovi, ova)
   if not evicted then return {6, 0, now, pi, pa, now + pi, login + pa} end
-  r = { c = login, l = now, pi = pi, pa = pa, ci = ci, ca = ca, x = '' }
+  r = { c = login, l = now, pi = pi, pa = pa, ci = ci, ca = ca, x = '', u = ARGV[16] }
   created = 1
 end
 
@@ -296,7 +346,8 @@ if created == 1 then
 else
   redis.call('HSET', key, 'l', int(r.l), 'x', r.x, 'rt', int(rt))
 end
-retain(key, idx, m, rt, now)
+retain(key, idx, sp, m, rt, now)
+if ttl(rt, now) > 0 then relist(sp, m, r, st, pi, pa, rt, now) end
 local out = {CODES[st], created, now, pi, pa, r.l + pi, abs}
 if created == 1 then
   indexuser(KEYS[6], m, r.c, rt, now)
@@ -305,37 +356,95 @@ end
 return out
 `
 
-// luaSessions returns what Sessions needs, after pruning.
+// luaSessions returns one page of the listing (redis_page.go), after
+// pruning. It walks at most limit members of ord from the cursor on, so
+// its work is bounded whatever the size of the account, and takes the
+// gone or finally ended ones off ord as it meets them.
 //
-// KEYS: 1 idx, 2 pol. ARGV: 1 now ("" = Redis TIME), 2 session-key prefix.
+// KEYS: 1 idx, 2 pol, 3 ord. ARGV: 1 now ("" = Redis TIME), 2
+// session-key prefix, 3..9 policy config, 10 cursor login ms, 11 cursor
+// member ("" = from the start), 12 limit.
 //
 // Returns {now, override idle ms or "", override absolute ms or "",
-// member, {field, value, ...}, member, {...}, ...}.
+// next cursor login ms, next cursor member ("" = last page),
+// {member, {values of LISTF}, ...} of the live sessions,
+// {user, live sessions of the user, ...} of their users}.
 const luaSessions = luaPrelude + `
-local idx, polkey = KEYS[1], KEYS[2]
+local idx, polkey, ord = KEYS[1], KEYS[2], KEYS[3]
 local now = clock(ARGV[1])
 local sp = ARGV[2]
+local cfg = readcfg(3)
+local limit = tonumber(ARGV[12])
 prune(idx, sp, now)
 local p = redis.call('HMGET', polkey, 'idle_ms', 'abs_ms')
-local out = {now, p[1] or '', p[2] or ''}
-for _, m in ipairs(redis.call('ZRANGE', idx, 0, -1)) do
-  local h = redis.call('HGETALL', sp .. m)
-  if #h > 0 then
-    out[#out + 1] = m
-    out[#out + 1] = h
+local ovi, ova = tonumber(p[1]), tonumber(p[2])
+
+-- The rank after the cursor (cs, cm): put cm in ord at score cs for a
+-- moment (it may have left, or moved, meanwhile) and read how many
+-- members come before it; then restore what was there, and count cm
+-- itself when its real place is at or before the cursor.
+local first = 0
+if ARGV[11] ~= '' then
+  local cs, cm = tonumber(ARGV[10]), ARGV[11]
+  local had = tonumber(redis.call('ZSCORE', ord, cm))
+  redis.call('ZADD', ord, ARGV[10], cm)
+  first = redis.call('ZRANK', ord, cm)
+  if had then
+    redis.call('ZADD', ord, int(had), cm)
+    if had <= cs then first = first + 1 end
+  else
+    redis.call('ZREM', ord, cm)
   end
 end
-return out
+
+local page = redis.call('ZRANGE', ord, first, first + limit - 1, 'WITHSCORES')
+local live, users, counted = {}, {}, {}
+for i = 1, #page, 2 do
+  local m = page[i]
+  local f = redis.call('HMGET', sp .. m, unpack(LISTF))
+  local r = record(f)
+  if not r or now >= r.rt then
+    unlist(sp, m)
+  else
+    local pi, pa = inforce(cfg, r, ovi, ova)
+    if r.x ~= '' then
+      -- ended for good (a state reached only by time may be undone by
+      -- a longer override under apply immediately: it stays listed)
+      unlist(sp, m, r.u)
+    elseif state(r, now, pi, pa) == '' then
+      live[#live + 1] = m
+      live[#live + 1] = f
+      if not counted[r.u] then
+        counted[r.u] = true
+        users[#users + 1] = r.u
+        users[#users + 1] = redis.call('ZCOUNT', ulkey(sp, r.u), '(' .. int(now), '+inf')
+      end
+    end
+  end
+end
+local nms, nm = '', ''
+if #page == 2 * limit then nms, nm = page[#page], page[#page - 1] end
+return {now, p[1] or '', p[2] or '', nms, nm, live, users}
 `
 
-// luaRevoke is Memory.Revoke.
+// luaRevoke is one step of Memory.Revoke. Scopes session and user take
+// one step; all and others walk the account's index in steps of about
+// revokeBatch members (ZSCAN), so that no step grows with the account:
+// the first step sets the cutoff, every step ends the sessions of its
+// batch that logged in at or before it, and the caller repeats with the
+// returned cursor until it is "0". A session created during the walk
+// with a later login is left alone; one with an earlier login is refused
+// by the cutoff when it is first seen.
 //
-// KEYS: 1 idx, 2 pol, 3 cut, 4 uc (of ARGV user; unused unless scope
-// user). ARGV: 1 now ("" = Redis TIME), 2 session-key prefix, 3..9 policy
-// config, 10 scope, 11 user, 12.. candidate index members (scope session:
-// the one to end; others: the one to keep; the first that exists wins).
+// KEYS: 1 idx, 2 pol, 3 cut, 4 uc and 5 us (of ARGV user; unused
+// unless scope user). ARGV: 1 now ("" = Redis TIME), 2 session-key
+// prefix, 3..9 policy config, 10 scope, 11 user, 12 index cursor ("" on
+// the first step), 13 this revocation's cutoff ("" on the first step),
+// 14 batch size, 15.. candidate index members (scope session: the one
+// to end; others: the one to keep; the first that exists wins).
 //
-// Returns {count of live sessions ended, now}.
+// Returns {count of live sessions ended, now, next cursor ("0": done),
+// cutoff, the candidate picked or ""}.
 const luaRevoke = luaPrelude + `
 local idx, polkey, cutkey, uckey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now = clock(ARGV[1])
@@ -343,6 +452,7 @@ local sp = ARGV[2]
 local cfg = readcfg(3)
 local scope, user = ARGV[10], ARGV[11]
 local ovi, ova = readov(polkey)
+local wide = scope == 'all' or scope == 'others'
 
 prune(idx, sp, now)
 -- A record whose retention has passed is absent (it may outlive the
@@ -353,19 +463,40 @@ local function present(key)
   return not rt or now < rt
 end
 local pick = ''
-for i = 12, #ARGV do
+for i = 15, #ARGV do
   if present(sp .. ARGV[i]) then
     pick = ARGV[i]
     break
   end
 end
 
-local members
+-- The account cutoff, set on the first step of all and others.
+local cut = tonumber(ARGV[13])
+if wide and not cut then
+  cut = now
+  local old = tonumber(redis.call('GET', cutkey))
+  if old and old > cut then cut = old end
+  if cfg.amax > 0 then
+    redis.call('SET', cutkey, int(cut), 'PX', int(math.min(cfg.amax, TTL_CAP)))
+  else
+    redis.call('SET', cutkey, int(cut))
+  end
+end
+
+local members, nextc = {}, '0'
 if scope == 'session' then
-  if pick == '' then return {0, now} end
+  if pick == '' then return {0, now, '0', 0, ''} end
   members = {pick}
+elseif scope == 'user' then
+  -- the user's index (redis_limit.go) holds every session of the user,
+  -- so the walk is as long as the user's sessions, not the account's
+  members = redis.call('ZRANGE', KEYS[5], 0, -1)
 else
-  members = redis.call('ZRANGE', idx, 0, -1)
+  local cursor = ARGV[12]
+  if cursor == '' then cursor = '0' end
+  local res = redis.call('ZSCAN', idx, cursor, 'COUNT', ARGV[14])
+  nextc = res[1]
+  for i = 1, #res[2], 2 do members[#members + 1] = res[2][i] end
 end
 
 local n = 0
@@ -374,34 +505,29 @@ for _, m in ipairs(members) do
     local key = sp .. m
     local r, why = load(key)
     if r and now < r.rt then
-      if scope ~= 'user' or r.u == user then
+      if (scope ~= 'user' or r.u == user) and (not wide or r.c <= cut) then
         local pi, pa = inforce(cfg, r, ovi, ova)
         if state(r, now, pi, pa) == '' then n = n + 1 end
-        if r.x == '' then redis.call('HSET', key, 'x', 'revoked', 'xe', int(now)) end
+        if r.x == '' then
+          redis.call('HSET', key, 'x', 'revoked', 'xe', int(now))
+          unlist(sp, m, r.u)
+        end
       end
     elseif why == 'missing' then
       redis.call('ZREM', idx, m)
+      unlist(sp, m)
     end
   end
 end
 
-if scope == 'all' or scope == 'others' then
-  local v = now
-  local old = tonumber(redis.call('GET', cutkey))
-  if old and old > v then v = old end
-  if cfg.amax > 0 then
-    redis.call('SET', cutkey, int(v), 'PX', int(math.min(cfg.amax, TTL_CAP)))
-  else
-    redis.call('SET', cutkey, int(v))
-  end
-elseif scope == 'user' then
+if scope == 'user' then
   if cfg.amax > 0 then
     redis.call('SET', uckey, int(now), 'PX', int(math.min(cfg.amax, TTL_CAP)))
   else
     redis.call('DEL', uckey)
   end
 end
-return {n, now}
+return {n, now, nextc, cut or 0, pick}
 `
 
 // luaSetOverride replaces the override and returns the old one.

@@ -30,9 +30,15 @@ type Store interface {
 	// in the same operation (see TouchResult.Evicted and
 	// session.LimitReached).
 	Touch(ctx context.Context, req *TouchRequest) (TouchResult, error)
-	// Sessions lists the live (active) sessions of an account under the
-	// policy configuration cfg, oldest login first.
-	Sessions(ctx context.Context, account string, cfg *policy.Config) ([]SessionInfo, error)
+	// Sessions lists one page of the live (active) sessions of an
+	// account under the policy configuration cfg, in listing order
+	// (oldest login first, then hash). A page examines at most
+	// page.Limit sessions, so it may hold fewer live ones (even none)
+	// and still have a Next. Paging from "" to an empty Next yields
+	// every session live during the whole walk exactly once, whatever
+	// else is created or ended meanwhile. A cursor no store produced is
+	// ErrBadCursor.
+	Sessions(ctx context.Context, account string, cfg *policy.Config, page Page) (SessionPage, error)
 	// Revoke ends sessions of an account and returns how many live
 	// sessions it ended.
 	Revoke(ctx context.Context, req RevokeRequest) (int, error)

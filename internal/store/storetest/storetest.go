@@ -54,10 +54,10 @@ func (s *clocked) touch(r *timedReq) (store.OpaqueResult, error) {
 	return os.Lookup(ctx, r.TouchRequest)
 }
 
-// Sessions lists at now.
+// Sessions lists at now, all pages.
 func (s *clocked) Sessions(ctx context.Context, account string, cfg *policy.Config, now time.Time) ([]store.SessionInfo, error) {
 	s.clock.Set(now)
-	return s.Store.Sessions(ctx, account, cfg)
+	return store.ListAll(ctx, s.Store, account, cfg)
 }
 
 // Run runs the suite of store.Store against stores made by open.
@@ -80,6 +80,8 @@ func Run(t *testing.T, open Open) {
 		{"RevokeAllAndCutoff", testRevokeAll},
 		{"RevokeOthers", testRevokeOthers},
 		{"SessionsListing", testSessions},
+		{"SessionsPages", testPages},
+		{"SessionsPagesUnderChange", testPagesUnderChange},
 		{"AccountIsolation", testIsolation},
 		{"Audit", testAudit},
 		{"RetentionPassedStartsOver", testRetention},

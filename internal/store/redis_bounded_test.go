@@ -1,0 +1,119 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionguard/sessionguard/internal/store"
+	"github.com/sessionguard/sessionguard/internal/testredis"
+)
+
+// TestRedisCallsReadFewSessions: a page reads no more session records
+// than its limit, revoking a user reads that user's sessions, not the
+// account's, and revoking the account takes several scripts of about a
+// batch each. Redis logs the commands a script runs in SLOWLOG, so with
+// a threshold of 0 the log counts the records each script read.
+func TestRedisCallsReadFewSessions(t *testing.T) {
+	srv := testredis.Start(t)
+	client := gatewayClient(t, srv.Addr())
+	s, _ := clockedRedis(client, store.RedisOptions{KeyPrefix: "b", Timeout: 2 * time.Second})
+	c := cfg()
+	ctx := context.Background()
+	for i := range 3 {
+		mustTouch(t, s, treq(c, "acme", fmt.Sprint("a", i), "alice", t0))
+	}
+	for i := range 300 {
+		mustTouch(t, s, treq(c, "acme", fmt.Sprint("o", i), fmt.Sprint("u", i), t0))
+	}
+	reads := func(op func()) int {
+		t.Helper()
+		for _, kv := range [][2]string{{"slowlog-log-slower-than", "0"}, {"slowlog-max-len", "100000"}} {
+			if err := client.ConfigSet(ctx, kv[0], kv[1]).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := client.Do(ctx, "SLOWLOG", "RESET").Err(); err != nil {
+			t.Fatal(err)
+		}
+		op()
+		logs, err := client.SlowLogGet(ctx, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sessionReads(logs)
+	}
+	var pg store.SessionPage
+	if n := reads(func() {
+		var err error
+		if pg, err = s.Sessions(ctx, "acme", c, store.Page{Limit: 10}); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 10 || len(pg.Sessions) != 10 {
+		// exactly 10: not fewer either, which would mean the log no
+		// longer shows what scripts read
+		t.Fatalf("a page of 10 read %d session records and listed %d", n, len(pg.Sessions))
+	}
+	var ended int
+	if n := reads(func() {
+		var err error
+		if ended, err = s.Revoke(ctx, store.RevokeRequest{Account: "acme", Scope: store.ScopeUser, User: "alice", Policy: c}); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 3 || ended != 3 {
+		t.Fatalf("revoking a user of 3 sessions read %d session records and ended %d", n, ended)
+	}
+	// revoking the account: several scripts, each reading about a batch
+	var steps []int
+	reads(func() {
+		var err error
+		if ended, err = s.Revoke(ctx, store.RevokeRequest{Account: "acme", Scope: store.ScopeAll, Policy: c}); err != nil {
+			t.Fatal(err)
+		}
+		logs, err := client.SlowLogGet(ctx, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps = readsPerScript(logs)
+	})
+	if ended != 300 || len(steps) < 3 || slices.Max(steps) > 150 {
+		t.Fatalf("revoking an account of 300 live sessions ended %d, its scripts read %v session records", ended, steps)
+	}
+}
+
+// readsPerScript returns how many session records each logged script
+// read: Redis logs a script's commands, then the script.
+func readsPerScript(logs []redis.SlowLog) []int {
+	slices.SortFunc(logs, func(a, b redis.SlowLog) int { return int(a.ID - b.ID) })
+	var out []int
+	var cur []redis.SlowLog
+	for _, l := range logs {
+		if len(l.Args) > 0 && strings.HasPrefix(strings.ToUpper(l.Args[0]), "EVAL") {
+			out = append(out, sessionReads(cur))
+			cur = cur[:0]
+			continue
+		}
+		cur = append(cur, l)
+	}
+	return out
+}
+
+// sessionReads counts the logged commands that read a session record.
+func sessionReads(logs []redis.SlowLog) int {
+	n := 0
+	for _, l := range logs {
+		if len(l.Args) < 2 || !strings.Contains(l.Args[1], "}:s:") {
+			continue
+		}
+		switch strings.ToUpper(l.Args[0]) {
+		case "HMGET", "HGETALL", "HGET":
+			n++
+		}
+	}
+	return n
+}

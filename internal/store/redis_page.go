@@ -1,0 +1,113 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/sessionguard/sessionguard/internal/policy"
+	"github.com/sessionguard/sessionguard/internal/session"
+)
+
+// Paged listing in the Redis store. Two indexes per account, kept by
+// every script that writes a session (see relist in redis_scripts.go):
+//
+//	<prefix>:{<acct>}:ord       zset  member -> login ms: the sessions not
+//	                                  known to have ended, in listing order
+//	<prefix>:{<acct>}:ul:<user> zset  member -> when the session stops
+//	                                  being live (its idle or absolute
+//	                                  deadline, whichever is first)
+//
+// A page is a rank range of ord after the cursor's (login, member), so
+// one call reads at most Page.Limit sessions; a user's live count is one
+// ZCOUNT of ul above now. Under apply immediately the ul deadline is the
+// one of the policy in force at the session's last write: after an
+// override changes, a count follows the new policy once the session is
+// next written.
+
+// Sessions implements Store in one round trip.
+func (r *Redis) Sessions(ctx context.Context, account string, cfg *policy.Config, page Page) (SessionPage, error) {
+	if err := ctx.Err(); err != nil {
+		return SessionPage{}, err
+	}
+	if cfg == nil {
+		return SessionPage{}, errNilPolicy
+	}
+	cms, cm, _, err := decodeCursor(page.Cursor)
+	if err != nil {
+		return SessionPage{}, err
+	}
+	k := r.keys(account)
+	args := []any{r.nowArg(), k.sessionPrefix()}
+	args = append(args, cfgArgs(cfg)...)
+	args = append(args, strconv.FormatInt(cms, 10), cm, strconv.Itoa(page.limit()))
+	tctx, cancel := r.withTimeout(ctx)
+	defer cancel()
+	raw, err := scriptSessions.Run(tctx, r.client, []string{k.index(), k.override(), k.order()}, args...).Slice()
+	if err != nil {
+		return SessionPage{}, unavailable("sessions", err)
+	}
+	out, err := parsePage(account, cfg, raw)
+	if err != nil {
+		return SessionPage{}, unavailable("sessions", err)
+	}
+	return out, nil
+}
+
+// parsePage decodes luaSessions' reply.
+func parsePage(account string, cfg *policy.Config, raw []any) (SessionPage, error) {
+	if len(raw) != 7 {
+		return SessionPage{}, fmt.Errorf("unexpected reply of %d values", len(raw))
+	}
+	nowMs, ok := asInt(raw[0])
+	if !ok {
+		return SessionPage{}, errors.New("unexpected reply: bad time")
+	}
+	at := time.UnixMilli(nowMs)
+	ov := parseOverride(asString(raw[1]), asString(raw[2]))
+	out := SessionPage{Sessions: []SessionInfo{}, Users: map[string]int{}}
+	if nm := asString(raw[4]); nm != "" {
+		ms, err := strconv.ParseFloat(asString(raw[3]), 64)
+		if err != nil {
+			return SessionPage{}, errors.New("unexpected reply: bad cursor")
+		}
+		out.Next = encodeCursorMember(int64(ms), nm)
+	}
+	live, _ := raw[5].([]any)
+	for i := 0; i+1 < len(live); i += 2 {
+		values, _ := live[i+1].([]any)
+		rec, retain, ok := parseRecord(account, asString(live[i]), listFields(values))
+		if !ok || !at.Before(retain) {
+			continue
+		}
+		p := PolicyInForce(cfg, rec, ov)
+		if rec.State(at, p) != session.Active {
+			continue
+		}
+		out.Sessions = append(out.Sessions, Info(rec, p))
+	}
+	users, _ := raw[6].([]any)
+	for i := 0; i+1 < len(users); i += 2 {
+		n, _ := asInt(users[i+1])
+		out.Users[asString(users[i])] = int(n)
+	}
+	return out, nil
+}
+
+// listedFields are the record fields luaSessions returns, in the order
+// of its LISTF.
+var listedFields = []string{"c", "l", "pi", "pa", "ci", "ca", "x", "rt", "u", "r", "n", "e", "xe", "ip", "ua"}
+
+// listFields pairs luaSessions' values with their names, as an HGETALL
+// reply, leaving out absent ones.
+func listFields(values []any) []any {
+	flat := make([]any, 0, 2*len(values))
+	for i, v := range values {
+		if v != nil && i < len(listedFields) {
+			flat = append(flat, listedFields[i], v)
+		}
+	}
+	return flat
+}

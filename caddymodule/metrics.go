@@ -85,6 +85,9 @@ func registerMetrics(reg *prometheus.Registry) error {
 			}
 		}
 	}
+	if err := registerEventMetrics(reg); err != nil {
+		return err
+	}
 	return registerRevocationMetrics(reg)
 }
 

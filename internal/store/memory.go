@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sessionguard/sessionguard/internal/events"
 	"github.com/sessionguard/sessionguard/internal/policy"
 	"github.com/sessionguard/sessionguard/internal/session"
 )
@@ -22,7 +23,8 @@ type Memory struct {
 	seq      uint64
 	opaque   map[string]string // bound opaque session hash -> account
 	secrets  map[string][]byte
-	idx      memIndex // SubjectIndex and OnceStore (memory_index.go)
+	idx      memIndex       // SubjectIndex and OnceStore (memory_index.go)
+	outbox   *events.Memory // lifecycle events (memory_events.go); nil: none
 }
 
 type memAccount struct {
@@ -73,11 +75,13 @@ func (m *Memory) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 	a := m.account(req.Account)
 	s := a.sessions[req.SessionHash]
 	if s != nil && !now.Before(s.retain) {
+		m.settle(s, PolicyInForce(req.Policy, &s.rec, a.override), now)
 		a.drop(req.SessionHash)
 		s = nil
 	}
 	if s != nil {
 		p := PolicyInForce(req.Policy, &s.rec, a.override)
+		m.settle(s, p, now)
 		if st := s.rec.State(now, p); st != session.Active && s.rec.Restarts(st, p, req.IssuedAt, req.LoginAt) {
 			s = nil // a new generation, created below
 		}
@@ -104,6 +108,8 @@ func (m *Memory) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 		a.sessions[req.SessionHash] = s
 		a.addUser(req.User, req.SessionHash)
 		created = true
+		m.emitEvicted(a, evicted, now)
+		m.emit(events.Created, &s.rec, "", now)
 	}
 	p := PolicyInForce(req.Policy, &s.rec, a.override)
 	st := s.rec.Touch(now, p, req.Passive, req.TouchInterval)
@@ -153,6 +159,7 @@ func (m *Memory) lookup(req *TouchRequest, now time.Time) OpaqueResult {
 		return OpaqueResult{TouchResult: TouchResult{Status: session.Unbound, Now: now}}
 	}
 	p := PolicyInForce(req.Policy, &s.rec, a.override)
+	m.settle(s, p, now)
 	st := s.rec.Touch(now, p, req.Passive, req.TouchInterval)
 	s.retain = Retention(s.rec.AbsoluteExpiresAt(p), time.Time{})
 	return opaqueResult(Deadlines(&s.rec, p, st, now, false), &s.rec)
@@ -173,6 +180,8 @@ func (m *Memory) bind(req *TouchRequest, now time.Time) OpaqueResult {
 	a.sessions[req.SessionHash] = &memSession{rec: *rec, retain: Retention(rec.AbsoluteExpiresAt(p), time.Time{})}
 	a.addUser(req.User, req.SessionHash)
 	m.opaque[req.SessionHash] = req.Account
+	m.emitEvicted(a, evicted, now)
+	m.emit(events.Created, rec, "", now)
 	res := opaqueResult(Deadlines(rec, p, session.Active, now, true), rec)
 	res.Evicted = evicted
 	return res
@@ -279,9 +288,7 @@ func (m *Memory) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 		if s.rec.State(now, p) == session.Active {
 			n++
 		}
-		if s.rec.Ended == session.Active {
-			s.rec.Ended, s.rec.EndedAt = session.Revoked, now
-		}
+		m.revoke(s, p, req.By, now)
 	}
 	until := now.Add(req.Policy.Bounds.Absolute.Max)
 	switch req.Scope {
@@ -318,6 +325,9 @@ func (m *Memory) SetOverride(ctx context.Context, account string, ov policy.Over
 	a := m.account(account)
 	old := a.override
 	a.override = copyOverride(ov)
+	if m.outbox != nil {
+		m.outbox.Append(events.Event{Type: events.PolicyUpdate, Time: m.now(), Account: account})
+	}
 	return old, nil
 }
 
@@ -402,6 +412,7 @@ func (m *Memory) Prune() (removed int) {
 	for name, a := range m.accounts {
 		for h, s := range a.sessions {
 			if !now.Before(s.retain) {
+				m.settle(s, s.rec.Policy, now) // the sweep's fallback
 				a.drop(h)
 				removed++
 			}

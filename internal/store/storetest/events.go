@@ -1,0 +1,166 @@
+package storetest
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sessionguard/sessionguard/internal/events"
+	"github.com/sessionguard/sessionguard/internal/policy"
+	"github.com/sessionguard/sessionguard/internal/session"
+	"github.com/sessionguard/sessionguard/internal/store"
+)
+
+// RunEvents runs the lifecycle events suite against stores made by open,
+// which must implement store.EventSource with events enabled: a scripted
+// history, with retried operations and repeated sweeps, writes each
+// expected event exactly once.
+func RunEvents(t *testing.T, open Open) {
+	run(t, open, []struct {
+		name string
+		fn   func(t *testing.T, s *clocked)
+	}{{"ExactlyOnce", testEventsExactlyOnce}})
+}
+
+// drain reads and acknowledges every event of the group.
+func drain(t *testing.T, s *clocked) []events.Event {
+	t.Helper()
+	src, ok := s.Store.(store.EventSource)
+	if !ok || src.EventOutbox() == nil {
+		t.Fatalf("%T writes no events", s.Store)
+	}
+	ob, ctx := src.EventOutbox(), context.Background()
+	var out []events.Event
+	for {
+		evs, err := ob.Read(ctx, "test", "c", 100, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 0 {
+			return out
+		}
+		if err := ob.Ack(ctx, "test", evs); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, evs...)
+	}
+}
+
+// key names an event for counting: type, session hash and by.
+func key(ev events.Event) string {
+	return ev.Type + " " + ev.SessionHash + " " + ev.By
+}
+
+func testEventsExactlyOnce(t *testing.T, s *clocked) {
+	c := cfg() // strict: idle 15m, absolute 12h
+	ctx := context.Background()
+	h := session.HashID
+	want := map[string]int{}
+	expect := func(typ, sid, by string) { want[typ+" "+h(sid)+" "+by]++ }
+	for _, r := range []struct{ sid, user string }{{"a", "alice"}, {"b", "alice"}, {"c", "bob"}, {"d", "bob"}} {
+		touch(t, s, req(c, "acme", r.sid, r.user, t0, t0))
+		expect(events.Created, r.sid, "")
+	}
+	touch(t, s, req(c, "acme", "a", "alice", t0, t0.Add(time.Minute))) // activity: no event
+	revoke := func(rr store.RevokeRequest, now time.Time) {
+		s.clock.Set(now)
+		rr.Account, rr.Policy = "acme", c
+		if _, err := s.Revoke(ctx, rr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logoutC := store.RevokeRequest{Scope: store.ScopeSession, Sessions: []string{h("c")}, By: events.ByLogout}
+	revoke(logoutC, t0.Add(2*time.Minute))
+	revoke(logoutC, t0.Add(2*time.Minute)) // retried: nothing more
+	expect(events.Revoked, "c", events.ByLogout)
+
+	// a observed idle by a request (twice); b and d idle unobserved, swept
+	idleAt := t0.Add(20 * time.Minute)
+	wantStatus(t, touch(t, s, req(c, "acme", "a", "alice", t0, idleAt)), session.ExpiredIdle)
+	wantStatus(t, touch(t, s, req(c, "acme", "a", "alice", t0, idleAt.Add(time.Second))), session.ExpiredIdle)
+	expect(events.IdleExpired, "a", "")
+	sweep(t, s, idleAt, 2)
+	sweep(t, s, idleAt.Add(time.Second), 0)
+	expect(events.IdleExpired, "b", "")
+	expect(events.IdleExpired, "d", "")
+
+	// an admin revoke of a user, retried; a policy update
+	touch(t, s, req(c, "acme", "e", "carol", idleAt, idleAt))
+	expect(events.Created, "e", "")
+	byUser := store.RevokeRequest{Scope: store.ScopeUser, User: "carol"}
+	revoke(byUser, idleAt.Add(time.Second))
+	revoke(byUser, idleAt.Add(time.Second))
+	expect(events.Revoked, "e", events.ByAdmin)
+	one, evict := 1, policy.EvictOldest
+	s.clock.Set(idleAt.Add(2 * time.Second))
+	if _, err := s.SetOverride(ctx, "acme", policy.Override{MaxSessions: &one, OnLimit: &evict}); err != nil {
+		t.Fatal(err)
+	}
+	want[events.PolicyUpdate+"  "]++
+
+	// the session limit evicts f for g; h is kept active to its absolute end
+	later := idleAt.Add(time.Minute)
+	touch(t, s, req(c, "acme", "f", "dave", later, later))
+	touch(t, s, req(c, "acme", "g", "dave", later.Add(time.Second), later.Add(time.Second)))
+	touch(t, s, req(c, "acme", "h", "erin", later, later))
+	expect(events.Created, "f", "")
+	expect(events.Created, "g", "")
+	expect(events.Created, "h", "")
+	expect(events.Revoked, "f", events.ByLimit)
+	for now := later; now.Before(later.Add(12*time.Hour + 5*time.Minute)); now = now.Add(10 * time.Minute) {
+		touch(t, s, req(c, "acme", "h", "erin", later, now))
+	}
+	expect(events.AbsoluteExpired, "h", "")
+	// g idled long ago, unobserved, and is past its absolute deadline too
+	// when first looked at: the event says what a request would see
+	expect(events.AbsoluteExpired, "g", "")
+	sweep(t, s, later.Add(13*time.Hour), 1)
+
+	got := map[string]int{}
+	for _, ev := range drain(t, s) {
+		got[key(ev)]++
+		if ev.Account != "acme" || ev.ID == "" || ev.Time.IsZero() {
+			t.Errorf("event %+v: want account acme, an id and a time", ev)
+		}
+		if p := string(ev.Payload()); strings.Contains(p, `"a"`) || strings.Contains(p, "N ") {
+			t.Errorf("payload %s carries more than hashes", p)
+		}
+	}
+	if diff := diffCounts(got, want); diff != "" {
+		t.Fatalf("events differ from the history (got/want):\n%s", diff)
+	}
+}
+
+// sweep sweeps at now and checks how many sessions it ended.
+func sweep(t *testing.T, s *clocked, now time.Time, want int) {
+	t.Helper()
+	s.clock.Set(now)
+	n, err := s.Store.(store.EventSource).SweepExpired(context.Background(), cfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != want {
+		t.Fatalf("sweep at %s ended %d sessions, want %d", now.Format(time.RFC3339), n, want)
+	}
+}
+
+func diffCounts(got, want map[string]int) string {
+	var lines []string
+	for k, n := range want {
+		if got[k] != n {
+			lines = append(lines, k+": "+itoa(got[k])+"/"+itoa(n))
+		}
+	}
+	for k, n := range got {
+		if _, ok := want[k]; !ok {
+			lines = append(lines, k+": "+itoa(n)+"/0")
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -24,8 +24,9 @@ type EventsConfig struct {
 	// observed, so an expiry event trails the expiry by at most this
 	// much (events_interval). Default 10s.
 	Interval caddy.Duration `json:"interval,omitempty"`
-	// MaxQueued bounds the undelivered events kept; beyond it the oldest
-	// are dropped, counted and logged. Default 100000.
+	// MaxQueued bounds the undelivered events kept (with Redis, per
+	// account); beyond it the oldest are dropped, counted and logged.
+	// Default 100000.
 	MaxQueued int `json:"max_queued,omitempty"`
 	// RetryMin and RetryMax bound the exponential backoff between
 	// delivery attempts of one event. Default 1s and 5m.
@@ -149,8 +150,13 @@ func (a *App) startEvents() {
 // or nil when the store writes none.
 func (a *App) eventSource() store.EventSource {
 	st := unwrapStore(a.store)
-	if m, ok := st.(*store.Memory); ok {
-		m.EnableEvents(a.Events.MaxQueued, a.eventHooks())
+	switch s := st.(type) {
+	case *store.Memory:
+		s.EnableEvents(a.Events.MaxQueued, a.eventHooks())
+	case interface {
+		EnableEvents(int, *events.Hooks) events.Outbox
+	}: // Redis, cached or not
+		s.EnableEvents(a.Events.MaxQueued, a.eventHooks())
 	}
 	src, ok := st.(store.EventSource)
 	if !ok || src.EventOutbox() == nil {
@@ -185,8 +191,10 @@ func (a *App) sweepEvents(src store.EventSource, ob events.Outbox) {
 			return
 		case <-t.C:
 		}
-		if _, err := src.SweepExpired(a.ctx, &a.policy); err != nil && a.ctx.Err() == nil {
-			a.logger.Warn("sweeping expired sessions for events", zap.Error(err))
+		if sw, ok := src.(store.ExpirySweeper); ok {
+			if _, err := sw.SweepExpired(a.ctx, &a.policy); err != nil && a.ctx.Err() == nil {
+				a.logger.Warn("sweeping expired sessions for events", zap.Error(err))
+			}
 		}
 		for _, s := range a.sinks {
 			if n, err := ob.Queued(a.ctx, s.group); err == nil && metricsEvents.queued != nil {

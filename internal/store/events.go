@@ -11,10 +11,17 @@ import (
 // EventSource is implemented by stores that write session lifecycle
 // events (package events) into an outbox, each in the same atomic
 // operation as the transition it describes, so that every occurrence
-// has exactly one event whichever gateway made it. Memory implements it.
+// has exactly one event whichever gateway made it. Memory and Redis
+// implement it.
 type EventSource interface {
-	// EventOutbox is where the store's events wait for delivery.
+	// EventOutbox is where the store's events wait for delivery; nil
+	// while events are off.
 	EventOutbox() events.Outbox
+}
+
+// ExpirySweeper is implemented by event sources that can find expiries
+// no request observed. Memory implements it.
+type ExpirySweeper interface {
 	// SweepExpired ends the sessions whose idle or absolute deadline has
 	// passed without a request observing it, with their events, and
 	// returns how many it ended.

@@ -81,9 +81,9 @@ func (m *Memory) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 	}
 	if s != nil {
 		p := PolicyInForce(req.Policy, &s.rec, a.override)
-		m.settle(s, p, now)
 		if st := s.rec.State(now, p); st != session.Active && s.rec.Restarts(st, p, req.IssuedAt, req.LoginAt) {
-			s = nil // a new generation, created below
+			m.settle(s, p, now) // the old generation's expiry event
+			s = nil             // a new generation, created below
 		}
 	}
 	if s != nil && s.rec.Ended == session.Active && s.rec.User != req.User {
@@ -109,9 +109,14 @@ func (m *Memory) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 		a.addUser(req.User, req.SessionHash)
 		created = true
 		m.emitEvicted(a, evicted, now)
-		m.emit(events.Created, &s.rec, "", now)
+		if st := s.rec.State(now, p); st != session.Active {
+			s.rec.Ended = st // born past its deadline (an old login): never lived, no events
+		} else {
+			m.emit(events.Created, &s.rec, "", now)
+		}
 	}
 	p := PolicyInForce(req.Policy, &s.rec, a.override)
+	m.settle(s, p, now) // an expiry this request observes: its event
 	st := s.rec.Touch(now, p, req.Passive, req.TouchInterval)
 	s.retain = Retention(s.rec.AbsoluteExpiresAt(p), req.NotAfter)
 	res := Deadlines(&s.rec, p, st, now, created)
@@ -325,7 +330,7 @@ func (m *Memory) SetOverride(ctx context.Context, account string, ov policy.Over
 	a := m.account(account)
 	old := a.override
 	a.override = copyOverride(ov)
-	if m.outbox != nil {
+	if m.outbox != nil && !sameOverride(old, ov) {
 		m.outbox.Append(events.Event{Type: events.PolicyUpdate, Time: m.now(), Account: account})
 	}
 	return old, nil

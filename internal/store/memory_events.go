@@ -13,7 +13,10 @@ import (
 // to the in-process outbox with m.mu held, in the same critical section
 // as the transition, so there is exactly one per occurrence.
 
-var _ EventSource = (*Memory)(nil)
+var (
+	_ EventSource   = (*Memory)(nil)
+	_ ExpirySweeper = (*Memory)(nil)
+)
 
 // EnableEvents makes the store write lifecycle events into an outbox of
 // at most limit undelivered events, reporting to hooks, and returns it.
@@ -77,7 +80,7 @@ func (m *Memory) revoke(s *memSession, p policy.Policy, by string, now time.Time
 	s.rec.Ended, s.rec.EndedAt = session.Revoked, now
 }
 
-// SweepExpired implements EventSource. The memory store looks at every
+// SweepExpired implements ExpirySweeper. The memory store looks at every
 // session; it holds one process's sessions.
 func (m *Memory) SweepExpired(ctx context.Context, cfg *policy.Config) (int, error) {
 	if err := ctx.Err(); err != nil {
@@ -111,4 +114,14 @@ func (m *Memory) emitEvicted(a *memAccount, evicted []string, now time.Time) {
 			m.emit(events.Revoked, &s.rec, events.ByLimit, now)
 		}
 	}
+}
+
+// sameOverride reports whether a and b set the same fields to the same
+// values: a policy.update is an override that changed (as the Redis
+// script decides, so that a retried write emits nothing).
+func sameOverride(a, b policy.Override) bool {
+	eq := func(x, y *time.Duration) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
+	return eq(a.Idle, b.Idle) && eq(a.Absolute, b.Absolute) &&
+		(a.MaxSessions == nil) == (b.MaxSessions == nil) && (a.MaxSessions == nil || *a.MaxSessions == *b.MaxSessions) &&
+		(a.OnLimit == nil) == (b.OnLimit == nil) && (a.OnLimit == nil || *a.OnLimit == *b.OnLimit)
 }

@@ -60,6 +60,7 @@ type Redis struct {
 	timeout time.Duration
 	now     func() time.Time
 	ptrs    pointerCache // opaque session hash -> account, on Cluster
+	ev      redisEvents  // lifecycle events (redis_events.go)
 }
 
 var _ Store = (*Redis)(nil)
@@ -160,7 +161,7 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 		return TouchResult{}, errNilPolicy
 	}
 	k := r.keys(req.Account)
-	keys := []string{k.session(req.SessionHash), k.override(), k.cutoff(), k.userCutoff(req.User), k.index(), k.userIndex(req.User)}
+	keys := []string{k.session(req.SessionHash), k.override(), k.cutoff(), k.userCutoff(req.User), k.index(), k.userIndex(req.User), k.events()}
 	passive := "0"
 	if req.Passive {
 		passive = "1"
@@ -176,16 +177,18 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 		req.touchIntervalArg(), timeMillis(req.IssuedAt),
 	)
 	args = append(args, limitArgs(req.Policy)...)
+	args = append(args, r.ev.maxArg())
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
 	reply, err := r.batch.run(tctx, scriptTouch, keys, args...).Slice()
 	if err != nil {
 		return TouchResult{}, unavailable("touch", err)
 	}
-	v, ok := replyInts(reply, 7)
+	v, ok := replyInts(reply, 10)
 	if !ok {
 		return TouchResult{}, unavailable("touch", fmt.Errorf("unexpected reply of %d values", len(reply)))
 	}
+	r.ev.wrote(r, req.Account, touchEvents(v, len(reply)-10))
 	return TouchResult{
 		Status:            statusOf(v[0]),
 		Created:           v[1] == 1,
@@ -193,7 +196,7 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 		Policy:            policy.Policy{Idle: millisDur(v[3]), Absolute: millisDur(v[4])},
 		IdleExpiresAt:     time.UnixMilli(v[5]),
 		AbsoluteExpiresAt: time.UnixMilli(v[6]),
-		Evicted:           evictedHashes(reply, 7),
+		Evicted:           evictedHashes(reply, 10),
 	}, nil
 }
 
@@ -323,11 +326,11 @@ func (r *Redis) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 		return 0, err
 	}
 	k := r.keys(req.Account)
-	keys := []string{k.index(), k.override(), k.cutoff(), k.userCutoff(req.User)}
-	args := make([]any, 0, 11+len(req.Sessions))
+	keys := []string{k.index(), k.override(), k.cutoff(), k.userCutoff(req.User), k.events()}
+	args := make([]any, 0, 13+len(req.Sessions))
 	args = append(args, r.nowArg(), k.sessionPrefix())
 	args = append(args, cfgArgs(req.Policy)...)
-	args = append(args, string(req.Scope), req.User)
+	args = append(args, string(req.Scope), req.User, revokedBy(req.By), r.ev.maxArg())
 	for _, h := range req.Sessions {
 		args = append(args, member(h))
 	}
@@ -337,9 +340,10 @@ func (r *Redis) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 	if err != nil {
 		return 0, unavailable("revoke", err)
 	}
-	if len(v) != 2 {
+	if len(v) != 6 {
 		return 0, unavailable("revoke", fmt.Errorf("unexpected reply of %d values", len(v)))
 	}
+	r.ev.wrote(r, req.Account, evCounts{revoked: v[2], idle: v[3], absolute: v[4], full: v[5]})
 	return int(v[0]), nil
 }
 
@@ -376,15 +380,19 @@ func (r *Redis) SetOverride(ctx context.Context, account string, ov policy.Overr
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
 	maxS, onLim := limitFields(ov)
-	v, err := scriptSetOverride.Run(tctx, r.client, []string{r.keys(account).override()}, field(ov.Idle), field(ov.Absolute), maxS, onLim).Slice()
+	k := r.keys(account)
+	v, err := scriptSetOverride.Run(tctx, r.client, []string{k.override(), k.events()}, field(ov.Idle), field(ov.Absolute), maxS, onLim, r.nowArg(), r.ev.maxArg()).Slice()
 	if err != nil {
 		return policy.Override{}, unavailable("set override", err)
 	}
-	if len(v) != 4 {
+	if len(v) != 6 {
 		return policy.Override{}, unavailable("set override", fmt.Errorf("unexpected reply of %d values", len(v)))
 	}
 	old := parseOverride(asString(v[0]), asString(v[1]))
 	old.MaxSessions, old.OnLimit = parseLimitOverride(asString(v[2]), asString(v[3]))
+	n, _ := v[4].(int64)
+	full, _ := v[5].(int64)
+	r.ev.wrote(r, account, evCounts{policy: n, full: full})
 	return old, nil
 }
 

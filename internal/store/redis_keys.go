@@ -17,6 +17,8 @@ import "strings"
 //	<prefix>:{<acct>}:audit     stream audit events (t, type, actor, data)
 //	<prefix>:{~<hash>}:o        hash   opaque cookie session -> account (redis_opaque.go)
 //	<prefix>:{~secret}:<name>   string gateway secret (redis_opaque.go)
+//	<prefix>:{<acct>}:ev        stream lifecycle events (redis_events.go)
+//	<prefix>:{~ev}:accts        zset   accounts with events to deliver (redis_outbox.go)
 //
 // <acct>, <user> and <hash> are esc()aped, so no user-controlled text can
 // close the hash tag, add a separator or form a glob pattern.
@@ -145,3 +147,11 @@ func (k redisKeys) userCutoff(user string) string {
 	return k.base + "uc:" + keyEscape(user)
 }
 func (k redisKeys) audit() string { return k.base + "audit" }
+
+// events is the account's lifecycle event stream (redis_events.go).
+func (k redisKeys) events() string { return k.base + "ev" }
+
+// eventAccounts is the zset of accounts whose event streams may hold
+// undelivered events: esc(account) -> when an event was last written, ms
+// (redis_outbox.go).
+func eventAccounts(prefix string) string { return prefix + ":{~ev}:accts" }

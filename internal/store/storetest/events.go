@@ -82,8 +82,7 @@ func testEventsExactlyOnce(t *testing.T, s *clocked) {
 	wantStatus(t, touch(t, s, req(c, "acme", "a", "alice", t0, idleAt)), session.ExpiredIdle)
 	wantStatus(t, touch(t, s, req(c, "acme", "a", "alice", t0, idleAt.Add(time.Second))), session.ExpiredIdle)
 	expect(events.IdleExpired, "a", "")
-	sweep(t, s, idleAt, 2)
-	sweep(t, s, idleAt.Add(time.Second), 0)
+	expire(t, s, idleAt, 2, session.ExpiredIdle, req(c, "acme", "b", "alice", t0, idleAt), req(c, "acme", "d", "bob", t0, idleAt))
 	expect(events.IdleExpired, "b", "")
 	expect(events.IdleExpired, "d", "")
 
@@ -100,6 +99,10 @@ func testEventsExactlyOnce(t *testing.T, s *clocked) {
 		t.Fatal(err)
 	}
 	want[events.PolicyUpdate+"  "]++
+	// the same override again (a retried write) changes nothing: no event
+	if _, err := s.SetOverride(ctx, "acme", policy.Override{MaxSessions: &one, OnLimit: &evict}); err != nil {
+		t.Fatal(err)
+	}
 
 	// the session limit evicts f for g; h is kept active to its absolute end
 	later := idleAt.Add(time.Minute)
@@ -117,7 +120,7 @@ func testEventsExactlyOnce(t *testing.T, s *clocked) {
 	// g idled long ago, unobserved, and is past its absolute deadline too
 	// when first looked at: the event says what a request would see
 	expect(events.AbsoluteExpired, "g", "")
-	sweep(t, s, later.Add(13*time.Hour), 1)
+	expire(t, s, later.Add(13*time.Hour), 1, session.ExpiredAbsolute, req(c, "acme", "g", "dave", later.Add(time.Second), later.Add(13*time.Hour)))
 
 	got := map[string]int{}
 	for _, ev := range drain(t, s) {
@@ -134,16 +137,29 @@ func testEventsExactlyOnce(t *testing.T, s *clocked) {
 	}
 }
 
-// sweep sweeps at now and checks how many sessions it ended.
-func sweep(t *testing.T, s *clocked, now time.Time, want int) {
+// expire has the store find the expiries due at now: a store that can
+// sweep sweeps twice (the second ending nothing) and must end want
+// sessions; any other is shown the sessions by requests, twice each,
+// which must answer st.
+func expire(t *testing.T, s *clocked, now time.Time, want int, st session.Status, reqs ...*timedReq) {
 	t.Helper()
-	s.clock.Set(now)
-	n, err := s.Store.(store.EventSource).SweepExpired(context.Background(), cfg())
-	if err != nil {
-		t.Fatal(err)
+	sw, ok := s.Store.(store.ExpirySweeper)
+	if !ok {
+		for _, r := range reqs {
+			wantStatus(t, touch(t, s, at(r, now)), st)
+			wantStatus(t, touch(t, s, at(r, now.Add(time.Second))), st)
+		}
+		return
 	}
-	if n != want {
-		t.Fatalf("sweep at %s ended %d sessions, want %d", now.Format(time.RFC3339), n, want)
+	for i, w := range []int{want, 0} {
+		s.clock.Set(now.Add(time.Duration(i) * time.Second))
+		n, err := sw.SweepExpired(context.Background(), cfg())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != w {
+			t.Fatalf("sweep %d at %s ended %d sessions, want %d", i+1, now.Format(time.RFC3339), n, w)
+		}
 	}
 }
 

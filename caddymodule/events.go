@@ -32,6 +32,10 @@ type EventsConfig struct {
 	// delivery attempts of one event. Default 1s and 5m.
 	RetryMin caddy.Duration `json:"retry_min,omitempty"`
 	RetryMax caddy.Duration `json:"retry_max,omitempty"`
+	// Reclaim is how long an event handed to one gateway and not
+	// acknowledged (it crashed, or is still retrying) waits before
+	// another gateway takes it over. Default 1m.
+	Reclaim caddy.Duration `json:"reclaim,omitempty"`
 	// Webhook, when set, also POSTs every event, signed.
 	Webhook *WebhookConfig `json:"webhook,omitempty"`
 }
@@ -78,8 +82,8 @@ func (a *App) provisionEvents() error {
 	if e.MaxQueued == 0 {
 		e.MaxQueued = DefaultMaxQueued
 	}
-	if e.Interval < 0 || e.MaxQueued < 0 || e.RetryMin < 0 || e.RetryMax < 0 {
-		return errors.New("events: interval, max_queued and retry bounds must be positive")
+	if e.Interval < 0 || e.MaxQueued < 0 || e.RetryMin < 0 || e.RetryMax < 0 || e.Reclaim < 0 {
+		return errors.New("events: interval, max_queued, retry bounds and reclaim must be positive")
 	}
 	a.sinks = []eventSink{{sinkLog, events.Log{Logger: a.logger.Named("events")}}}
 	w := e.Webhook
@@ -136,7 +140,7 @@ func (a *App) startEvents() {
 	for _, s := range a.sinks {
 		d := &events.Dispatcher{
 			Outbox: ob, Group: s.group, Consumer: consumer, Sink: s.sink, Wake: wake,
-			MinBackoff: time.Duration(e.RetryMin), MaxBackoff: time.Duration(e.RetryMax),
+			MinBackoff: time.Duration(e.RetryMin), MaxBackoff: time.Duration(e.RetryMax), Reclaim: time.Duration(e.Reclaim),
 			Delivered: func(typ string) { countEvent(metricsEvents.delivered, typ, s.group) },
 			Failed:    func(typ string) { countEvent(metricsEvents.failed, typ, s.group) },
 			Logger:    a.logger.Named("events"),

@@ -13,6 +13,7 @@ import (
 //		interval <duration>
 //		max_queued <n>
 //		retry <min> <max>
+//		reclaim <duration>
 //		webhook <url> {
 //			secret <whsec_…>
 //			timeout <duration>
@@ -39,10 +40,16 @@ func parseEvents(d *caddyfile.Dispenser) (*EventsConfig, error) {
 // parseOption parses one option of the events block.
 func (e *EventsConfig) parseOption(d *caddyfile.Dispenser, key string) error {
 	switch key {
-	case "interval":
+	case "interval", "reclaim":
 		v, err := oneArg(d)
-		if err == nil {
-			e.Interval, err = parseDur(d, v)
+		if err != nil {
+			return err
+		}
+		dur, err := parseDur(d, v)
+		if key == "interval" {
+			e.Interval = dur
+		} else {
+			e.Reclaim = dur
 		}
 		return err
 	case "max_queued":

@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"errors"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,18 +44,7 @@ func registerEventMetrics(reg *prometheus.Registry) error {
 			Help: "Undelivered session lifecycle events dropped because the outbox was full (max_queued).",
 		})
 	})
-	if reg == nil {
-		return nil
-	}
-	for _, c := range []prometheus.Collector{metricsEvents.emitted, metricsEvents.delivered, metricsEvents.failed, metricsEvents.queued, metricsEvents.dropped} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return err
-			}
-		}
-	}
-	return nil
+	return registerOn(reg, metricsEvents.emitted, metricsEvents.delivered, metricsEvents.failed, metricsEvents.queued, metricsEvents.dropped)
 }
 
 // countEvent counts one event of type typ on vec, with sink when the

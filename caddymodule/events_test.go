@@ -61,7 +61,7 @@ func TestEventsThroughCaddy(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond) // a few more sweeps: nothing more may come
 		got, again := rc.Counts()
-		if d := diff(got, want); d != "" || again != 0 {
+		if d := eventtest.Diff(got, want); d != "" || again != 0 {
 			t.Fatalf("received (got/want):\n%s\nredelivered %d", d, again)
 		}
 		for _, ev := range rc.Events() {
@@ -100,19 +100,4 @@ func metricValue(t *testing.T, r *gatewaytest.Response, sample string) float64 {
 	}
 	v, _ := strconv.ParseFloat(string(m[1]), 64)
 	return v
-}
-
-func diff(got, want map[string]int) string {
-	var b strings.Builder
-	for k, n := range want {
-		if got[k] != n {
-			b.WriteString(k + ": " + strconv.Itoa(got[k]) + "/" + strconv.Itoa(n) + "\n")
-		}
-	}
-	for k, n := range got {
-		if _, ok := want[k]; !ok {
-			b.WriteString(k + ": " + strconv.Itoa(n) + "/0\n")
-		}
-	}
-	return b.String()
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -99,19 +98,8 @@ func TestEventsExactlyOnceAcrossGateways(t *testing.T) {
 	}
 	time.Sleep(time.Second) // anything extra would come now
 	got, again := rc.Counts()
-	var bad []string
-	for k, c := range want {
-		if got[k] != c {
-			bad = append(bad, fmt.Sprintf("%s: %d/%d", k, got[k], c))
-		}
-	}
-	for k, c := range got {
-		if _, ok := want[k]; !ok {
-			bad = append(bad, fmt.Sprintf("%s: %d/0", k, c))
-		}
-	}
-	if len(bad) > 0 {
-		t.Fatalf("events per type and session differ (got/want):\n%s", strings.Join(bad, "\n"))
+	if d := eventtest.Diff(got, want); d != "" {
+		t.Fatalf("events per type and session differ (got/want):\n%s", d)
 	}
 	t.Logf("FIGURE events across gateways: %d events exactly once; %d attempts, %d webhook-ids delivered again; gateway A held %d when killed",
 		total, len(rc.Attempts()), again, held)

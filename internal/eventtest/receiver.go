@@ -10,6 +10,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -127,4 +130,22 @@ func (rc *Receiver) WaitFor(n int, d time.Duration) bool {
 			return got >= n
 		}
 	}
+}
+
+// Diff lists, one per line and sorted, the keys whose counts differ
+// between got and want as "key: got/want"; empty when they agree.
+func Diff(got, want map[string]int) string {
+	var lines []string
+	for k, n := range want {
+		if got[k] != n {
+			lines = append(lines, k+": "+strconv.Itoa(got[k])+"/"+strconv.Itoa(n))
+		}
+	}
+	for k, n := range got {
+		if _, ok := want[k]; !ok {
+			lines = append(lines, k+": "+strconv.Itoa(n)+"/0")
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
 }

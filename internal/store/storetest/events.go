@@ -2,13 +2,12 @@ package storetest
 
 import (
 	"context"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sessionguard/sessionguard/internal/events"
+	"github.com/sessionguard/sessionguard/internal/eventtest"
 	"github.com/sessionguard/sessionguard/internal/policy"
 	"github.com/sessionguard/sessionguard/internal/session"
 	"github.com/sessionguard/sessionguard/internal/store"
@@ -47,11 +46,6 @@ func drain(t *testing.T, s *clocked) []events.Event {
 		}
 		out = append(out, evs...)
 	}
-}
-
-// key names an event for counting: type, session hash and by.
-func key(ev events.Event) string {
-	return ev.Type + " " + ev.SessionHash + " " + ev.By
 }
 
 func testEventsExactlyOnce(t *testing.T, s *clocked) {
@@ -124,7 +118,7 @@ func testEventsExactlyOnce(t *testing.T, s *clocked) {
 
 	got := map[string]int{}
 	for _, ev := range drain(t, s) {
-		got[key(ev)]++
+		got[eventtest.Key(ev)]++
 		if ev.Account != "acme" || ev.ID == "" || ev.Time.IsZero() {
 			t.Errorf("event %+v: want account acme, an id and a time", ev)
 		}
@@ -132,7 +126,7 @@ func testEventsExactlyOnce(t *testing.T, s *clocked) {
 			t.Errorf("payload %s carries more than hashes", p)
 		}
 	}
-	if diff := diffCounts(got, want); diff != "" {
+	if diff := eventtest.Diff(got, want); diff != "" {
 		t.Fatalf("events differ from the history (got/want):\n%s", diff)
 	}
 }
@@ -162,21 +156,3 @@ func expire(t *testing.T, s *clocked, now time.Time, want int, st session.Status
 		}
 	}
 }
-
-func diffCounts(got, want map[string]int) string {
-	var lines []string
-	for k, n := range want {
-		if got[k] != n {
-			lines = append(lines, k+": "+itoa(got[k])+"/"+itoa(n))
-		}
-	}
-	for k, n := range got {
-		if _, ok := want[k]; !ok {
-			lines = append(lines, k+": "+itoa(n)+"/0")
-		}
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
-}
-
-func itoa(n int) string { return strconv.Itoa(n) }

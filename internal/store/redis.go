@@ -161,7 +161,7 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 		return TouchResult{}, errNilPolicy
 	}
 	k := r.keys(req.Account)
-	keys := []string{k.session(req.SessionHash), k.override(), k.cutoff(), k.userCutoff(req.User), k.index(), k.userIndex(req.User), k.events()}
+	keys := []string{k.session(req.SessionHash), k.override(), k.cutoff(), k.userCutoff(req.User), k.index(), k.userIndex(req.User), k.events(), k.deadlines()}
 	passive := "0"
 	if req.Passive {
 		passive = "1"
@@ -188,7 +188,11 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 	if !ok {
 		return TouchResult{}, unavailable("touch", fmt.Errorf("unexpected reply of %d values", len(reply)))
 	}
-	r.ev.wrote(r, req.Account, touchEvents(v, len(reply)-10))
+	c := touchEvents(v, len(reply)-10)
+	if c.created > 0 { // the sweep looks at the account by the new session's first deadline
+		c.due = time.UnixMilli(min(v[5], v[6]))
+	}
+	r.ev.wrote(r, req.Account, c)
 	return TouchResult{
 		Status:            statusOf(v[0]),
 		Created:           v[1] == 1,
@@ -326,7 +330,7 @@ func (r *Redis) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 		return 0, err
 	}
 	k := r.keys(req.Account)
-	keys := []string{k.index(), k.override(), k.cutoff(), k.userCutoff(req.User), k.events()}
+	keys := []string{k.index(), k.override(), k.cutoff(), k.userCutoff(req.User), k.events(), k.deadlines()}
 	args := make([]any, 0, 13+len(req.Sessions))
 	args = append(args, r.nowArg(), k.sessionPrefix())
 	args = append(args, cfgArgs(req.Policy)...)
@@ -392,7 +396,7 @@ func (r *Redis) SetOverride(ctx context.Context, account string, ov policy.Overr
 	old.MaxSessions, old.OnLimit = parseLimitOverride(asString(v[2]), asString(v[3]))
 	n, _ := v[4].(int64)
 	full, _ := v[5].(int64)
-	r.ev.wrote(r, account, evCounts{policy: n, full: full})
+	r.ev.wrote(r, account, evCounts{policy: n, full: full, due: time.UnixMilli(1)}) // deadlines may move earlier: sweep
 	return old, nil
 }
 

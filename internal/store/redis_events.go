@@ -37,6 +37,15 @@ local function emit(typ, at, m, u, by)
   EVN[k] = EVN[k] + 1
 end
 
+-- evdeadline keeps the session's next deadline (the earlier of idle
+-- and absolute) in the account's deadline index dl while it is live, for
+-- the sweep of unobserved expiries (redis_sweep.go).
+local function evdeadline(dl, m, r, pi, pa)
+  if not EV then return end
+  if r and r.x == '' then redis.call('ZADD', dl, int(math.min(r.l + pi, r.c + pa)), m)
+  else redis.call('ZREM', dl, m) end
+end
+
 -- evend emits the expiry a live record r has reached at now under
 -- pi/pa, as state() decides (absolute first), timed at its deadline.
 local function evend(r, m, now, pi, pa)

@@ -30,12 +30,15 @@ type redisEvents struct {
 	hooks atomic.Pointer[events.Hooks]
 
 	mu      sync.Mutex
-	retry   map[string]bool // accounts whose registration failed
-	created sync.Map        // stream + " " + group: group exists
+	retry   map[string]time.Time // accounts whose registration failed -> due (zero: none)
+	created sync.Map             // stream + " " + group: group exists
 }
 
 // evCounts is what one script wrote.
-type evCounts struct{ created, revoked, idle, absolute, policy, full int64 }
+type evCounts struct {
+	created, revoked, idle, absolute, policy, full int64
+	due                                            time.Time // non-zero: the account is due for a sweep by then
+}
 
 // EnableEvents makes the store write lifecycle events, keeping about
 // maxlen per account, reporting to hooks, and returns its outbox.
@@ -73,29 +76,40 @@ func (e *redisEvents) wrote(r *Redis, account string, c evCounts) {
 		}
 		n += k
 	}
-	if n == 0 {
-		return
-	}
 	if c.full > 0 {
 		h.Drop(int(c.full))
 	}
+	if n == 0 && c.due.IsZero() {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
 	defer cancel()
-	if err := r.register(ctx, keyEscape(account)); err != nil {
+	if err := r.register(ctx, account, n > 0, c.due); err != nil {
 		e.mu.Lock()
 		if e.retry == nil {
-			e.retry = make(map[string]bool)
+			e.retry = make(map[string]time.Time)
 		}
-		e.retry[account] = true
+		if old, ok := e.retry[account]; !ok || old.IsZero() || !c.due.IsZero() && c.due.Before(old) {
+			e.retry[account] = c.due
+		}
 		e.mu.Unlock()
 	}
 }
 
-// register adds the account to the accounts with events, or bumps its
-// score: a registration count, so that retire's compare-and-delete sees
-// every registration made since it read the score.
-func (r *Redis) register(ctx context.Context, escAccount string) error {
-	return r.client.ZIncrBy(ctx, eventAccounts(r.prefix), 1, escAccount).Err()
+// register, in one round trip, adds the account to the accounts with
+// events or bumps its score (a registration count, so that retire's
+// compare-and-delete sees every registration made since it read the
+// score), and lowers its due score to due when set.
+func (r *Redis) register(ctx context.Context, account string, events bool, due time.Time) error {
+	pipe := r.client.Pipeline()
+	if events {
+		pipe.ZIncrBy(ctx, eventAccounts(r.prefix), 1, keyEscape(account))
+	}
+	if !due.IsZero() {
+		pipe.ZAddLT(ctx, dueAccounts(r.prefix), redis.Z{Score: float64(due.UnixMilli()), Member: keyEscape(account)})
+	}
+	_, err := pipe.Exec(ctx)
+	return err
 }
 
 // redisOutbox is the Redis store's events.Outbox.
@@ -152,8 +166,8 @@ func (o redisOutbox) retryRegistrations(ctx context.Context) error {
 	e := &o.r.ev
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for acct := range e.retry {
-		if err := o.r.register(ctx, keyEscape(acct)); err != nil {
+	for acct, due := range e.retry {
+		if err := o.r.register(ctx, acct, true, due); err != nil {
 			return err
 		}
 		delete(e.retry, acct)

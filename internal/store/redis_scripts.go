@@ -196,7 +196,8 @@ end
 // idle ms, 14 claimed absolute ms, 15 index member, 16 user, 17 role,
 // 18 name, 19 email, 20 ip, 21 user agent, 22 touch interval ms, 23 iat ms,
 // 24..27 limit config (see readlimitcfg). Events (redis_events.go): KEYS 7
-// the account's event stream, ARGV 28 its MAXLEN (0 = no events).
+// the account's event stream, 8 its deadline index; ARGV 28 the stream's
+// MAXLEN (0 = no events).
 //
 // Returns {status code, created 0/1, now, policy idle, policy absolute,
 // idle deadline, absolute deadline, idle events, absolute events, other
@@ -241,6 +242,7 @@ end
 if r and now >= r.rt then
   -- retention passed: the record is absent, as in the memory store
   if r.x == '' then evend(r, m, now, inforce(cfg, r, ovi, ova)) end -- event
+  evdeadline(KEYS[8], m, nil)
   redis.call('DEL', key)
   redis.call('ZREM', idx, m)
   r = nil
@@ -309,6 +311,7 @@ else
   redis.call('HSET', key, 'l', int(r.l), 'x', r.x, 'rt', int(rt))
 end
 retain(key, idx, m, rt, now)
+evdeadline(KEYS[8], m, r, pi, pa) -- events: the sweep's index
 if created == 1 then -- events
   if r.x == '' then emit('session.created', now, m, ARGV[16], '') end
   for _, e in ipairs(evicted) do emit('session.revoked', now, e, ARGV[16], 'limit') end
@@ -347,7 +350,7 @@ return out
 // luaRevoke is Memory.Revoke.
 //
 // KEYS: 1 idx, 2 pol, 3 cut, 4 uc (of ARGV user; unused unless scope
-// user), 5 the event stream. ARGV: 1 now ("" = Redis TIME), 2 session-key
+// user), 5 the event stream, 6 the deadline index. ARGV: 1 now ("" = Redis TIME), 2 session-key
 // prefix, 3..9 policy config, 10 scope, 11 user, 12 by, 13 the event
 // stream's MAXLEN (0 = no events), 14.. candidate index members (scope
 // session: the one to end; others: the one to keep; the first that
@@ -402,6 +405,7 @@ for _, m in ipairs(members) do
           -- event: revoked when live, else the expiry it reached unobserved
           if st == '' then emit('session.revoked', now, m, r.u, ARGV[12]) else evend(r, m, now, pi, pa) end
           redis.call('HSET', key, 'x', 'revoked', 'xe', int(now))
+          evdeadline(KEYS[6], m, nil)
         end
       end
     elseif why == 'missing' then

@@ -77,6 +77,8 @@ func testEventsExactlyOnce(t *testing.T, s *clocked) {
 	wantStatus(t, touch(t, s, req(c, "acme", "a", "alice", t0, idleAt.Add(time.Second))), session.ExpiredIdle)
 	expect(events.IdleExpired, "a", "")
 	expire(t, s, idleAt, 2, session.ExpiredIdle, req(c, "acme", "b", "alice", t0, idleAt), req(c, "acme", "d", "bob", t0, idleAt))
+	// a request after the sweep sees the end, and adds no event
+	wantStatus(t, touch(t, s, req(c, "acme", "b", "alice", t0, idleAt.Add(2*time.Second))), session.ExpiredIdle)
 	expect(events.IdleExpired, "b", "")
 	expect(events.IdleExpired, "d", "")
 

@@ -17,11 +17,15 @@ import (
 	"github.com/sessionguard/sessionguard/internal/testredis"
 )
 
-// eventsGlobals are Redis globals with the events sent to rc, retried
-// fast and reclaimed from a silent gateway after 1s.
+// eventsGlobals are Redis globals with 1-minute idle sessions and the
+// events sent to rc, retried fast, reclaimed from a silent gateway after
+// 1s, swept every 200ms.
 func eventsGlobals(addr string, rc *eventtest.Receiver) string {
 	g := redisGlobals([]string{addr}, "timeout 2s")
-	return g[:len(g)-1] + `	events {
+	return g[:len(g)-1] + `	bounds idle 1m 720h
+		preset quick 1m 1h
+		default_preset quick
+		events {
 			interval 200ms
 			retry 100ms 400ms
 			reclaim 1s
@@ -35,11 +39,13 @@ func eventsGlobals(addr string, rc *eventtest.Receiver) string {
 // TestEventsExactlyOnceAcrossGateways: two Caddy processes on one Redis
 // run a scripted history — creations, requests on the other gateway,
 // logouts on either, admin revokes (each sent twice, once per gateway),
-// a policy update (sent twice) — while the receiver fails
-// the first deliveries; one gateway is SIGKILLed while it holds
-// undelivered events. The receiver must get every expected event exactly
-// once by webhook-id (a webhook-id delivered again is what at-least-once
-// allows), and nothing else.
+// a policy update (sent twice), sessions left to idle out with no request
+// — while the receiver fails the first deliveries; one gateway is
+// SIGKILLed while it holds undelivered events, so the other must take
+// them over and sweep the silent expiries alone. The receiver must get
+// every expected event exactly once by webhook-id (a webhook-id
+// delivered again is what at-least-once allows), and nothing else. It
+// waits out the shortest idle timeout allowed (1m) in real time.
 func TestEventsExactlyOnceAcrossGateways(t *testing.T) {
 	srv := testredis.Start(t)
 	rc := eventtest.Start(t, []byte("events-secret-0123456789abcdef01"), 25)
@@ -72,14 +78,15 @@ func TestEventsExactlyOnceAcrossGateways(t *testing.T) {
 		case 2:
 			wantCode(t, on.do(t, "POST", on.URL+"/.session/logout", toks[i], nil), 200)
 			expect(events.Revoked, sid, events.ByLogout)
+		case 3:
+			expect(events.IdleExpired, sid, "") // no request comes again: the sweep
 		}
 	}
 	for _, g := range gws { // the same change twice: one event
 		wantCode(t, g.do(t, "PATCH", g.Admin+"/session_guard/accounts/acct-0/policy", "", []byte(`{"idle_minutes":30}`)), 200)
 	}
 	want[events.PolicyUpdate+"  "]++
-	// (expiries need a minute of real time here; they are covered with an
-	// injected clock by storetest.RunEvents and caddymodule's events test)
+	idleAt := time.Now().Add(time.Minute)
 
 	// kill A while it holds undelivered events
 	rdb := srv.Client(t)
@@ -93,7 +100,7 @@ func TestEventsExactlyOnceAcrossGateways(t *testing.T) {
 	for _, c := range want {
 		total += c
 	}
-	if !rc.WaitFor(total, 30*time.Second) {
+	if !rc.WaitFor(total, time.Until(idleAt)+30*time.Second) {
 		t.Logf("receiver has %d of %d events", len(rc.Events()), total)
 	}
 	time.Sleep(time.Second) // anything extra would come now

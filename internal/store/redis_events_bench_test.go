@@ -86,3 +86,46 @@ func BenchmarkRedisCreateEvents(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRedisSweep100k measures sweeping 100k sessions over 1000
+// accounts that all idled out unobserved: the SweepExpired calls (each up
+// to 100 accounts x 200 sessions) until none is left, and the cost of a
+// sweep that finds nothing due.
+func BenchmarkRedisSweep100k(b *testing.B) {
+	srv := testredis.Start(b)
+	client := srv.Client(b)
+	const sessions, accounts = 100000, 1000
+	for round := 0; round < b.N; round++ {
+		b.StopTimer()
+		clock := time.Now()
+		now := func() time.Time { return clock }
+		s := store.NewRedis(client, store.RedisOptions{KeyPrefix: fmt.Sprint("sw", round), Timeout: 5 * time.Second, Now: now})
+		s.EnableEvents(1<<20, nil)
+		c := cfg()
+		for i := 0; i < sessions; i++ {
+			_, err := s.Touch(b.Context(), &store.TouchRequest{Account: fmt.Sprint("acct-", i%accounts), SessionHash: session.HashID(fmt.Sprint("s", i)),
+				User: fmt.Sprint("u", i), LoginAt: clock, NotAfter: clock.Add(time.Hour), Policy: c})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		start := time.Now()
+		if n, err := s.SweepExpired(b.Context(), c); err != nil || n != 0 {
+			b.Fatalf("sweep before any deadline: %d %v", n, err)
+		}
+		b.ReportMetric(float64(time.Since(start).Microseconds()), "µs-nothing-due")
+		clock = clock.Add(20 * time.Minute)
+		b.StartTimer()
+		start, ended, calls := time.Now(), 0, 0
+		for ended < sessions {
+			n, err := s.SweepExpired(b.Context(), c)
+			if err != nil || n == 0 {
+				b.Fatalf("sweep %d: ended %d (of %d so far), %v", calls, n, ended, err)
+			}
+			ended += n
+			calls++
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "s-per-100k")
+		b.ReportMetric(float64(calls), "sweeps")
+	}
+}

@@ -158,6 +158,7 @@ func (m *Memory) lookup(req *TouchRequest, now time.Time) OpaqueResult {
 	}
 	if s == nil || !now.Before(s.retain) {
 		if s != nil {
+			m.settle(s, PolicyInForce(req.Policy, &s.rec, a.override), now)
 			a.drop(req.SessionHash)
 		}
 		delete(m.opaque, req.SessionHash)

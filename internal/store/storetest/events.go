@@ -21,7 +21,7 @@ func RunEvents(t *testing.T, open Open) {
 	run(t, open, []struct {
 		name string
 		fn   func(t *testing.T, s *clocked)
-	}{{"ExactlyOnce", testEventsExactlyOnce}})
+	}{{"ExactlyOnce", testEventsExactlyOnce}, {"OpaqueExactlyOnce", testOpaqueEvents}})
 }
 
 // drain reads and acknowledges every event of the group.
@@ -156,5 +156,31 @@ func expire(t *testing.T, s *clocked, now time.Time, want int, st session.Status
 		if n != w {
 			t.Fatalf("sweep %d at %s ended %d sessions, want %d", i+1, now.Format(time.RFC3339), n, w)
 		}
+	}
+}
+
+// testOpaqueEvents: opaque-cookie sessions report their creation and
+// their expiry, observed by a lookup or swept, once each.
+func testOpaqueEvents(t *testing.T, s *clocked) {
+	c := cfg() // strict: idle 15m
+	touch(t, s, bindReq(c, "acme", "o1", "alice", t0))
+	touch(t, s, bindReq(c, "acme", "o2", "bob", t0))
+	touch(t, s, lookupReq(c, "o1", t0.Add(time.Minute)))
+	idleAt := t0.Add(20 * time.Minute)
+	for i := 0; i < 2; i++ {
+		wantStatus(t, touch(t, s, lookupReq(c, "o1", idleAt.Add(time.Duration(i)*time.Second))), session.ExpiredIdle)
+	}
+	expire(t, s, idleAt.Add(time.Minute), 1, session.ExpiredIdle, lookupReq(c, "o2", idleAt))
+	got := map[string]int{}
+	for _, ev := range drain(t, s) {
+		got[eventtest.Key(ev)]++
+	}
+	h := session.HashID
+	want := map[string]int{
+		events.Created + " " + h("o1") + " ": 1, events.Created + " " + h("o2") + " ": 1,
+		events.IdleExpired + " " + h("o1") + " ": 1, events.IdleExpired + " " + h("o2") + " ": 1,
+	}
+	if d := eventtest.Diff(got, want); d != "" {
+		t.Fatalf("events differ (got/want):\n%s", d)
 	}
 }

@@ -56,27 +56,3 @@ func TestMemoryEvents(t *testing.T) {
 		return m
 	})
 }
-
-// Opaque-cookie sessions of the memory store report their creation and
-// an expiry a lookup observes, once.
-func TestMemoryOpaqueEvents(t *testing.T) {
-	clock := testclock.New(time.Now())
-	m := store.NewMemory(clock.Now)
-	ob := m.EnableEvents(100, nil)
-	c := policy.NewConfig()
-	r := &store.TouchRequest{Account: "acme", SessionHash: session.HashID("o1"), User: "alice", Policy: &c}
-	if _, err := m.Bind(context.Background(), r); err != nil {
-		t.Fatal(err)
-	}
-	clock.Advance(20 * time.Minute) // strict: idle 15m
-	for i := 0; i < 2; i++ {
-		res, err := m.Lookup(context.Background(), r)
-		if err != nil || res.Status != session.ExpiredIdle {
-			t.Fatalf("lookup %d: %v %v", i, res.Status, err)
-		}
-	}
-	evs, _ := ob.Read(context.Background(), "t", "c", 10, time.Hour)
-	if len(evs) != 2 || evs[0].Type != "session.created" || evs[1].Type != "session.idle_expired" || evs[1].SessionHash != r.SessionHash {
-		t.Fatalf("events %+v, want created then idle_expired", evs)
-	}
-}

@@ -64,7 +64,7 @@ func (m *Memory) Wake() <-chan struct{} { return m.wake }
 
 // dropOldest drops the n oldest entries, with m.mu held.
 func (m *Memory) dropOldest(n int) {
-	m.entries = append(m.entries[:0:0], m.entries[n:]...)
+	m.entries = m.entries[n:] // append reallocates in time; no copy per event
 	m.base += uint64(n)
 	for _, g := range m.groups {
 		g.next = max(g.next, m.base)
@@ -148,7 +148,7 @@ func (m *Memory) trim() {
 		}
 	}
 	if low > m.base {
-		m.entries = append(m.entries[:0:0], m.entries[low-m.base:]...)
+		m.entries = m.entries[low-m.base:]
 		m.base = low
 	}
 }

@@ -78,6 +78,11 @@ type App struct {
 	// with Session-Expiry-Warning: unknown).
 	OnStoreError string `json:"on_store_error,omitempty"`
 
+	// Events configures the session lifecycle events: the sweep
+	// interval, the outbox bound, retries and the webhook sink. Default:
+	// events go to Caddy's log only.
+	Events *EventsConfig `json:"events,omitempty"`
+
 	// ClockRaw is a module of the session_guard.clocks namespace the app
 	// takes the time from. Default: the system clock (and, for the
 	// Redis store, Redis TIME). Tests set it; production has no need.
@@ -91,6 +96,7 @@ type App struct {
 	once        store.OnceStore    // nil when the store cannot
 	poolKey     string
 	pooled      *pooledStore  // the pooled Redis client; nil for memory
+	sinks       []eventSink   // the event sinks (events.go)
 	cacheDone   chan struct{} // closed when the session cache's Run ends
 	now         func() time.Time
 	logger      *zap.Logger
@@ -203,6 +209,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.opaqueStore = instrumentedOpaque{os}
 	}
 	a.index, a.once = indexCapabilities(st)
+	if err := a.provisionEvents(); err != nil {
+		return err
+	}
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
@@ -244,8 +253,10 @@ func (a *App) Validate() error {
 }
 
 // Start starts the memory store's pruning, or the Redis session cache's
-// lease and subscription, stopped by the Provision context.
+// lease and subscription, and the event delivery, stopped by the
+// Provision context.
 func (a *App) Start() error {
+	a.startEvents()
 	switch st := unwrapStore(a.store).(type) {
 	case *store.Memory:
 		go st.Run(a.ctx, time.Minute)

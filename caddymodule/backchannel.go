@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/sessionguard/sessionguard/internal/events"
 	"github.com/sessionguard/sessionguard/internal/manage"
 	"github.com/sessionguard/sessionguard/internal/session"
 	"github.com/sessionguard/sessionguard/internal/store"
@@ -141,9 +142,9 @@ func (h *Handler) backchannelRevoke(ctx context.Context, lo *token.Logout) (int,
 	}
 	m, n := h.app.Manager(), 0
 	for _, f := range found {
-		req := manage.RevokeRequest{Scope: store.ScopeSession, Session: f.SessionHash}
+		req := manage.RevokeRequest{Scope: store.ScopeSession, Session: f.SessionHash, By: events.ByBackchannel}
 		if lo.SIDHash == "" {
-			req = manage.RevokeRequest{Scope: store.ScopeUser, UserID: f.User}
+			req = manage.RevokeRequest{Scope: store.ScopeUser, UserID: f.User, By: events.ByBackchannel}
 		}
 		res, err := m.Revoke(ctx, f.Account, req, "backchannel")
 		if err != nil {
@@ -197,7 +198,7 @@ func (h *Handler) indexSeen(w http.ResponseWriter, r *http.Request, repl *caddy.
 		h.indexed.add(key, res.Now)
 		return false
 	}
-	_, err = h.app.Manager().Revoke(r.Context(), req.Account, manage.RevokeRequest{Scope: store.ScopeSession, Session: req.SessionHash}, "backchannel")
+	_, err = h.app.Manager().Revoke(r.Context(), req.Account, manage.RevokeRequest{Scope: store.ScopeSession, Session: req.SessionHash, By: events.ByBackchannel}, "backchannel")
 	if err != nil {
 		h.storeFailed(w, r, repl, err, false)
 		return true

@@ -75,6 +75,7 @@ func (s seen) once(d *caddyfile.Dispenser, key string) error {
 //		warn_before <duration>
 //		touch_interval <duration>|off
 //		on_store_error closed|open
+//		events { … }                   # events_caddyfile.go
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume option name
@@ -113,6 +114,10 @@ func (a *App) unmarshalOption(d *caddyfile.Dispenser, keys seen, key string) err
 		return a.parseChoice(d, key)
 	case "warn_before", "touch_interval":
 		return a.parseTiming(d, key)
+	case "events":
+		e, err := parseEvents(d)
+		a.Events = e
+		return err
 	}
 	return d.Errf("unrecognized session_guard option %q", key)
 }

@@ -20,7 +20,7 @@ func TestNoTestHarnessInDeps(t *testing.T) {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
 	for _, pkg := range strings.Fields(string(out)) {
-		for _, harness := range []string{"/internal/testclock", "/internal/testredis", "/internal/gatewaytest", "/internal/testhook", "/internal/testop", "github.com/chromedp/"} {
+		for _, harness := range []string{"/internal/testclock", "/internal/testredis", "/internal/gatewaytest", "/internal/testhook", "/internal/testop", "/internal/eventtest", "github.com/chromedp/"} {
 			if strings.Contains(pkg, harness) {
 				t.Errorf("production dependency on test harness: %s", pkg)
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/sessionguard/sessionguard/internal/events"
 	"github.com/sessionguard/sessionguard/internal/store"
 	"github.com/sessionguard/sessionguard/internal/token"
 )
@@ -79,7 +80,7 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, repl *ca
 		hash := ident.SessionHash
 		n, err := h.app.store.Revoke(r.Context(), store.RevokeRequest{
 			Account: ident.AccountID, Scope: store.ScopeSession, Sessions: []string{hash},
-			Policy: &h.app.policy,
+			Policy: &h.app.policy, By: events.ByLogout,
 		})
 		if err != nil {
 			h.logger.Error("logout: session store unavailable", zap.Error(err))

@@ -74,10 +74,22 @@ func registerMetrics(reg *prometheus.Registry) error {
 			Help: "Sessions first seen by this instance.",
 		})
 	})
+	if err := registerOn(reg, metrics.decisions, metrics.storeLatency, metrics.storeErrors, metrics.revocations, metrics.created); err != nil {
+		return err
+	}
+	if err := registerEventMetrics(reg); err != nil {
+		return err
+	}
+	return registerRevocationMetrics(reg)
+}
+
+// registerOn registers cs on reg (nil: none), ignoring those registered
+// already (a reload).
+func registerOn(reg *prometheus.Registry, cs ...prometheus.Collector) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{metrics.decisions, metrics.storeLatency, metrics.storeErrors, metrics.revocations, metrics.created} {
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
@@ -85,7 +97,7 @@ func registerMetrics(reg *prometheus.Registry) error {
 			}
 		}
 	}
-	return registerRevocationMetrics(reg)
+	return nil
 }
 
 // observeDecision counts the outcome of one check on endpoint (one of

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/sessionguard/sessionguard/internal/events"
 	"github.com/sessionguard/sessionguard/internal/session"
 	"github.com/sessionguard/sessionguard/internal/store"
 	"github.com/sessionguard/sessionguard/internal/token"
@@ -325,7 +326,7 @@ func (sw *sessionWriter) bindOrEnd() bool {
 	if cleared && sw.bound != nil {
 		_, err := h.app.store.Revoke(r.Context(), store.RevokeRequest{
 			Account: sw.bound.AccountID, Scope: store.ScopeSession, Sessions: []string{sw.bound.SessionHash},
-			Policy: &h.app.policy,
+			Policy: &h.app.policy, By: events.ByLogout,
 		})
 		if err != nil {
 			h.logger.Error("ending the session of a cleared cookie: session store unavailable", zap.Error(err))

@@ -242,6 +242,8 @@ func TestOpaqueBindAndRequest(t *testing.T) {
 					content = rc.Get(ctx, k).Val()
 				case "zset":
 					content = fmt.Sprint(rc.ZRange(ctx, k, 0, -1).Val())
+				case "stream": // the lifecycle events
+					content = fmt.Sprint(rc.XRange(ctx, k, "-", "+").Val())
 				default:
 					t.Fatalf("key %q of unexpected type %s", k, typ)
 				}

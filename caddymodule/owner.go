@@ -6,6 +6,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/sessionguard/sessionguard/internal/events"
 	"github.com/sessionguard/sessionguard/internal/manage"
 	"github.com/sessionguard/sessionguard/internal/store"
 	"github.com/sessionguard/sessionguard/internal/token"
@@ -117,6 +118,7 @@ func (h *Handler) ownerRevoke(w http.ResponseWriter, r *http.Request, ident *tok
 	if req.Scope == store.ScopeOthers {
 		req.KeepSession = ident.SessionHash
 	}
+	req.By = events.ByOwner
 	out, err := h.app.Manager().Revoke(r.Context(), ident.AccountID, req, manage.SanitizeActor(ident.UserID, "owner"))
 	if err != nil {
 		return h.ownerError(w, err)

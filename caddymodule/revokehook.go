@@ -2,19 +2,16 @@ package caddymodule
 
 import (
 	"context"
-	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"go.uber.org/zap"
 
+	"github.com/sessionguard/sessionguard/internal/events"
 	"github.com/sessionguard/sessionguard/internal/manage"
 	"github.com/sessionguard/sessionguard/internal/session"
 )
@@ -41,13 +38,9 @@ func (h *Handler) provisionHooks() error {
 	if h.Hooks == nil {
 		return nil
 	}
-	secret := caddy.NewReplacer().ReplaceAll(h.Hooks.Secret, "")
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	key, err := webhookSecret(h.Hooks.Secret)
 	if err != nil {
-		return errors.New("hooks secret: want whsec_ followed by base64")
-	}
-	if len(key) < minHookSecret {
-		return fmt.Errorf("hooks secret: %d bytes, want at least %d", len(key), minHookSecret)
+		return fmt.Errorf("hooks secret: %w", err)
 	}
 	h.hook, err = standardwebhooks.NewWebhookRaw(key)
 	return err
@@ -97,6 +90,7 @@ func (h *Handler) serveRevokeHook(w http.ResponseWriter, r *http.Request) error 
 		writeJSON(w, http.StatusConflict, map[string]string{"error": "replayed", "error_description": "this webhook-id was already processed"})
 		return nil
 	}
+	req.By = events.ByHook
 	res, err := h.app.Manager().Revoke(ctx, account, req, "hook")
 	if err != nil {
 		if ferr := h.app.once.Forget(context.WithoutCancel(ctx), id); ferr != nil {

@@ -560,6 +560,9 @@ type RevokeRequest struct {
 	KeepSession string `json:"keep_session,omitempty"`
 	// UserID is the user whose sessions end, for scope user.
 	UserID string `json:"user_id,omitempty"`
+	// By says who revokes, for the session.revoked events; empty is
+	// "admin". Never read from a body.
+	By string `json:"-"`
 }
 
 // ParseRevoke strictly decodes a revocation body and checks that the
@@ -672,7 +675,7 @@ type revokeEvent struct {
 // sessions.revoke audit event. Scopes all, others and user also reject
 // tokens that logged in before now and were not seen yet.
 func (m *Manager) Revoke(ctx context.Context, account string, req RevokeRequest, actor string) (RevokeResult, error) {
-	sr := store.RevokeRequest{Account: account, Scope: req.Scope, User: req.UserID, Policy: m.Policy}
+	sr := store.RevokeRequest{Account: account, Scope: req.Scope, User: req.UserID, Policy: m.Policy, By: req.By}
 	ev := revokeEvent{Scope: req.Scope, UserID: req.UserID}
 	switch req.Scope {
 	case store.ScopeSession:

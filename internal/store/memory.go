@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/btree"
 
+	"github.com/sessionguard/sessionguard/internal/events"
 	"github.com/sessionguard/sessionguard/internal/policy"
 	"github.com/sessionguard/sessionguard/internal/session"
 )
@@ -24,7 +25,8 @@ type Memory struct {
 	seq      uint64
 	opaque   map[string]string // bound opaque session hash -> account
 	secrets  map[string][]byte
-	idx      memIndex // SubjectIndex and OnceStore (memory_index.go)
+	idx      memIndex       // SubjectIndex and OnceStore (memory_index.go)
+	outbox   *events.Memory // lifecycle events (memory_events.go); nil: none
 }
 
 type memAccount struct {
@@ -76,13 +78,15 @@ func (m *Memory) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 	a := m.account(req.Account)
 	s := a.sessions[req.SessionHash]
 	if s != nil && !now.Before(s.retain) {
+		m.settle(s, PolicyInForce(req.Policy, &s.rec, a.override), now)
 		a.drop(req.SessionHash)
 		s = nil
 	}
 	if s != nil {
 		p := PolicyInForce(req.Policy, &s.rec, a.override)
 		if st := s.rec.State(now, p); st != session.Active && s.rec.Restarts(st, p, req.IssuedAt, req.LoginAt) {
-			s = nil // a new generation, created below
+			m.settle(s, p, now) // the old generation's expiry event
+			s = nil             // a new generation, created below
 		}
 	}
 	if s != nil && s.rec.Ended == session.Active && s.rec.User != req.User {
@@ -107,8 +111,15 @@ func (m *Memory) Touch(ctx context.Context, req *TouchRequest) (TouchResult, err
 		a.put(s)
 		a.addUser(req.User, req.SessionHash)
 		created = true
+		m.emitEvicted(a, evicted, now)
+		if st := s.rec.State(now, p); st != session.Active {
+			s.rec.Ended = st // born past its deadline (an old login): never lived, no events
+		} else {
+			m.emit(events.Created, &s.rec, "", now)
+		}
 	}
 	p := PolicyInForce(req.Policy, &s.rec, a.override)
+	m.settle(s, p, now) // an expiry this request observes: its event
 	st := s.rec.Touch(now, p, req.Passive, req.TouchInterval)
 	s.retain = Retention(s.rec.AbsoluteExpiresAt(p), req.NotAfter)
 	res := Deadlines(&s.rec, p, st, now, created)
@@ -150,12 +161,14 @@ func (m *Memory) lookup(req *TouchRequest, now time.Time) OpaqueResult {
 	}
 	if s == nil || !now.Before(s.retain) {
 		if s != nil {
+			m.settle(s, PolicyInForce(req.Policy, &s.rec, a.override), now)
 			a.drop(req.SessionHash)
 		}
 		delete(m.opaque, req.SessionHash)
 		return OpaqueResult{TouchResult: TouchResult{Status: session.Unbound, Now: now}}
 	}
 	p := PolicyInForce(req.Policy, &s.rec, a.override)
+	m.settle(s, p, now)
 	st := s.rec.Touch(now, p, req.Passive, req.TouchInterval)
 	s.retain = Retention(s.rec.AbsoluteExpiresAt(p), time.Time{})
 	return opaqueResult(Deadlines(&s.rec, p, st, now, false), &s.rec)
@@ -176,6 +189,8 @@ func (m *Memory) bind(req *TouchRequest, now time.Time) OpaqueResult {
 	a.put(&memSession{rec: *rec, retain: Retention(rec.AbsoluteExpiresAt(p), time.Time{})})
 	a.addUser(req.User, req.SessionHash)
 	m.opaque[req.SessionHash] = req.Account
+	m.emitEvicted(a, evicted, now)
+	m.emit(events.Created, rec, "", now)
 	res := opaqueResult(Deadlines(rec, p, session.Active, now, true), rec)
 	res.Evicted = evicted
 	return res
@@ -258,9 +273,7 @@ func (m *Memory) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 		if s.rec.State(now, p) == session.Active {
 			n++
 		}
-		if s.rec.Ended == session.Active {
-			s.rec.Ended, s.rec.EndedAt = session.Revoked, now
-		}
+		m.revoke(s, p, req.By, now)
 	}
 	until := now.Add(req.Policy.Bounds.Absolute.Max)
 	switch req.Scope {
@@ -297,6 +310,9 @@ func (m *Memory) SetOverride(ctx context.Context, account string, ov policy.Over
 	a := m.account(account)
 	old := a.override
 	a.override = copyOverride(ov)
+	if m.outbox != nil && !sameOverride(old, ov) {
+		m.outbox.Append(events.Event{Type: events.PolicyUpdate, Time: m.now(), Account: account})
+	}
 	return old, nil
 }
 
@@ -381,6 +397,7 @@ func (m *Memory) Prune() (removed int) {
 	for name, a := range m.accounts {
 		for h, s := range a.sessions {
 			if !now.Before(s.retain) {
+				m.settle(s, s.rec.Policy, now) // the sweep's fallback
 				a.drop(h)
 				removed++
 			}

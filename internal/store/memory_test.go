@@ -48,3 +48,11 @@ func TestMemoryPrune(t *testing.T) {
 	cancel()
 	<-done
 }
+
+func TestMemoryEvents(t *testing.T) {
+	storetest.RunEvents(t, func(t *testing.T, now func() time.Time) store.Store {
+		m := store.NewMemory(now)
+		m.EnableEvents(1000, nil)
+		return m
+	})
+}

@@ -60,6 +60,7 @@ type Redis struct {
 	timeout time.Duration
 	now     func() time.Time
 	ptrs    pointerCache // opaque session hash -> account, on Cluster
+	ev      redisEvents  // lifecycle events (redis_events.go)
 }
 
 var _ Store = (*Redis)(nil)
@@ -160,7 +161,7 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 		return TouchResult{}, errNilPolicy
 	}
 	k := r.keys(req.Account)
-	keys := []string{k.session(req.SessionHash), k.override(), k.cutoff(), k.userCutoff(req.User), k.index(), k.userIndex(req.User)}
+	keys := []string{k.session(req.SessionHash), k.override(), k.cutoff(), k.userCutoff(req.User), k.index(), k.userIndex(req.User), k.events(), k.deadlines()}
 	passive := "0"
 	if req.Passive {
 		passive = "1"
@@ -176,16 +177,22 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 		req.touchIntervalArg(), timeMillis(req.IssuedAt),
 	)
 	args = append(args, limitArgs(req.Policy)...)
+	args = append(args, r.ev.maxArg())
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
 	reply, err := r.batch.run(tctx, scriptTouch, keys, args...).Slice()
 	if err != nil {
 		return TouchResult{}, unavailable("touch", err)
 	}
-	v, ok := replyInts(reply, 7)
+	v, ok := replyInts(reply, 10)
 	if !ok {
 		return TouchResult{}, unavailable("touch", fmt.Errorf("unexpected reply of %d values", len(reply)))
 	}
+	c := touchEvents(v, len(reply)-10)
+	if c.created > 0 { // the sweep looks at the account by the new session's first deadline
+		c.due = time.UnixMilli(min(v[5], v[6]))
+	}
+	r.ev.wrote(r, req.Account, c)
 	return TouchResult{
 		Status:            statusOf(v[0]),
 		Created:           v[1] == 1,
@@ -193,7 +200,7 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 		Policy:            policy.Policy{Idle: millisDur(v[3]), Absolute: millisDur(v[4])},
 		IdleExpiresAt:     time.UnixMilli(v[5]),
 		AbsoluteExpiresAt: time.UnixMilli(v[6]),
-		Evicted:           evictedHashes(reply, 7),
+		Evicted:           evictedHashes(reply, 10),
 	}, nil
 }
 
@@ -318,11 +325,11 @@ type revokeStep struct {
 // revokeStep runs one step of luaRevoke and advances st.
 func (r *Redis) revokeStep(ctx context.Context, req *RevokeRequest, st *revokeStep) (int, error) {
 	k := r.keys(req.Account)
-	keys := []string{k.index(), k.override(), k.cutoff(), k.userCutoff(req.User), k.userIndex(req.User)}
-	args := make([]any, 0, 14+len(st.Candidates))
+	keys := []string{k.index(), k.override(), k.cutoff(), k.userCutoff(req.User), k.userIndex(req.User), k.events(), k.deadlines()}
+	args := make([]any, 0, 16+len(st.Candidates))
 	args = append(args, r.nowArg(), k.sessionPrefix())
 	args = append(args, cfgArgs(req.Policy)...)
-	args = append(args, string(req.Scope), req.User, st.Cursor, st.Cut, strconv.Itoa(revokeBatch))
+	args = append(args, string(req.Scope), req.User, st.Cursor, st.Cut, strconv.Itoa(revokeBatch), revokedBy(req.By), r.ev.maxArg())
 	for _, m := range st.Candidates {
 		args = append(args, m)
 	}
@@ -332,7 +339,7 @@ func (r *Redis) revokeStep(ctx context.Context, req *RevokeRequest, st *revokeSt
 	if err != nil {
 		return 0, unavailable("revoke", err)
 	}
-	if len(v) != 5 {
+	if len(v) != 9 {
 		return 0, unavailable("revoke", fmt.Errorf("unexpected reply of %d values", len(v)))
 	}
 	n, ok1 := asInt(v[0])
@@ -341,6 +348,13 @@ func (r *Redis) revokeStep(ctx context.Context, req *RevokeRequest, st *revokeSt
 	if !ok1 || !ok2 || next == "" {
 		return 0, unavailable("revoke", errors.New("unexpected reply"))
 	}
+	var ev [4]int64
+	for i := range ev {
+		if ev[i], ok1 = asInt(v[5+i]); !ok1 {
+			return 0, unavailable("revoke", errors.New("unexpected reply"))
+		}
+	}
+	r.ev.wrote(r, req.Account, evCounts{revoked: ev[0], idle: ev[1], absolute: ev[2], full: ev[3]})
 	st.Cursor, st.Cut = next, strconv.FormatInt(cut, 10)
 	st.Candidates = st.Candidates[:0]
 	if pick := asString(v[4]); pick != "" {
@@ -382,15 +396,19 @@ func (r *Redis) SetOverride(ctx context.Context, account string, ov policy.Overr
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
 	maxS, onLim := limitFields(ov)
-	v, err := scriptSetOverride.Run(tctx, r.client, []string{r.keys(account).override()}, field(ov.Idle), field(ov.Absolute), maxS, onLim).Slice()
+	k := r.keys(account)
+	v, err := scriptSetOverride.Run(tctx, r.client, []string{k.override(), k.events()}, field(ov.Idle), field(ov.Absolute), maxS, onLim, r.nowArg(), r.ev.maxArg()).Slice()
 	if err != nil {
 		return policy.Override{}, unavailable("set override", err)
 	}
-	if len(v) != 4 {
+	if len(v) != 6 {
 		return policy.Override{}, unavailable("set override", fmt.Errorf("unexpected reply of %d values", len(v)))
 	}
 	old := parseOverride(asString(v[0]), asString(v[1]))
 	old.MaxSessions, old.OnLimit = parseLimitOverride(asString(v[2]), asString(v[3]))
+	n, _ := v[4].(int64)
+	full, _ := v[5].(int64)
+	r.ev.wrote(r, account, evCounts{policy: n, full: full, due: time.UnixMilli(1)}) // deadlines may move earlier: sweep
 	return old, nil
 }
 

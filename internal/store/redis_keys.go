@@ -19,6 +19,10 @@ import "strings"
 //	<prefix>:{<acct>}:audit     stream audit events (t, type, actor, data)
 //	<prefix>:{~<hash>}:o        hash   opaque cookie session -> account (redis_opaque.go)
 //	<prefix>:{~secret}:<name>   string gateway secret (redis_opaque.go)
+//	<prefix>:{<acct>}:ev        stream lifecycle events (redis_events.go)
+//	<prefix>:{~ev}:accts        zset   accounts with events to deliver (redis_outbox.go)
+//	<prefix>:{<acct>}:dl        zset   live session -> next deadline, ms (redis_sweep.go)
+//	<prefix>:{~due}             zset   account -> its earliest deadline, lower bound (redis_sweep.go)
 //
 // <acct>, <user> and <hash> are esc()aped, so no user-controlled text can
 // close the hash tag, add a separator or form a glob pattern.
@@ -148,3 +152,19 @@ func (k redisKeys) userCutoff(user string) string {
 }
 func (k redisKeys) audit() string { return k.base + "audit" }
 func (k redisKeys) order() string { return k.base + "ord" }
+
+// events is the account's lifecycle event stream (redis_events.go).
+func (k redisKeys) events() string { return k.base + "ev" }
+
+// deadlines is the account's deadline index: esc(session hash) -> next
+// deadline, ms, of live sessions (redis_sweep.go).
+func (k redisKeys) deadlines() string { return k.base + "dl" }
+
+// dueAccounts is the zset of accounts -> a lower bound of their earliest
+// session deadline, ms (redis_sweep.go).
+func dueAccounts(prefix string) string { return prefix + ":{~due}" }
+
+// eventAccounts is the zset of accounts whose event streams may hold
+// undelivered events: esc(account) -> when an event was last written, ms
+// (redis_outbox.go).
+func eventAccounts(prefix string) string { return prefix + ":{~ev}:accts" }

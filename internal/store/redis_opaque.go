@@ -33,18 +33,27 @@ import (
 
 // luaOpaqueLib is luaTouch without creation, for a session found
 // through its pointer.
-const luaOpaqueLib = luaPrelude + `
+const luaOpaqueLib = luaPrelude + luaEventLib + `
 local function unbound(now)
   return {4, 0, now, 0, 0, now, now, '', '', '', '', ''}
 end
 
-local function opaquetouch(key, polkey, idx, sp, m, now, cfg, passive, acct, interval)
+local function opaquetouch(key, polkey, idx, sp, m, now, cfg, passive, acct, interval, evmax)
+  -- events (redis_events.go): the account's stream and deadline index
+  -- share the slot of its declared keys
+  local base = string.sub(sp, 1, -3)
+  evinit(base .. 'ev', evmax)
   local r, why = load(key)
   if not r then
     if why == 'corrupt' then return {3, 0, now, 0, 0, now, now, acct, '', '', '', ''} end
     return unbound(now)
   end
   if now >= r.rt then
+    if r.x == '' then -- event
+      local ovi, ova = readov(polkey)
+      evend(r, m, now, inforce(cfg, r, ovi, ova))
+    end
+    evdeadline(base .. 'dl', m, nil)
     redis.call('DEL', key)
     redis.call('ZREM', idx, m)
     unlist(sp, m)
@@ -54,6 +63,7 @@ local function opaquetouch(key, polkey, idx, sp, m, now, cfg, passive, acct, int
   if cfg.immediately then ovi, ova = readov(polkey) end
   local pi, pa = inforce(cfg, r, ovi, ova)
   local st = state(r, now, pi, pa)
+  if r.x == '' and st ~= '' then evend(r, m, now, pi, pa) end -- event: ended now
   local dirty = advance(r, st, now, passive, interval, pi)
   local abs = r.c + pa
   local rt = abs + 60000
@@ -63,6 +73,8 @@ local function opaquetouch(key, polkey, idx, sp, m, now, cfg, passive, acct, int
   redis.call('HSET', key, 'l', int(r.l), 'x', r.x, 'rt', int(rt))
   retain(key, idx, sp, m, rt, now)
   if ttl(rt, now) > 0 then relist(sp, m, r, st, pi, pa, rt, now) end
+  evdeadline(base .. 'dl', m, r, pi, pa)
+  out[13], out[14] = EVN.idle, EVN.absolute -- events written
   return out
 end
 `
@@ -70,16 +82,17 @@ end
 // luaOpaqueLookup is a Lookup on a single node.
 //
 // KEYS: 1 pointer. ARGV: 1 now, 2..8 policy config, 9 passive 0/1, 10
-// index member, 11 touch interval ms. Returns {status code (4 = unbound), 0, now, policy idle,
+// index member, 11 touch interval ms, 12 the event stream's MAXLEN (0 =
+// no events). Returns {status code (4 = unbound), 0, now, policy idle,
 // policy absolute, idle deadline, absolute deadline, account, user,
-// role, name, email}.
+// role, name, email}, then, after a write, {idle events, absolute events}.
 const luaOpaqueLookup = luaOpaqueLib + `
 local now = clock(ARGV[1])
 local cfg = readcfg(2)
 local p = redis.call('HMGET', KEYS[1], 'a', 'b')
 if not p[1] or not p[2] then return unbound(now) end
 local b, m = p[2], ARGV[10]
-local res = opaquetouch(b .. 's:' .. m, b .. 'pol', b .. 'idx', b .. 's:', m, now, cfg, ARGV[9] == '1', p[1], tonumber(ARGV[11]) or 0)
+local res = opaquetouch(b .. 's:' .. m, b .. 'pol', b .. 'idx', b .. 's:', m, now, cfg, ARGV[9] == '1', p[1], tonumber(ARGV[11]) or 0, ARGV[12])
 if res[1] == 4 then redis.call('DEL', KEYS[1]) end
 return res
 `
@@ -89,11 +102,11 @@ return res
 //
 // KEYS: 1 session, 2 pol, 3 idx. ARGV: 1 now, 2 session-key prefix,
 // 3..9 policy config, 10 passive 0/1, 11 index member, 12 account, 13
-// touch interval ms.
+// touch interval ms, 14 the event stream's MAXLEN.
 // Returns as luaOpaqueLookup.
 const luaOpaqueLookupIn = luaOpaqueLib + `
 local now = clock(ARGV[1])
-return opaquetouch(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[11], now, readcfg(3), ARGV[10] == '1', ARGV[12], tonumber(ARGV[13]) or 0)
+return opaquetouch(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[11], now, readcfg(3), ARGV[10] == '1', ARGV[12], tonumber(ARGV[13]) or 0, ARGV[14])
 `
 
 // luaOpaqueBind is Bind: it replaces the record of the hash with a
@@ -104,11 +117,13 @@ return opaquetouch(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[11], now, readcfg(3)
 // KEYS: 1 session, 2 pol, 3 idx, 4 us (the user's session index), [5
 // pointer]. ARGV: 1 now, 2 session-key prefix, 3..9 policy config, 10
 // index member, 11 account, 12 key base, 13 user, 14 role, 15 name, 16
-// email, 17 ip, 18 user agent, 19..22 limit config.
+// email, 17 ip, 18 user agent, 19..22 limit config, 23 the event
+// stream's MAXLEN (its stream and deadline index are <key base>ev and
+// <key base>dl, in the slot of the declared keys).
 // Returns {0, 1, now, policy idle, policy absolute, idle deadline,
 // absolute deadline, pointer ttl, revoked member...}, or {6, 0, now, ...}
 // when the limit refuses it.
-const luaOpaqueBind = luaPrelude + luaLimitLib + `
+const luaOpaqueBind = luaPrelude + luaLimitLib + luaEventLib + `
 local key, polkey, idx = KEYS[1], KEYS[2], KEYS[3]
 local now = clock(ARGV[1])
 local sp = ARGV[2]
@@ -128,6 +143,10 @@ redis.call('HSET', key,
 retain(key, idx, sp, m, rt, now)
 relist(sp, m, { c = now, l = now, u = ARGV[13] }, '', pi, pa, rt, now)
 indexuser(KEYS[4], m, now, rt, now)
+evinit(ARGV[12] .. 'ev', ARGV[23]) -- events
+emit('session.created', now, m, ARGV[13], '')
+for _, e in ipairs(evicted) do emit('session.revoked', now, e, ARGV[13], 'limit') end
+evdeadline(ARGV[12] .. 'dl', m, {x = '', l = now, c = now, u = ARGV[13]}, pi, pa)
 -- the pointer outlives any absolute limit the bounds allow
 local amax = cfg.amax
 if pa > amax then amax = pa end
@@ -191,7 +210,7 @@ func (r *Redis) Lookup(ctx context.Context, req *TouchRequest) (OpaqueResult, er
 	if !r.cluster() {
 		args := []any{r.nowArg()}
 		args = append(args, cfgArgs(req.Policy)...)
-		args = append(args, passive, m, req.touchIntervalArg())
+		args = append(args, passive, m, req.touchIntervalArg(), r.ev.maxArg())
 		reply, err = r.batch.run(tctx, scriptOpaqueLookup, []string{r.opaqueKey(req.SessionHash)}, args...).Slice()
 	} else {
 		reply, err = r.lookupCluster(tctx, req, passive, m)
@@ -202,7 +221,7 @@ func (r *Redis) Lookup(ctx context.Context, req *TouchRequest) (OpaqueResult, er
 	if err != nil {
 		return OpaqueResult{}, unavailable("opaque lookup", err)
 	}
-	if len(reply) != 12 {
+	if len(reply) != 12 && len(reply) != 14 {
 		return OpaqueResult{}, unavailable("opaque lookup", fmt.Errorf("unexpected reply of %d values", len(reply)))
 	}
 	var n [7]int64
@@ -223,6 +242,11 @@ func (r *Redis) Lookup(ctx context.Context, req *TouchRequest) (OpaqueResult, er
 	res.IdleExpiresAt, res.AbsoluteExpiresAt = time.UnixMilli(n[5]), time.UnixMilli(n[6])
 	res.Account, res.User, res.Role = asString(reply[7]), asString(reply[8]), asString(reply[9])
 	res.Name, res.Email = asString(reply[10]), asString(reply[11])
+	if len(reply) == 14 {
+		idle, _ := asInt(reply[12])
+		abs, _ := asInt(reply[13])
+		r.ev.wrote(r, res.Account, evCounts{idle: idle, absolute: abs})
+	}
 	return res, nil
 }
 
@@ -253,6 +277,7 @@ func (r *Redis) Bind(ctx context.Context, req *TouchRequest) (OpaqueResult, erro
 	args = append(args, member(req.SessionHash), req.Account, k.base,
 		req.User, req.Role, req.Name, req.Email, req.IP, req.UserAgent)
 	args = append(args, limitArgs(req.Policy)...)
+	args = append(args, r.ev.maxArg())
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
 	reply, err := scriptOpaqueBind.Run(tctx, r.client, keys, args...).Slice()
@@ -270,6 +295,7 @@ func (r *Redis) Bind(ctx context.Context, req *TouchRequest) (OpaqueResult, erro
 			IdleExpiresAt: time.UnixMilli(v[5]), AbsoluteExpiresAt: time.UnixMilli(v[6]),
 		}}, nil
 	}
+	r.ev.wrote(r, req.Account, evCounts{created: 1, revoked: int64(len(reply) - 8), due: time.UnixMilli(min(v[5], v[6]))})
 	if cluster {
 		if err := r.pointCluster(tctx, req, k.base, v[7]); err != nil {
 			return OpaqueResult{}, unavailable("opaque bind", err)

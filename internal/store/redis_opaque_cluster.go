@@ -152,7 +152,7 @@ func (r *Redis) lookupIn(ctx context.Context, req *TouchRequest, acct, passive, 
 	k := r.keys(acct)
 	args := []any{r.nowArg(), k.sessionPrefix()}
 	args = append(args, cfgArgs(req.Policy)...)
-	args = append(args, passive, m, acct, req.touchIntervalArg())
+	args = append(args, passive, m, acct, req.touchIntervalArg(), r.ev.maxArg())
 	return r.batch.run(ctx, scriptOpaqueLookupIn, []string{k.session(req.SessionHash), k.override(), k.index()}, args...).Slice()
 }
 

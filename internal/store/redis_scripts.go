@@ -244,11 +244,15 @@ end
 // (see readcfg), 10 login ms, 11 not-after ms, 12 passive 0/1, 13 claimed
 // idle ms, 14 claimed absolute ms, 15 index member, 16 user, 17 role,
 // 18 name, 19 email, 20 ip, 21 user agent, 22 touch interval ms, 23 iat ms,
-// 24..27 limit config (see readlimitcfg).
+// 24..27 limit config (see readlimitcfg). Events (redis_events.go): KEYS 7
+// the account's event stream, 8 its deadline index; ARGV 28 the stream's
+// MAXLEN (0 = no events).
 //
 // Returns {status code, created 0/1, now, policy idle, policy absolute,
-// idle deadline, absolute deadline}, all integers (ms), then on creation
-// the members of the sessions it revoked to stay within the limit.
+// idle deadline, absolute deadline, idle events, absolute events, other
+// events + 2^20 when the outbox was full}, all integers (ms), then on
+// creation the members of the sessions it revoked to stay within the
+// limit.
 // Status codes: 0 active, 1 idle, 2 absolute, 3 revoked, 5 wrong user, 6
 // limit reached (nothing written but index upkeep).
 //
@@ -257,8 +261,9 @@ end
 // than the touch interval, or passive, state and retention unchanged)
 // only reads: the common request is two HMGETs and no write. Pruning of
 // the index runs when a session is created, the only time it grows.
-const luaTouch = luaPrelude + luaLimitLib + `
+const luaTouch = luaPrelude + luaLimitLib + luaEventLib + `
 local key, polkey, cutkey, uckey, idx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+evinit(KEYS[7], ARGV[28]) -- events: each emit below is the transition's own
 local now = clock(ARGV[1])
 local sp = ARGV[2]
 local cfg = readcfg(3)
@@ -281,10 +286,12 @@ local r, why = load(key)
 if not r and why == 'corrupt' then
   readovonce()
   local pi, pa = effective(cfg, ovi, ova, ci, ca)
-  return {3, 0, now, pi, pa, now + pi, now + pa}
+  return {3, 0, now, pi, pa, now + pi, now + pa, 0, 0, 0}
 end
 if r and now >= r.rt then
   -- retention passed: the record is absent, as in the memory store
+  if r.x == '' then evend(r, m, now, inforce(cfg, r, ovi, ova)) end -- event
+  evdeadline(KEYS[8], m, nil)
   redis.call('DEL', key)
   redis.call('ZREM', idx, m)
   unlist(sp, m)
@@ -293,11 +300,14 @@ end
 if r then
   local pi, pa = inforce(cfg, r, ovi, ova)
   local st = state(r, now, pi, pa)
-  if st ~= '' and restarts(r, st, pi, pa, iat, login) then r = nil end
+  if st ~= '' and restarts(r, st, pi, pa, iat, login) then
+    if r.x == '' then evend(r, m, now, pi, pa) end -- event of the old generation
+    r = nil
+  end
 end
 -- a live session belongs to the user it was created for (WrongUser); an
 -- ended one answers with its end whoever asks
-if r and r.x == '' and r.u ~= ARGV[16] then return {5, 0, now, 0, 0, now, now} end
+if r and r.x == '' and r.u ~= ARGV[16] then return {5, 0, now, 0, 0, now, now, 0, 0, 0} end
 
 local created, evicted = 0, nil
 if not r then
@@ -314,17 +324,21 @@ if not r then
     if uc and now < uc + cfg.amax and login < uc then revoked = true end
   end
   if revoked then
-    return {3, 0, now, pi, pa, now + pi, login + pa}
+    return {3, 0, now, pi, pa, now + pi, login + pa, 0, 0, 0}
   end
   -- the session limit (redis_limit.go)
   evicted = admit(KEYS[6], polkey, readlimitcfg(24), sp, m, ARGV[16], now, cfg, ovi, ova)
-  if not evicted then return {6, 0, now, pi, pa, now + pi, login + pa} end
+  if not evicted then return {6, 0, now, pi, pa, now + pi, login + pa, 0, 0, 0} end
   r = { c = login, l = now, pi = pi, pa = pa, ci = ci, ca = ca, x = '', u = ARGV[16] }
   created = 1
+  -- a session born past its absolute deadline (an old login seen after
+  -- its record is gone) never lived: no events
+  r.x = state(r, now, pi, pa)
 end
 
 local pi, pa = inforce(cfg, r, ovi, ova)
 local st = state(r, now, pi, pa)
+if r.x == '' and st ~= '' then evend(r, m, now, pi, pa) end -- event: ended now
 local dirty = advance(r, st, now, passive, interval, pi) or created == 1
 
 local abs = r.c + pa
@@ -333,7 +347,7 @@ if notafter > rt then rt = notafter end
 rt = rt + 60000
 -- coalesced: nothing changed, nothing to write
 if not dirty and rt == r.rt then
-  return {CODES[st], 0, now, pi, pa, r.l + pi, abs}
+  return {CODES[st], 0, now, pi, pa, r.l + pi, abs, 0, 0, 0}
 end
 
 if created == 1 then
@@ -348,7 +362,12 @@ else
 end
 retain(key, idx, sp, m, rt, now)
 if ttl(rt, now) > 0 then relist(sp, m, r, st, pi, pa, rt, now) end
-local out = {CODES[st], created, now, pi, pa, r.l + pi, abs}
+evdeadline(KEYS[8], m, r, pi, pa) -- events: the sweep's index
+if created == 1 then -- events
+  if r.x == '' then emit('session.created', now, m, ARGV[16], '') end
+  for _, e in ipairs(evicted) do emit('session.revoked', now, e, ARGV[16], 'limit') end
+end
+local out = {CODES[st], created, now, pi, pa, r.l + pi, abs, EVN.idle, EVN.absolute, EVN.created + EVN.revoked + EVN.full * 2^20}
 if created == 1 then
   indexuser(KEYS[6], m, r.c, rt, now)
   for _, e in ipairs(evicted) do out[#out + 1] = e end
@@ -437,16 +456,20 @@ return {now, p[1] or '', p[2] or '', nms, nm, live, users}
 // by the cutoff when it is first seen.
 //
 // KEYS: 1 idx, 2 pol, 3 cut, 4 uc and 5 us (of ARGV user; unused
-// unless scope user). ARGV: 1 now ("" = Redis TIME), 2 session-key
-// prefix, 3..9 policy config, 10 scope, 11 user, 12 index cursor ("" on
-// the first step), 13 this revocation's cutoff ("" on the first step),
-// 14 batch size, 15.. candidate index members (scope session: the one
-// to end; others: the one to keep; the first that exists wins).
+// unless scope user), 6 the event stream, 7 the deadline index. ARGV: 1
+// now ("" = Redis TIME), 2 session-key prefix, 3..9 policy config, 10
+// scope, 11 user, 12 index cursor ("" on the first step), 13 this
+// revocation's cutoff ("" on the first step), 14 batch size, 15 by, 16
+// the event stream's MAXLEN (0 = no events), 17.. candidate index
+// members (scope session: the one to end; others: the one to keep; the
+// first that exists wins).
 //
 // Returns {count of live sessions ended, now, next cursor ("0": done),
-// cutoff, the candidate picked or ""}.
-const luaRevoke = luaPrelude + `
+// cutoff, the candidate picked or "", revoked events, idle events,
+// absolute events, outbox full 0/1}.
+const luaRevoke = luaPrelude + luaEventLib + `
 local idx, polkey, cutkey, uckey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+evinit(KEYS[6], ARGV[16])
 local now = clock(ARGV[1])
 local sp = ARGV[2]
 local cfg = readcfg(3)
@@ -463,7 +486,7 @@ local function present(key)
   return not rt or now < rt
 end
 local pick = ''
-for i = 15, #ARGV do
+for i = 17, #ARGV do
   if present(sp .. ARGV[i]) then
     pick = ARGV[i]
     break
@@ -485,7 +508,7 @@ end
 
 local members, nextc = {}, '0'
 if scope == 'session' then
-  if pick == '' then return {0, now, '0', 0, ''} end
+  if pick == '' then return {0, now, '0', 0, '', 0, 0, 0, 0} end
   members = {pick}
 elseif scope == 'user' then
   -- the user's index (redis_limit.go) holds every session of the user,
@@ -507,10 +530,14 @@ for _, m in ipairs(members) do
     if r and now < r.rt then
       if (scope ~= 'user' or r.u == user) and (not wide or r.c <= cut) then
         local pi, pa = inforce(cfg, r, ovi, ova)
-        if state(r, now, pi, pa) == '' then n = n + 1 end
+        local st = state(r, now, pi, pa)
+        if st == '' then n = n + 1 end
         if r.x == '' then
+          -- event: revoked when live, else the expiry it reached unobserved
+          if st == '' then emit('session.revoked', now, m, r.u, ARGV[15]) else evend(r, m, now, pi, pa) end
           redis.call('HSET', key, 'x', 'revoked', 'xe', int(now))
           unlist(sp, m, r.u)
+          evdeadline(KEYS[7], m, nil)
         end
       end
     elseif why == 'missing' then
@@ -527,17 +554,26 @@ if scope == 'user' then
     redis.call('DEL', uckey)
   end
 end
-return {n, now, nextc, cut or 0, pick}
+return {n, now, nextc, cut or 0, pick, EVN.revoked, EVN.idle, EVN.absolute, EVN.full}
 `
 
 // luaSetOverride replaces the override and returns the old one.
 //
-// KEYS: 1 pol. ARGV: 1 idle ms or "" (inherit), 2 absolute ms or "", 3
-// session limit or "", 4 on_limit or "".
-// Returns the old values in the same order, "" for inherited.
-const luaSetOverride = `
+// KEYS: 1 pol, 2 the event stream. ARGV: 1 idle ms or "" (inherit), 2
+// absolute ms or "", 3 session limit or "", 4 on_limit or "", 5 now, 6
+// the event stream's MAXLEN (0 = no events).
+// Returns the old values in the same order, "" for inherited, then the
+// count of policy.update events written (a change writes one; a retry,
+// which changes nothing, none) and outbox full 0/1.
+const luaSetOverride = luaPrelude + luaEventLib + `
+evinit(KEYS[2], ARGV[6])
 local names = {'idle_ms', 'abs_ms', 'max_s', 'on_lim'}
 local old = redis.call('HMGET', KEYS[1], unpack(names))
+local changed = false
+for i = 1, #names do
+  if (old[i] or '') ~= ARGV[i] then changed = true end
+end
+if changed then emit('policy.update', clock(ARGV[5]), '', '', '') end
 for i = 1, #names do
   if ARGV[i] == '' then
     redis.call('HDEL', KEYS[1], names[i])
@@ -545,7 +581,7 @@ for i = 1, #names do
     redis.call('HSET', KEYS[1], names[i], ARGV[i])
   end
 end
-return {old[1] or '', old[2] or '', old[3] or '', old[4] or ''}
+return {old[1] or '', old[2] or '', old[3] or '', old[4] or '', EVN.policy, EVN.full}
 `
 
 var (

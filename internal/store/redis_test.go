@@ -64,6 +64,16 @@ func TestRedisConformance(t *testing.T) {
 	}
 	storetest.Run(t, open)
 	storetest.RunOpaque(t, open)
+	storetest.RunEvents(t, withEvents(open))
+}
+
+// withEvents turns events on in the stores open makes.
+func withEvents(open storetest.Open) storetest.Open {
+	return func(t *testing.T, now func() time.Time) store.Store {
+		s := open(t, now)
+		s.(*store.Redis).EnableEvents(1000, nil)
+		return s
+	}
 }
 
 // TestRedisClusterConformance runs the suite on a one-node Redis
@@ -86,6 +96,7 @@ func TestRedisClusterConformance(t *testing.T) {
 	}
 	storetest.Run(t, open)
 	storetest.RunOpaque(t, open)
+	storetest.RunEvents(t, withEvents(open))
 
 	// The keys the suite left: each account's keys share the server's
 	// slot, and keySlot (used by TestRedisKeys) agrees with the server.

@@ -205,6 +205,9 @@ type RevokeRequest struct {
 	// Policy is the gateway's policy configuration; it decides deadlines
 	// and how long a cutoff must be kept.
 	Policy *policy.Config
+	// By says who revoked, for the session.revoked events (one of the
+	// events.By* values); empty is events.ByAdmin.
+	By string
 }
 
 // Event is an audit event.

@@ -1,0 +1,135 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionguard/sessionguard/internal/policy"
+)
+
+// The Redis store's sweep of expiries no request observes. The touch and
+// revoke scripts keep, per account, the live sessions' next deadlines in
+// <prefix>:{<acct>}:dl; the gateway that creates a session lowers the
+// account's score in <prefix>:{~due} to that session's first deadline
+// (deadlines otherwise only move later, so the score stays a lower
+// bound). A sweep takes the due accounts and, per account, the due
+// members of dl: never a scan of all sessions.
+
+var _ ExpirySweeper = (*Redis)(nil)
+
+// Sweep bounds: accounts per sweep, sessions per account and script.
+const (
+	sweepAccounts = 100
+	sweepSessions = 200
+)
+
+// luaSweep ends an account's sessions whose deadline has passed, with
+// their events; ending is conditional (x still empty), so two gateways
+// sweeping at once end each once.
+//
+// KEYS: 1 dl, 2 pol, 3 the event stream. ARGV: 1 now ("" = Redis TIME),
+// 2 session-key prefix, 3..9 policy config, 10 the stream's MAXLEN, 11
+// at most this many sessions.
+// Returns {ended, idle events, absolute events, outbox full 0/1, the
+// earliest deadline left or -1}.
+const luaSweep = luaPrelude + luaEventLib + `
+local dl, polkey = KEYS[1], KEYS[2]
+evinit(KEYS[3], ARGV[10])
+local now = clock(ARGV[1])
+local sp = ARGV[2]
+local cfg = readcfg(3)
+local ovi, ova = readov(polkey)
+local ended = 0
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', dl, '-inf', int(now), 'LIMIT', 0, tonumber(ARGV[11]))) do
+  local key = sp .. m
+  local r = load(key)
+  if r and r.x == '' then
+    local pi, pa = inforce(cfg, r, ovi, ova)
+    local st = state(r, now, pi, pa)
+    if st ~= '' then
+      evend(r, m, now, pi, pa)
+      redis.call('HSET', key, 'x', st)
+      ended = ended + 1
+      r.x = st
+    end
+    evdeadline(dl, m, r, pi, pa) -- a live one is re-scored (apply immediately)
+  else
+    redis.call('ZREM', dl, m) -- ended or gone
+  end
+end
+local first = redis.call('ZRANGE', dl, 0, 0, 'WITHSCORES')
+local nxt = -1
+if #first > 0 then nxt = tonumber(first[2]) end
+return {ended, EVN.idle, EVN.absolute, EVN.full, nxt}
+`
+
+// luaDueSet moves an account's due score to ARGV 3 (or removes it when
+// -1), unless a creation lowered it since the sweep read ARGV 2.
+// KEYS: 1 the due zset. ARGV: 1 member, 2 score read, 3 next.
+const luaDueSet = `
+local s = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]))
+if not s or s ~= tonumber(ARGV[2]) then return 0 end
+if tonumber(ARGV[3]) < 0 then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+return redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+`
+
+var (
+	scriptSweep  = redis.NewScript(luaSweep)
+	scriptDueSet = redis.NewScript(luaDueSet)
+)
+
+// SweepExpired implements ExpirySweeper: up to sweepAccounts due
+// accounts, up to sweepSessions sessions each.
+func (r *Redis) SweepExpired(ctx context.Context, cfg *policy.Config) (int, error) {
+	if r.ev.max.Load() == 0 {
+		return 0, nil
+	}
+	now := r.nowArg()
+	upTo := now
+	if upTo == "" { // Redis TIME decides in the script; the gateway's clock picks the accounts
+		upTo = timeMillis(time.Now())
+	}
+	due, err := r.client.ZRangeByScoreWithScores(ctx, dueAccounts(r.prefix), &redis.ZRangeBy{Min: "-inf", Max: upTo, Count: sweepAccounts}).Result()
+	if err != nil {
+		return 0, unavailable("sweep", err)
+	}
+	total := 0
+	for _, z := range due {
+		esc, _ := z.Member.(string)
+		n, err := r.sweepAccount(ctx, esc, z.Score, now, cfg)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// sweepAccount sweeps one account and moves its due score on.
+func (r *Redis) sweepAccount(ctx context.Context, esc string, score float64, now string, cfg *policy.Config) (int, error) {
+	k := redisKeys{base: r.prefix + ":{" + esc + "}:"}
+	args := append([]any{now, k.sessionPrefix()}, cfgArgs(cfg)...)
+	args = append(args, r.ev.maxArg(), sweepSessions)
+	tctx, cancel := r.withTimeout(ctx)
+	defer cancel()
+	v, err := scriptSweep.Run(tctx, r.client, []string{k.deadlines(), k.override(), k.events()}, args...).Int64Slice()
+	if err != nil {
+		return 0, unavailable("sweep", err)
+	}
+	if len(v) != 5 {
+		return 0, unavailable("sweep", fmt.Errorf("unexpected reply of %d values", len(v)))
+	}
+	acct, _ := keyUnescape(esc)
+	r.ev.wrote(r, acct, evCounts{idle: v[1], absolute: v[2], full: v[3]})
+	// the earliest deadline left: still due when more were due than swept
+	err = scriptDueSet.Run(tctx, r.client, []string{dueAccounts(r.prefix)}, esc,
+		strconv.FormatFloat(score, 'f', -1, 64), strconv.FormatInt(v[4], 10)).Err()
+	if err != nil {
+		return int(v[0]), unavailable("sweep", err)
+	}
+	return int(v[0]), nil
+}

@@ -70,9 +70,10 @@ local function opaquetouch(key, polkey, idx, sp, m, now, cfg, passive, acct, int
   local out = {CODES[st], 0, now, pi, pa, r.l + pi, abs, acct, r.u or '', r.role or '', r.name or '', r.email or ''}
   -- coalesced: nothing changed, nothing to write (as in luaTouch)
   if not dirty and rt == r.rt then return out end
+  local fresh = rt ~= r.rt or rt - now > TTL_CAP -- as in luaTouch
   redis.call('HSET', key, 'l', int(r.l), 'x', r.x, 'rt', int(rt))
-  retain(key, idx, sp, m, rt, now)
-  if ttl(rt, now) > 0 then relist(sp, m, r, st, pi, pa, rt, now) end
+  if fresh then retain(key, idx, sp, m, rt, now) end
+  if ttl(rt, now) > 0 then relist(sp, m, r, st, pi, pa, rt, now, fresh) end
   evdeadline(base .. 'dl', m, r, pi, pa)
   out[13], out[14] = EVN.idle, EVN.absolute -- events written
   return out
@@ -141,7 +142,7 @@ redis.call('HSET', key,
   'c', int(now), 'l', int(now), 'pi', int(pi), 'pa', int(pa), 'ci', '0', 'ca', '0',
   'x', '', 'rt', int(rt))
 retain(key, idx, sp, m, rt, now)
-relist(sp, m, { c = now, l = now, u = ARGV[13] }, '', pi, pa, rt, now)
+relist(sp, m, { c = now, l = now, u = ARGV[13] }, '', pi, pa, rt, now, true)
 indexuser(KEYS[4], m, now, rt, now)
 evinit(ARGV[12] .. 'ev', ARGV[23]) -- events
 emit('session.created', now, m, ARGV[13], '')

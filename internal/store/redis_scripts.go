@@ -188,7 +188,7 @@ end
 -- sessions; an ended one leaves both. A session that ends by time
 -- without a write keeps a ul score <= now, which ZCOUNT skips; up to
 -- eight such leftovers are dropped at each write.
-local function relist(sp, m, r, st, pi, pa, rt, now)
+local function relist(sp, m, r, st, pi, pa, rt, now, fresh)
   if st ~= '' then
     unlist(sp, m, r.u)
     return
@@ -196,6 +196,9 @@ local function relist(sp, m, r, st, pi, pa, rt, now)
   local ord, ul = ordkey(sp), ulkey(sp, r.u)
   redis.call('ZADD', ord, int(r.c), m)
   redis.call('ZADD', ul, int(math.min(r.l + pi, r.c + pa)), m)
+  -- the leftovers and the indexes' lifetimes change only with a new
+  -- session or retention (fresh), not with every recorded activity
+  if not fresh then return end
   local old = redis.call('ZRANGEBYSCORE', ul, '-inf', int(now), 'LIMIT', 0, 8)
   if #old > 0 then redis.call('ZREM', ul, unpack(old)) end
   local d = ttl(rt, now)
@@ -360,8 +363,11 @@ if created == 1 then
 else
   redis.call('HSET', key, 'l', int(r.l), 'x', r.x, 'rt', int(rt))
 end
-retain(key, idx, sp, m, rt, now)
-if ttl(rt, now) > 0 then relist(sp, m, r, st, pi, pa, rt, now) end
+-- An unchanged retention leaves the key's expiry and index score as
+-- they are (HSET keeps the TTL), unless the TTL was capped.
+local fresh = created == 1 or rt ~= r.rt or rt - now > TTL_CAP
+if fresh then retain(key, idx, sp, m, rt, now) end
+if ttl(rt, now) > 0 then relist(sp, m, r, st, pi, pa, rt, now, fresh) end
 evdeadline(KEYS[8], m, r, pi, pa) -- events: the sweep's index
 if created == 1 then -- events
   if r.x == '' then emit('session.created', now, m, ARGV[16], '') end

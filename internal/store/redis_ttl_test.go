@@ -96,3 +96,43 @@ func TestRedisKeyLifetimes(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisRetentionFollowsTouches: a touch that moves a session's
+// retention (a re-issued token with a later exp) moves the physical
+// lifetime of its record and index entry too (touches that leave it
+// unchanged skip those writes).
+func TestRedisRetentionFollowsTouches(t *testing.T) {
+	srv := testredis.Start(t)
+	client := gatewayClient(t, srv.Addr())
+	s := store.NewRedis(client, store.RedisOptions{KeyPrefix: "ret", Timeout: 2 * time.Second})
+	ctx := context.Background()
+	now := time.Now()
+	req := treq(cfg(), "acme", "sid", "alice", now) // strict 15m/12h, exp in 1h
+	mustTouch(t, s, req)
+	key, idx := "ret:{acme}:s:"+session.HashID("sid"), "ret:{acme}:idx"
+	lifetime := func() (time.Duration, time.Duration) {
+		pttl, err := client.PTTL(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		score, err := client.ZScore(ctx, idx, session.HashID("sid")).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pttl, time.Until(time.UnixMilli(int64(score)))
+	}
+	slack := time.Since(now) + time.Second
+	check := func(when string, want time.Duration) {
+		t.Helper()
+		pttl, indexed := lifetime()
+		for _, got := range []time.Duration{pttl, indexed} {
+			if got < want-slack || got > want+slack {
+				t.Fatalf("%s: record PTTL %v, index %v; want %v", when, pttl, indexed, want)
+			}
+		}
+	}
+	check("created", 12*time.Hour+time.Minute)
+	req.LoginAt, req.NotAfter = now, now.Add(24*time.Hour) // the same session, a token valid longer
+	mustTouch(t, s, req)
+	check("re-issued token", 24*time.Hour+time.Minute)
+}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/sessionguard/sessionguard/internal/session"
 	"github.com/sessionguard/sessionguard/internal/store"
 	"github.com/sessionguard/sessionguard/internal/testredis"
@@ -117,5 +119,41 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRedisRevokeAfterClusterFailover: after a manual Cluster failover
+// the client's slot map (reloaded every 60s by default) still names the
+// old master, now a replica, which answers the revocation with MOVED.
+// The revocation fails (never a false success), makes the client reload
+// its slot map, and the next one reaches the new master.
+func TestRedisRevokeAfterClusterFailover(t *testing.T) {
+	cl := testredis.StartCluster(t, testredis.WithReplicas())
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = client.Close() })
+	s, _ := clockedRedis(client, store.RedisOptions{KeyPrefix: "cf", Timeout: 2 * time.Second})
+	for op, err := range revocations(t, s, "c1") {
+		if err != nil {
+			t.Fatalf("%s: %v", op, err)
+		}
+	}
+	c := cfg()
+	mustTouch(t, s, treq(c, "acme", "c2", "alice", t0))
+	slot := cl.Slot(t, "{acme}")
+	old, replica := cl.MasterOf(t, slot), cl.ReplicaOf(t, slot)
+	replica.CLI(t, "CLUSTER", "FAILOVER")
+	cl.WaitPromoted(t, slot, old, 20*time.Second)
+
+	ctx := context.Background()
+	revoke := func() error {
+		_, err := s.Revoke(ctx, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{session.HashID("c2")}, Policy: c})
+		return err
+	}
+	if err := revoke(); !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "MOVED") {
+		t.Fatalf("revocation on the demoted master: %v, want ErrUnavailable with MOVED", err)
+	}
+	waitFor(t, 5*time.Second, "the revocation to reach the new master", func() bool { return revoke() == nil })
+	if res := mustTouch(t, s, treq(c, "acme", "c2", "alice", t0)); res.Status != session.Revoked {
+		t.Fatalf("after the revocation on the new master: %v, want revoked", res.Status)
 	}
 }

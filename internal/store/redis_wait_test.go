@@ -20,14 +20,10 @@ func replicatedPair(t *testing.T) (master, replica *testredis.Server) {
 	master = testredis.Start(t)
 	host, port, _ := strings.Cut(master.Addr(), ":")
 	replica = testredis.Start(t, "--replicaof", host, port)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(master.CLI(t, "INFO", "replication"), "connected_slaves:1") ||
-		!strings.Contains(replica.CLI(t, "INFO", "replication"), "master_link_status:up") {
-		if time.Now().After(deadline) {
-			t.Fatal("replica not in sync")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testredis.WaitFor(t, 10*time.Second, "the replica in sync", func() bool {
+		return strings.Contains(master.CLI(t, "INFO", "replication"), "connected_slaves:1") &&
+			strings.Contains(replica.CLI(t, "INFO", "replication"), "master_link_status:up")
+	})
 	return master, replica
 }
 
@@ -83,7 +79,7 @@ func TestRedisRevokeWaitsForReplica(t *testing.T) {
 		}
 	}
 	resume()
-	waitFor(t, 5*time.Second, "revocations to pass with the replica back", func() bool {
+	testredis.WaitFor(t, 5*time.Second, "revocations to pass with the replica back", func() bool {
 		for _, err := range revocations(t, auto, "s4") {
 			if err != nil {
 				return false
@@ -95,7 +91,7 @@ func TestRedisRevokeWaitsForReplica(t *testing.T) {
 	// The replica gone: the master reports none, but a store that has
 	// seen one keeps waiting for it; a store that never saw one does not.
 	replica.Stop(t)
-	waitFor(t, 5*time.Second, "the master to drop the replica", func() bool {
+	testredis.WaitFor(t, 5*time.Second, "the master to drop the replica", func() bool {
 		return strings.Contains(master.CLI(t, "INFO", "replication"), "connected_slaves:0")
 	})
 	for op, err := range revocations(t, auto, "s5") {
@@ -108,17 +104,6 @@ func TestRedisRevokeWaitsForReplica(t *testing.T) {
 		if err != nil {
 			t.Errorf("%s on a master without replicas: %v", op, err)
 		}
-	}
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -152,7 +137,7 @@ func TestRedisRevokeAfterClusterFailover(t *testing.T) {
 	if err := revoke(); !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "MOVED") {
 		t.Fatalf("revocation on the demoted master: %v, want ErrUnavailable with MOVED", err)
 	}
-	waitFor(t, 5*time.Second, "the revocation to reach the new master", func() bool { return revoke() == nil })
+	testredis.WaitFor(t, 5*time.Second, "the revocation to reach the new master", func() bool { return revoke() == nil })
 	if res := mustTouch(t, s, treq(c, "acme", "c2", "alice", t0)); res.Status != session.Revoked {
 		t.Fatalf("after the revocation on the new master: %v, want revoked", res.Status)
 	}

@@ -285,8 +285,14 @@ func fields(v any) map[string]string {
 	return out
 }
 
-// waitFor polls cond every 50ms until it holds, failing the test after
-// timeout.
+// WaitFor polls cond every 50ms until it holds, failing the test after
+// timeout: for a test waiting on a server's state (a replica in sync, a
+// role changed).
+func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	waitFor(tb, timeout, what, cond)
+}
+
 func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)

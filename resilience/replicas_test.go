@@ -40,9 +40,7 @@ func (st sentinelTopo) shard(t *testing.T, _ string) (*testredis.Server, *testre
 }
 
 func (st sentinelTopo) promoted(t *testing.T, _ string, _, replica *testredis.Server) {
-	waitUntil(t, 30*time.Second, "Sentinel to promote the replica", func() bool {
-		return st.s.MasterAddr(t) == replica.Addr() && strings.Contains(replica.CLI(t, "INFO", "replication"), "role:master")
-	})
+	st.s.WaitMaster(t, replica.Addr(), 30*time.Second)
 }
 
 // rejoin: REPLICAOF the new master, as the sentinels would do once they

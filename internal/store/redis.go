@@ -32,6 +32,12 @@ type RedisOptions struct {
 	// Now is the store's clock. When nil the scripts take the time from
 	// Redis TIME, one clock for all gateways.
 	Now func() time.Time
+	// RevokeReplicas is how many replicas must acknowledge a revocation
+	// before it returns (redis_wait.go); nil: 1 once a master has
+	// reported a replica, else 0.
+	RevokeReplicas *int
+	// RevokeReplicasTimeout bounds that wait; default Timeout.
+	RevokeReplicasTimeout time.Duration
 }
 
 // Redis is the store shared by many gateways, kept in Redis (standalone,
@@ -61,6 +67,7 @@ type Redis struct {
 	now     func() time.Time
 	ptrs    pointerCache // opaque session hash -> account, on Cluster
 	ev      redisEvents  // lifecycle events (redis_events.go)
+	wait    *replicaWait
 }
 
 var _ Store = (*Redis)(nil)
@@ -87,6 +94,7 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) *Redis {
 		prefix:  cleanPrefix(opts.KeyPrefix),
 		timeout: opts.Timeout,
 		now:     opts.Now,
+		wait:    newReplicaWait(opts),
 	}
 }
 
@@ -283,6 +291,7 @@ func parseRecord(account, m string, flat []any) (*session.Record, time.Time, boo
 // Revoke implements Store: one script for scopes session and user; for
 // all and others one script per revokeBatch members of the account's
 // index, each bounded (see luaRevoke), and the 2xx only after the last.
+// Each step waits for replicas (redis_wait.go).
 func (r *Redis) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 	if err := checkRevoke(ctx, &req); err != nil {
 		return 0, err
@@ -333,9 +342,9 @@ func (r *Redis) revokeStep(ctx context.Context, req *RevokeRequest, st *revokeSt
 	for _, m := range st.Candidates {
 		args = append(args, m)
 	}
-	tctx, cancel := r.withTimeout(ctx)
+	tctx, cancel := r.withRevokeTimeout(ctx)
 	defer cancel()
-	v, err := scriptRevoke.Run(tctx, r.client, keys, args...).Slice()
+	v, err := r.runRevocation(tctx, scriptRevoke, keys, args...).Slice()
 	if err != nil {
 		return 0, unavailable("revoke", err)
 	}

@@ -96,26 +96,35 @@ func StartCluster(tb testing.TB, opts ...ClusterOption) *Cluster {
 				return false
 			}
 		}
-		if len(c.Replicas) > 0 {
-			// Every node lists a replica for every slot range.
-			for _, n := range c.all() {
-				cl := n.newClient()
-				//lint:ignore SA1019 CLUSTER SHARDS also lists failed nodes and gives no master-first order
-				ranges, err := cl.ClusterSlots(context.Background()).Result()
-				_ = cl.Close()
-				if err != nil || len(ranges) == 0 {
-					return false
-				}
-				for _, r := range ranges {
-					if len(r.Nodes) < 2 {
-						return false
-					}
-				}
-			}
-		}
-		return true
+		return len(c.Replicas) == 0 || c.replicasListed()
 	})
 	return c
+}
+
+// WaitReplicasListed waits until every running node's CLUSTER SLOTS
+// lists a replica for every slot range: after a killed node was
+// restarted and rejoined as a replica, before ReplicaOf can report it.
+func (c *Cluster) WaitReplicasListed(tb testing.TB, timeout time.Duration) {
+	tb.Helper()
+	waitFor(tb, timeout, "every slot range to list a replica", c.replicasListed)
+}
+
+func (c *Cluster) replicasListed() bool {
+	for _, n := range c.all() {
+		if !n.running() {
+			continue
+		}
+		ranges, err := n.clusterSlots()
+		if err != nil || len(ranges) == 0 {
+			return false
+		}
+		for _, r := range ranges {
+			if len(r.Nodes) < 2 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (c *Cluster) all() []*Server { return append(c.Nodes[:], c.Replicas...) }
@@ -262,10 +271,7 @@ func (c *Cluster) tryShardOf(slot int) (master, replica *Server, err error) {
 		if !n.running() {
 			continue
 		}
-		cl := n.newClient()
-		//lint:ignore SA1019 CLUSTER SHARDS also lists failed nodes and gives no master-first order
-		ranges, err := cl.ClusterSlots(context.Background()).Result()
-		_ = cl.Close()
+		ranges, err := n.clusterSlots()
 		if err != nil {
 			continue
 		}
@@ -297,4 +303,12 @@ func (c *Cluster) Client(tb testing.TB) *redis.ClusterClient {
 		ClusterStateReloadInterval: time.Second})
 	tb.Cleanup(func() { _ = cc.Close() })
 	return cc
+}
+
+// clusterSlots is the node's CLUSTER SLOTS, on a client of its own.
+func (s *Server) clusterSlots() ([]redis.ClusterSlot, error) {
+	cl := s.newClient()
+	defer cl.Close()
+	//lint:ignore SA1019 CLUSTER SHARDS also lists failed nodes and gives no master-first order
+	return cl.ClusterSlots(context.Background()).Result()
 }

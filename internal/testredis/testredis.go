@@ -74,6 +74,7 @@ type Server struct {
 
 	mu   sync.Mutex
 	port int   // fixed once the first start succeeds
+	bus  int   // cluster bus port of a cluster node (else 0), fixed with port
 	proc *proc // running process, nil when stopped
 }
 
@@ -251,18 +252,28 @@ func (s *Server) start() error {
 	defer s.mu.Unlock()
 	var err error
 	for attempt := 1; attempt <= startAttempts; attempt++ {
-		var port int
-		port, err = freePort()
-		if err != nil {
-			return err
+		// A cluster node's bus port is picked too: by default it is the
+		// port + 10000, in the kernel's ephemeral range, where the
+		// TIME_WAIT sockets of a busy machine often hold it.
+		n := 1
+		if s.clusterNode() {
+			n = 2
+		}
+		ports, perr := freeport.Pick("127.0.0.1", n)
+		if perr != nil {
+			return fmt.Errorf("finding a free port: %v", perr)
+		}
+		port, bus := ports[0], 0
+		if n == 2 {
+			bus = ports[1]
 		}
 		var p *proc
-		p, err = s.launch(port)
+		p, err = s.launch(port, bus)
 		if err != nil {
 			return err
 		}
 		if err = s.waitReady(p); err == nil {
-			s.port, s.proc = port, p
+			s.port, s.bus, s.proc = port, bus, p
 			return nil
 		}
 		if !s.addrInUse(p) {
@@ -280,7 +291,7 @@ func (s *Server) restart() error {
 	}
 	deadline := time.Now().Add(rebindTimeout)
 	for {
-		p, err := s.launch(s.port)
+		p, err := s.launch(s.port, s.bus)
 		if err != nil {
 			return err
 		}
@@ -319,7 +330,7 @@ func (s *Server) stopLocked() error {
 }
 
 // launch starts redis-server on port without waiting for it to be ready.
-func (s *Server) launch(port int) (*proc, error) {
+func (s *Server) launch(port, bus int) (*proc, error) {
 	logFile, err := os.OpenFile(s.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("opening log: %v", err)
@@ -351,6 +362,9 @@ func (s *Server) launch(port int) (*proc, error) {
 		"--daemonize", "no",
 		"--logfile", "",
 	)
+	if bus != 0 {
+		args = append(args, "--cluster-port", strconv.Itoa(bus))
+	}
 	args = append(args, s.extra...)
 	return startProc(exec.Command(s.bin, args...), s.dir, logFile, port, off)
 }
@@ -409,6 +423,16 @@ func (s *Server) waitReady(p *proc) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// clusterNode reports whether the server runs with --cluster-enabled yes.
+func (s *Server) clusterNode() bool {
+	for i := 0; i+1 < len(s.extra); i++ {
+		if strings.EqualFold(s.extra[i], "--cluster-enabled") && strings.EqualFold(s.extra[i+1], "yes") {
+			return true
+		}
+	}
+	return false
 }
 
 // addrInUse reports whether p's run failed because its port was taken.

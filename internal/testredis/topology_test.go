@@ -2,6 +2,7 @@ package testredis
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,18 @@ func TestCluster(t *testing.T) {
 	for _, n := range c.Nodes {
 		if n.CLI(t, "DBSIZE") == "0" {
 			t.Fatalf("node %s holds no key: the slots are not spread", n.Addr())
+		}
+	}
+	// Every bus port is below the ephemeral range (32768-), where the
+	// default port + 10000 lands, often held by TIME_WAIT sockets.
+	for _, n := range c.Nodes {
+		cl := n.Client(t)
+		v, err := cl.ConfigGet(ctx, "cluster-port").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bus, err := strconv.Atoi(v["cluster-port"]); err != nil || bus == 0 || bus >= 32768 {
+			t.Fatalf("node %s: cluster bus port %q, want one below 32768", n.Addr(), v["cluster-port"])
 		}
 	}
 }

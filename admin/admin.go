@@ -181,7 +181,8 @@ func health(ctx context.Context, w http.ResponseWriter, app *caddymodule.App) er
 
 // respond writes v, or maps err: a validation failure is written here as
 // {"error":"validation_failed","fields":{...}}; every other error becomes
-// a caddy.APIError, which Caddy writes as {"error":"..."}.
+// a caddy.APIError, which Caddy writes as {"error":"..."}; a 503 (the
+// store failed) says when to retry.
 func respond(w http.ResponseWriter, v any, err error) error {
 	if err == nil {
 		return manage.WriteJSON(w, http.StatusOK, v)
@@ -189,6 +190,9 @@ func respond(w http.ResponseWriter, v any, err error) error {
 	me := manage.AsError(err)
 	if me.Code == manage.CodeValidationFailed {
 		return manage.WriteJSON(w, me.Status, me.Body())
+	}
+	if me.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
 	}
 	return toAPIError(me)
 }

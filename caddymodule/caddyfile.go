@@ -65,6 +65,8 @@ func (s seen) once(d *caddyfile.Dispenser, key string) error {
 //			key_prefix <prefix>
 //			timeout <duration>
 //			pool_size <n>
+//			revoke_replicas <n>
+//			revoke_replicas_timeout <duration>
 //			cache on|off
 //		}
 //		default_preset <name>
@@ -312,7 +314,7 @@ func (sc *StoreConfig) parseRedisOption(d *caddyfile.Dispenser, key string) erro
 		} else {
 			sc.Cluster = true
 		}
-	case "db", "pool_size":
+	case "db", "pool_size", "revoke_replicas":
 		if !d.NextArg() {
 			return d.ArgErr()
 		}
@@ -320,10 +322,13 @@ func (sc *StoreConfig) parseRedisOption(d *caddyfile.Dispenser, key string) erro
 		if err != nil || n < 0 {
 			return d.Errf("%s: want a non-negative integer, got %q", key, d.Val())
 		}
-		if key == "db" {
+		switch key {
+		case "db":
 			sc.DB = n
-		} else {
+		case "pool_size":
 			sc.PoolSize = n
+		default:
+			sc.RevokeReplicas = &n
 		}
 		if d.NextArg() {
 			return d.ArgErr()
@@ -334,7 +339,7 @@ func (sc *StoreConfig) parseRedisOption(d *caddyfile.Dispenser, key string) erro
 			return err
 		}
 		sc.DisableCache = v == "off"
-	case "timeout":
+	case "timeout", "revoke_replicas_timeout":
 		if !d.NextArg() {
 			return d.ArgErr()
 		}
@@ -342,7 +347,11 @@ func (sc *StoreConfig) parseRedisOption(d *caddyfile.Dispenser, key string) erro
 		if err != nil {
 			return err
 		}
-		sc.Timeout = dur
+		if key == "timeout" {
+			sc.Timeout = dur
+		} else {
+			sc.RevokeReplicasTimeout = dur
+		}
 		if d.NextArg() {
 			return d.ArgErr()
 		}

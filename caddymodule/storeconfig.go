@@ -81,6 +81,17 @@ type StoreConfig struct {
 	// (10 per CPU).
 	PoolSize int `json:"pool_size,omitempty"`
 
+	// RevokeReplicas is how many Redis replicas must have acknowledged a
+	// revocation (Redis WAIT) before it answers 2xx; when fewer do in
+	// time, it answers 503. Default: 1 once the master a revocation runs
+	// on has reported a connected replica (INFO replication), 0 as long
+	// as none has. 0 turns the wait off.
+	RevokeReplicas *int `json:"revoke_replicas,omitempty"`
+
+	// RevokeReplicasTimeout bounds the wait for the replicas. Default:
+	// Timeout. A revocation may take Timeout plus this.
+	RevokeReplicasTimeout caddy.Duration `json:"revoke_replicas_timeout,omitempty"`
+
 	// DisableCache turns the gateway's session cache off: every request
 	// goes to Redis. Revocations made by this gateway still reach the
 	// caches of the others. Default: the cache is on (store.Cached).
@@ -91,7 +102,7 @@ func (sc *StoreConfig) validate() error {
 	switch sc.Type {
 	case StoreMemory:
 		if len(sc.Addresses) > 0 || sc.MasterName != "" || sc.Password != "" || sc.Username != "" || sc.TLS || sc.DB != 0 || sc.Cluster ||
-			sc.TLSCAFile != "" || sc.TLSServerName != "" || sc.DisableCache {
+			sc.TLSCAFile != "" || sc.TLSServerName != "" || sc.DisableCache || sc.RevokeReplicas != nil || sc.RevokeReplicasTimeout != 0 {
 			return errors.New("redis settings given for the memory store")
 		}
 	case StoreRedis:
@@ -104,8 +115,11 @@ func (sc *StoreConfig) validate() error {
 		if !sc.TLS && (sc.TLSCAFile != "" || sc.TLSServerName != "") {
 			return errors.New("tls_ca_file and tls_server_name require tls")
 		}
-		if sc.Timeout < 0 {
-			return errors.New("timeout must not be negative")
+		if sc.Timeout < 0 || sc.RevokeReplicasTimeout < 0 {
+			return errors.New("timeout and revoke_replicas_timeout must not be negative")
+		}
+		if sc.RevokeReplicas != nil && *sc.RevokeReplicas < 0 {
+			return errors.New("revoke_replicas must not be negative")
 		}
 		for _, a := range sc.Addresses {
 			if a == "" {
@@ -250,7 +264,8 @@ func (sc *StoreConfig) acquire(ctx caddy.Context, clock func() time.Time) (store
 		return nil, "", nil, err
 	}
 	ps := v.(*pooledStore)
-	opts := store.RedisOptions{KeyPrefix: sc.KeyPrefix, Timeout: time.Duration(sc.Timeout), Now: clock}
+	opts := store.RedisOptions{KeyPrefix: sc.KeyPrefix, Timeout: time.Duration(sc.Timeout), Now: clock,
+		RevokeReplicas: sc.RevokeReplicas, RevokeReplicasTimeout: time.Duration(sc.RevokeReplicasTimeout)}
 	size := store.DefaultCacheSize
 	if sc.DisableCache {
 		size = 0

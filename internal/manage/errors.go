@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/sessionguard/sessionguard/internal/policy"
+	"github.com/sessionguard/sessionguard/internal/store"
 )
 
 // Error codes carried by Error.
@@ -88,6 +89,12 @@ func validation(fields policy.FieldErrors) *Error {
 
 // storeError turns any store error into a 503: a store that answers with
 // an error cannot be trusted to have done the operation.
+// A revocation that too few replicas acknowledged says so: it may be
+// lost by a failover, and retrying it is safe.
 func storeError(op string, err error) *Error {
-	return &Error{Status: http.StatusServiceUnavailable, Code: CodeStoreUnavailable, Message: op + ": session store unavailable", Err: err}
+	msg := op + ": session store unavailable"
+	if errors.Is(err, store.ErrNotReplicated) {
+		msg = op + ": not acknowledged by enough Redis replicas in time (revoke_replicas); retry"
+	}
+	return &Error{Status: http.StatusServiceUnavailable, Code: CodeStoreUnavailable, Message: msg, Err: err}
 }

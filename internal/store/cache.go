@@ -210,13 +210,15 @@ func (c *Cached) CacheStats() (hits, misses uint64) { return c.hits.Load(), c.mi
 // account on every gateway.
 func (c *Cached) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 	n, err := c.Redis.Revoke(ctx, req)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrNotReplicated) {
 		return n, err
 	}
-	if err := c.Invalidate(ctx, req.Account); err != nil {
-		return 0, err
+	// Not replicated: the master has the revocation, so no cache may
+	// keep answering from before it, though the caller is told 503.
+	if ierr := c.Invalidate(ctx, req.Account); ierr != nil {
+		return 0, ierr
 	}
-	return n, nil
+	return n, err
 }
 
 // SetOverride implements Store: under apply immediately an override

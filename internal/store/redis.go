@@ -32,6 +32,12 @@ type RedisOptions struct {
 	// Now is the store's clock. When nil the scripts take the time from
 	// Redis TIME, one clock for all gateways.
 	Now func() time.Time
+	// RevokeReplicas is how many replicas must acknowledge a revocation
+	// before it returns (redis_wait.go); nil: 1 once a master has
+	// reported a replica, else 0.
+	RevokeReplicas *int
+	// RevokeReplicasTimeout bounds that wait; default Timeout.
+	RevokeReplicasTimeout time.Duration
 }
 
 // Redis is the store shared by many gateways, kept in Redis (standalone,
@@ -60,6 +66,7 @@ type Redis struct {
 	timeout time.Duration
 	now     func() time.Time
 	ptrs    pointerCache // opaque session hash -> account, on Cluster
+	wait    *replicaWait
 }
 
 var _ Store = (*Redis)(nil)
@@ -86,6 +93,7 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) *Redis {
 		prefix:  cleanPrefix(opts.KeyPrefix),
 		timeout: opts.Timeout,
 		now:     opts.Now,
+		wait:    newReplicaWait(opts),
 	}
 }
 
@@ -317,7 +325,8 @@ func parseRecord(account, m string, flat []any) (*session.Record, time.Time, boo
 	}, time.UnixMilli(rt), true
 }
 
-// Revoke implements Store in one round trip.
+// Revoke implements Store in one round trip, then waits for replicas
+// (redis_wait.go).
 func (r *Redis) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 	if err := checkRevoke(ctx, &req); err != nil {
 		return 0, err
@@ -331,9 +340,9 @@ func (r *Redis) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 	for _, h := range req.Sessions {
 		args = append(args, member(h))
 	}
-	tctx, cancel := r.withTimeout(ctx)
+	tctx, cancel := r.withRevokeTimeout(ctx)
 	defer cancel()
-	v, err := scriptRevoke.Run(tctx, r.client, keys, args...).Int64Slice()
+	v, err := r.runRevocation(tctx, scriptRevoke, keys, args...).Int64Slice()
 	if err != nil {
 		return 0, unavailable("revoke", err)
 	}

@@ -150,9 +150,9 @@ func (r *Redis) logout(ctx context.Context, kind, id string, keep time.Duration,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	tctx, cancel := r.withTimeout(ctx)
+	tctx, cancel := r.withRevokeTimeout(ctx)
 	defer cancel()
-	members, err := scriptIndexLogout.Run(tctx, r.client, r.subjectKeys(kind, id), r.nowArg(), durMillis(keep)).StringSlice()
+	members, err := r.runRevocation(tctx, scriptIndexLogout, r.subjectKeys(kind, id), r.nowArg(), durMillis(keep)).StringSlice()
 	if err != nil {
 		return nil, unavailable("logout "+kind, err)
 	}

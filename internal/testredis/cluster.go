@@ -96,26 +96,38 @@ func StartCluster(tb testing.TB, opts ...ClusterOption) *Cluster {
 				return false
 			}
 		}
-		if len(c.Replicas) > 0 {
-			// Every node lists a replica for every slot range.
-			for _, n := range c.all() {
-				cl := n.newClient()
-				//lint:ignore SA1019 CLUSTER SHARDS also lists failed nodes and gives no master-first order
-				ranges, err := cl.ClusterSlots(context.Background()).Result()
-				_ = cl.Close()
-				if err != nil || len(ranges) == 0 {
-					return false
-				}
-				for _, r := range ranges {
-					if len(r.Nodes) < 2 {
-						return false
-					}
-				}
-			}
-		}
-		return true
+		return len(c.Replicas) == 0 || c.replicasListed()
 	})
 	return c
+}
+
+// WaitReplicasListed waits until every running node's CLUSTER SLOTS
+// lists a replica for every slot range: after a killed node was
+// restarted and rejoined as a replica, before ReplicaOf can report it.
+func (c *Cluster) WaitReplicasListed(tb testing.TB, timeout time.Duration) {
+	tb.Helper()
+	waitFor(tb, timeout, "every slot range to list a replica", c.replicasListed)
+}
+
+func (c *Cluster) replicasListed() bool {
+	for _, n := range c.all() {
+		if !n.running() {
+			continue
+		}
+		cl := n.newClient()
+		//lint:ignore SA1019 CLUSTER SHARDS also lists failed nodes and gives no master-first order
+		ranges, err := cl.ClusterSlots(context.Background()).Result()
+		_ = cl.Close()
+		if err != nil || len(ranges) == 0 {
+			return false
+		}
+		for _, r := range ranges {
+			if len(r.Nodes) < 2 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (c *Cluster) all() []*Server { return append(c.Nodes[:], c.Replicas...) }

@@ -31,6 +31,10 @@ func historySize() histSize {
 	return histSize{rounds: 2, workers: 6, accounts: 6, whole: 4, sessions: 12}
 }
 
+// failoverReplicas makes a revoke wait for a replica (Redis WAIT): a
+// revocation acknowledged before a failover survives it.
+const failoverReplicas = "revoke_replicas 1"
+
 // faultCase is one kind of fault: the topology it needs, with the store
 // lines it adds, and how to inject it once (round of rounds) and heal it.
 type faultCase struct {
@@ -68,6 +72,8 @@ func redisSigstop(t *testing.T, srv *testredis.Server, r *histRun, _ int) {
 var faultCases = []faultCase{
 	{name: "redis-sigstop", setup: singleRedis(redisSigstop)},
 	{name: "redis-sigstop-cache-off", cacheOff: true, setup: singleRedis(redisSigstop)},
+	{name: "sentinel-sigkill", setup: sentinelSigkill},
+	{name: "cluster-failover", setup: clusterFailover},
 	{name: "client-kill", setup: singleRedis(func(t *testing.T, srv *testredis.Server, r *histRun, _ int) {
 		for _, typ := range []string{"normal", "pubsub"} {
 			faulted(r, "CLIENT KILL TYPE "+typ, -1, func() { srv.CLI(t, "CLIENT", "KILL", "TYPE", typ) })
@@ -109,6 +115,59 @@ func reload(t *testing.T, gw *proc) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("reload: status %d", resp.StatusCode)
+	}
+}
+
+// sentinelSigkill SIGKILLs the master and waits until the sentinels
+// promote the replica; before the next round it restarts the old master
+// and waits until it is the new master's replica.
+func sentinelSigkill(t *testing.T) ([]string, []string, func(*testing.T, *histRun, int, int)) {
+	s := testredis.StartSentinel(t)
+	return s.Addrs(), []string{"master_name " + testredis.SentinelMaster, failoverReplicas}, func(t *testing.T, r *histRun, round, rounds int) {
+		old := s.Master(t)
+		faulted(r, "SIGKILL master, Sentinel failover", -1, func() {
+			old.Stop(t)
+			waitUntil(t, 30*time.Second, "the sentinels to promote the replica", func() bool {
+				m := s.Master(t)
+				return m != old && strings.Contains(m.CLI(t, "INFO", "replication"), "role:master")
+			})
+		})
+		if round < rounds-1 {
+			old.Restart(t)
+			// as the sentinels would, some seconds later
+			host, port, _ := strings.Cut(s.MasterAddr(t), ":")
+			s.Master(t).CLI(t, "CONFIG", "SET", "repl-diskless-sync-delay", "0") // not 5s
+			old.CLI(t, "REPLICAOF", host, port)
+			deadline := time.Now().Add(30 * time.Second)
+			for info := ""; !strings.Contains(info, "master_link_status:up"); info = old.CLI(t, "INFO", "replication") {
+				if time.Now().After(deadline) {
+					t.Fatalf("the old master did not become a replica of %s:%s in 30s:\n%s\nmaster:\n%s", host, port, info, s.Master(t).CLI(t, "INFO", "replication"))
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+}
+
+// clusterFailover moves a shard's master to its replica with CLUSTER
+// FAILOVER, one shard after another, and in the last round SIGKILLs a
+// master and waits until the cluster promotes its replica.
+func clusterFailover(t *testing.T) ([]string, []string, func(*testing.T, *histRun, int, int)) {
+	cl := testredis.StartCluster(t, testredis.WithReplicas())
+	return cl.Addrs(), []string{failoverReplicas}, func(t *testing.T, r *histRun, round, rounds int) {
+		slot := cl.Slot(t, "{"+r.accounts[round%len(r.accounts)]+"}")
+		master, replica := cl.MasterOf(t, slot), cl.ReplicaOf(t, slot)
+		if round == rounds-1 {
+			faulted(r, "SIGKILL cluster master", -1, func() {
+				master.Stop(t)
+				cl.WaitPromoted(t, slot, master, 30*time.Second)
+			})
+			return
+		}
+		faulted(r, "CLUSTER FAILOVER", -1, func() {
+			replica.CLI(t, "CLUSTER", "FAILOVER")
+			cl.WaitPromoted(t, slot, master, 30*time.Second)
+		})
 	}
 }
 

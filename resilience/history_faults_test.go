@@ -90,14 +90,32 @@ var faultCases = []faultCase{
 		g := round % len(r.gws)
 		faulted(r, "reload", g, func() { reload(t, r.gws[g]) })
 	})},
-	{name: "gateway-sigstop", setup: singleRedis(func(t *testing.T, _ *testredis.Server, r *histRun, round int) {
-		g, d := 1+round%2, 3*time.Second // past its 2s cache lease
+	{name: "gateway-sigstop", setup: singleRedis(func(t *testing.T, srv *testredis.Server, r *histRun, round int) {
+		g := 1 + round%2
 		if round%2 == 1 {
-			d = 400 * time.Millisecond // inside it: revocations wait for it
+			faulted(r, "SIGSTOP gateway inside its lease", g, func() { // revocations wait for it
+				signal(t, r.gws[g].Pid, syscall.SIGSTOP)
+				time.Sleep(400 * time.Millisecond)
+				signal(t, r.gws[g].Pid, syscall.SIGCONT)
+			})
+			return
 		}
-		faulted(r, "SIGSTOP gateway", g, func() {
+		// past its 2s lease, and its subscription cut meanwhile: the
+		// invalidations sent while it was stopped never reach it. A
+		// session it holds (of the account the writer only patches) is
+		// revoked meanwhile and asked for there.
+		acct := r.accounts[len(r.accounts)-1]
+		i := round / 2 % len(r.tokens[acct])
+		r.send(context.Background(), r.client, g, acct, i, false)
+		faulted(r, "SIGSTOP gateway past its lease", g, func() {
 			signal(t, r.gws[g].Pid, syscall.SIGSTOP)
-			time.Sleep(d)
+			stopped := time.Now()
+			time.Sleep(1500 * time.Millisecond)
+			srv.CLI(t, "CLIENT", "KILL", "TYPE", "pubsub")
+			if w := r.admin(0, histWrite{account: acct, session: sid(acct, i)}); w.status == 200 {
+				r.probe(acct, i) // answered by g when it resumes
+			}
+			time.Sleep(max(200*time.Millisecond, 3*time.Second-time.Since(stopped)))
 			signal(t, r.gws[g].Pid, syscall.SIGCONT)
 		})
 	})},

@@ -483,7 +483,8 @@ func (c *counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 func TestRedisOneRoundTrip(t *testing.T) {
 	srv := testredis.Start(t)
 	cnt := &counter{}
-	s := store.NewRedis(gatewayClient(t, srv.Addr(), cnt), store.RedisOptions{Timeout: 2 * time.Second})
+	zero := 0 // waiting for replicas adds INFO and WAIT (redis_wait_test.go)
+	s := store.NewRedis(gatewayClient(t, srv.Addr(), cnt), store.RedisOptions{Timeout: 2 * time.Second, RevokeReplicas: &zero})
 	allOps(s) // loads the scripts
 	ctx := context.Background()
 	c := cfg()

@@ -77,12 +77,12 @@ func (r *Redis) runRevocation(ctx context.Context, s *redis.Script, keys []strin
 	defer conn.Close()
 	n, err := r.wait.need(ctx, conn)
 	if err != nil {
-		r.followFailover(ctx, err)
+		r.followFailover(ctx)
 		return failedCmd(ctx, err)
 	}
 	cmd := s.Run(ctx, conn, keys, args...)
-	if err := cmd.Err(); err != nil {
-		r.followFailover(ctx, err)
+	if cmd.Err() != nil {
+		r.followFailover(ctx)
 		return cmd
 	}
 	if n > 0 {
@@ -109,16 +109,13 @@ func (r *Redis) masterConn(ctx context.Context, key string) (*redis.Conn, error)
 	return nil, fmt.Errorf("waiting for replicas needs a single-node, Sentinel or Cluster client, not %T", r.client)
 }
 
-// followFailover makes a Cluster client reload its slot map when a node
-// said that it no longer serves the slot: the revocation itself fails
-// (503), and the next one goes to the promoted master.
-func (r *Redis) followFailover(ctx context.Context, err error) {
-	cc, ok := r.client.(*redis.ClusterClient)
-	if !ok {
-		return
-	}
-	_, moved := redis.IsMovedError(err)
-	if moved || redis.IsReadOnlyError(err) || redis.IsClusterDownError(err) || redis.IsTryAgainError(err) {
+// followFailover makes a Cluster client reload its slot map after a
+// failed revocation (a MOVED from a demoted master, a dead node): the
+// revocation itself fails (503), and the next one goes to the promoted
+// master. The revocation's connection bypasses the client's own
+// redirect handling, which would have done the same.
+func (r *Redis) followFailover(ctx context.Context) {
+	if cc, ok := r.client.(*redis.ClusterClient); ok {
 		cc.ReloadState(ctx)
 	}
 }

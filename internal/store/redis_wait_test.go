@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/sessionguard/sessionguard/internal/session"
 	"github.com/sessionguard/sessionguard/internal/store"
 	"github.com/sessionguard/sessionguard/internal/testredis"
@@ -18,14 +20,10 @@ func replicatedPair(t *testing.T) (master, replica *testredis.Server) {
 	master = testredis.Start(t)
 	host, port, _ := strings.Cut(master.Addr(), ":")
 	replica = testredis.Start(t, "--replicaof", host, port)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(master.CLI(t, "INFO", "replication"), "connected_slaves:1") ||
-		!strings.Contains(replica.CLI(t, "INFO", "replication"), "master_link_status:up") {
-		if time.Now().After(deadline) {
-			t.Fatal("replica not in sync")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testredis.WaitFor(t, 10*time.Second, "the replica in sync", func() bool {
+		return strings.Contains(master.CLI(t, "INFO", "replication"), "connected_slaves:1") &&
+			strings.Contains(replica.CLI(t, "INFO", "replication"), "master_link_status:up")
+	})
 	return master, replica
 }
 
@@ -48,11 +46,13 @@ func revocations(t *testing.T, s *store.Redis, sid string) map[string]error {
 // 1 once a replica was seen), a revocation returns only after the
 // replica acknowledged it; with the replica hung, it fails with
 // ErrNotReplicated (an ErrUnavailable) after the replicas timeout,
-// never silently; revoke_replicas 0 does not wait. The store has the
-// gateway's 100ms socket timeouts, which WAIT must not trip over.
+// never silently; revoke_replicas 0 does not wait. The client has the
+// gateway's 100ms socket timeouts, which a longer WAIT must not trip
+// over.
 func TestRedisRevokeWaitsForReplica(t *testing.T) {
 	master, replica := replicatedPair(t)
-	auto, _ := clockedRedis(gatewayClient(t, master.Addr()), store.RedisOptions{KeyPrefix: "w", Timeout: 100 * time.Millisecond})
+	opts := store.RedisOptions{KeyPrefix: "w", Timeout: time.Second, RevokeReplicasTimeout: 300 * time.Millisecond}
+	auto, _ := clockedRedis(gatewayClient(t, master.Addr()), opts)
 	for op, err := range revocations(t, auto, "s1") {
 		if err != nil {
 			t.Fatalf("%s with the replica in sync: %v", op, err)
@@ -68,18 +68,18 @@ func TestRedisRevokeWaitsForReplica(t *testing.T) {
 			t.Errorf("%s: %v, want WAIT's answer (not a socket timeout)", op, err)
 		}
 	}
-	if d := time.Since(start); d < 300*time.Millisecond || d > 2*time.Second {
-		t.Errorf("three revocations with the replica hung took %v, want about 3 x 100ms", d)
+	if d := time.Since(start); d < 900*time.Millisecond || d > 5*time.Second {
+		t.Errorf("three revocations with the replica hung took %v, want about 3 x 300ms", d)
 	}
 	zero := 0
-	off, _ := clockedRedis(gatewayClient(t, master.Addr()), store.RedisOptions{KeyPrefix: "w", Timeout: 100 * time.Millisecond, RevokeReplicas: &zero})
+	off, _ := clockedRedis(gatewayClient(t, master.Addr()), store.RedisOptions{KeyPrefix: "w", Timeout: time.Second, RevokeReplicas: &zero})
 	for op, err := range revocations(t, off, "s3") {
 		if err != nil {
 			t.Errorf("%s with revoke_replicas 0: %v", op, err)
 		}
 	}
 	resume()
-	waitFor(t, 5*time.Second, "revocations to pass with the replica back", func() bool {
+	testredis.WaitFor(t, 5*time.Second, "revocations to pass with the replica back", func() bool {
 		for _, err := range revocations(t, auto, "s4") {
 			if err != nil {
 				return false
@@ -91,7 +91,7 @@ func TestRedisRevokeWaitsForReplica(t *testing.T) {
 	// The replica gone: the master reports none, but a store that has
 	// seen one keeps waiting for it; a store that never saw one does not.
 	replica.Stop(t)
-	waitFor(t, 5*time.Second, "the master to drop the replica", func() bool {
+	testredis.WaitFor(t, 5*time.Second, "the master to drop the replica", func() bool {
 		return strings.Contains(master.CLI(t, "INFO", "replication"), "connected_slaves:0")
 	})
 	for op, err := range revocations(t, auto, "s5") {
@@ -99,7 +99,7 @@ func TestRedisRevokeWaitsForReplica(t *testing.T) {
 			t.Errorf("%s with the replica gone: %v, want ErrNotReplicated", op, err)
 		}
 	}
-	fresh, _ := clockedRedis(gatewayClient(t, master.Addr()), store.RedisOptions{KeyPrefix: "w", Timeout: 100 * time.Millisecond})
+	fresh, _ := clockedRedis(gatewayClient(t, master.Addr()), opts)
 	for op, err := range revocations(t, fresh, "s6") {
 		if err != nil {
 			t.Errorf("%s on a master without replicas: %v", op, err)
@@ -107,13 +107,38 @@ func TestRedisRevokeWaitsForReplica(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+// TestRedisRevokeAfterClusterFailover: after a manual Cluster failover
+// the client's slot map (reloaded every 60s by default) still names the
+// old master, now a replica, which answers the revocation with MOVED.
+// The revocation fails (never a false success), makes the client reload
+// its slot map, and the next one reaches the new master.
+func TestRedisRevokeAfterClusterFailover(t *testing.T) {
+	cl := testredis.StartCluster(t, testredis.WithReplicas())
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = client.Close() })
+	s, _ := clockedRedis(client, store.RedisOptions{KeyPrefix: "cf", Timeout: 2 * time.Second})
+	for op, err := range revocations(t, s, "c1") {
+		if err != nil {
+			t.Fatalf("%s: %v", op, err)
 		}
-		time.Sleep(50 * time.Millisecond)
+	}
+	c := cfg()
+	mustTouch(t, s, treq(c, "acme", "c2", "alice", t0))
+	slot := cl.Slot(t, "{acme}")
+	old, replica := cl.MasterOf(t, slot), cl.ReplicaOf(t, slot)
+	replica.CLI(t, "CLUSTER", "FAILOVER")
+	cl.WaitPromoted(t, slot, old, 20*time.Second)
+
+	ctx := context.Background()
+	revoke := func() error {
+		_, err := s.Revoke(ctx, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{session.HashID("c2")}, Policy: c})
+		return err
+	}
+	if err := revoke(); !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "MOVED") {
+		t.Fatalf("revocation on the demoted master: %v, want ErrUnavailable with MOVED", err)
+	}
+	testredis.WaitFor(t, 5*time.Second, "the revocation to reach the new master", func() bool { return revoke() == nil })
+	if res := mustTouch(t, s, treq(c, "acme", "c2", "alice", t0)); res.Status != session.Revoked {
+		t.Fatalf("after the revocation on the new master: %v, want revoked", res.Status)
 	}
 }

@@ -114,10 +114,7 @@ func (c *Cluster) replicasListed() bool {
 		if !n.running() {
 			continue
 		}
-		cl := n.newClient()
-		//lint:ignore SA1019 CLUSTER SHARDS also lists failed nodes and gives no master-first order
-		ranges, err := cl.ClusterSlots(context.Background()).Result()
-		_ = cl.Close()
+		ranges, err := n.clusterSlots()
 		if err != nil || len(ranges) == 0 {
 			return false
 		}
@@ -274,10 +271,7 @@ func (c *Cluster) tryShardOf(slot int) (master, replica *Server, err error) {
 		if !n.running() {
 			continue
 		}
-		cl := n.newClient()
-		//lint:ignore SA1019 CLUSTER SHARDS also lists failed nodes and gives no master-first order
-		ranges, err := cl.ClusterSlots(context.Background()).Result()
-		_ = cl.Close()
+		ranges, err := n.clusterSlots()
 		if err != nil {
 			continue
 		}
@@ -309,4 +303,12 @@ func (c *Cluster) Client(tb testing.TB) *redis.ClusterClient {
 		ClusterStateReloadInterval: time.Second})
 	tb.Cleanup(func() { _ = cc.Close() })
 	return cc
+}
+
+// clusterSlots is the node's CLUSTER SLOTS, on a client of its own.
+func (s *Server) clusterSlots() ([]redis.ClusterSlot, error) {
+	cl := s.newClient()
+	defer cl.Close()
+	//lint:ignore SA1019 CLUSTER SHARDS also lists failed nodes and gives no master-first order
+	return cl.ClusterSlots(context.Background()).Result()
 }

@@ -161,22 +161,40 @@ func (s *Sentinel) Failover(tb testing.TB) string {
 	}
 	var now string
 	waitFor(tb, time.Until(deadline), "failover to complete", func() bool {
-		for _, a := range sents {
-			m, err := s.masterAddr(a)
-			if err != nil || m == old {
-				return false
-			}
-			now = m
+		m, err := s.masterAddr(sents[0])
+		if err != nil || m == old {
+			return false
 		}
-		for _, n := range s.Nodes {
-			info := n.CLI(tb, "INFO", "replication")
-			if n.Addr() == now && !strings.Contains(info, "role:master") {
-				return false
-			}
-		}
-		return true
+		now = m
+		return s.agree(tb, now)
 	})
 	return now
+}
+
+// WaitMaster waits until every sentinel reports the node at addr as the
+// master and the node says role:master: after the master was killed,
+// until the sentinels' failover has completed. A sentinel that has not
+// learnt of the failover yet would turn the old master, restarted,
+// back into the master.
+func (s *Sentinel) WaitMaster(tb testing.TB, addr string, timeout time.Duration) {
+	tb.Helper()
+	waitFor(tb, timeout, "every sentinel to report "+addr+" as the master", func() bool { return s.agree(tb, addr) })
+}
+
+// agree reports whether every sentinel names addr as the master and the
+// node at addr says role:master.
+func (s *Sentinel) agree(tb testing.TB, addr string) bool {
+	for _, a := range s.Addrs() {
+		if m, err := s.masterAddr(a); err != nil || m != addr {
+			return false
+		}
+	}
+	for _, n := range s.Nodes {
+		if n.Addr() == addr && !strings.Contains(n.CLI(tb, "INFO", "replication"), "role:master") {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Sentinel) masterAddr(sentinel string) (string, error) {
@@ -285,8 +303,14 @@ func fields(v any) map[string]string {
 	return out
 }
 
-// waitFor polls cond every 50ms until it holds, failing the test after
-// timeout.
+// WaitFor polls cond every 50ms until it holds, failing the test after
+// timeout: for a test waiting on a server's state (a replica in sync, a
+// role changed).
+func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	waitFor(tb, timeout, what, cond)
+}
+
 func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)

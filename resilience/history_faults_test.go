@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/sessionguard/sessionguard/internal/testredis"
 )
 
@@ -138,70 +136,43 @@ func reload(t *testing.T, gw *proc) {
 	}
 }
 
-// sentinelSigkill SIGKILLs the master and waits until the sentinels
-// promote the replica; then it restarts the old master and waits until
-// it is the new master's replica.
+// sentinelSigkill SIGKILLs the master and waits until every sentinel
+// names the promoted replica; then it restarts the old master as the new
+// one's replica (see sentinelTopo).
 func sentinelSigkill(t *testing.T) ([]string, []string, func(*testing.T, *histRun, int, int)) {
-	s := testredis.StartSentinel(t)
-	return s.Addrs(), []string{"master_name " + testredis.SentinelMaster, failoverReplicas}, func(t *testing.T, r *histRun, _, _ int) {
-		old := s.Master(t)
+	st := sentinelTopo{testredis.StartSentinel(t)}
+	return st.addrs(), append(st.extra(), failoverReplicas), func(t *testing.T, r *histRun, _, _ int) {
+		old := st.s.Master(t)
 		faulted(r, "SIGKILL master, Sentinel failover", -1, func() {
 			old.Stop(t)
-			waitUntil(t, 30*time.Second, "every sentinel to name the promoted replica", func() bool {
-				m := s.Master(t)
-				return m != old && strings.Contains(m.CLI(t, "INFO", "replication"), "role:master") && sentinelsAgree(s, m.Addr())
-			})
+			var m *testredis.Server
+			waitUntil(t, 30*time.Second, "a sentinel to name the replica", func() bool { m = st.s.Master(t); return m != old })
+			st.promoted(t, "", old, m)
 		})
-		// back as the new master's replica, as the sentinels would make
-		// it some seconds later: revocations can be acknowledged again
 		old.Restart(t)
-		host, port, _ := strings.Cut(s.MasterAddr(t), ":")
-		s.Master(t).CLI(t, "CONFIG", "SET", "repl-diskless-sync-delay", "0") // not 5s
-		old.CLI(t, "REPLICAOF", host, port)
-		deadline := time.Now().Add(30 * time.Second)
-		for info := ""; !strings.Contains(info, "master_link_status:up"); info = old.CLI(t, "INFO", "replication") {
-			if time.Now().After(deadline) {
-				t.Fatalf("the old master did not become a replica of %s:%s in 30s:\n%s\nmaster:\n%s", host, port, info, s.Master(t).CLI(t, "INFO", "replication"))
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		st.s.Master(t).CLI(t, "CONFIG", "SET", "repl-diskless-sync-delay", "0") // not 5s
+		st.rejoin(t, old)
 	}
-}
-
-// sentinelsAgree reports whether every sentinel of s names master.
-// Until they do, a gateway asking a late one would be sent to the old
-// master's address, where the restarted node serves as an empty master
-// until it is made a replica.
-func sentinelsAgree(s *testredis.Sentinel, master string) bool {
-	for _, a := range s.Addrs() {
-		c := redis.NewSentinelClient(&redis.Options{Addr: a})
-		v, err := c.GetMasterAddrByName(context.Background(), testredis.SentinelMaster).Result()
-		_ = c.Close()
-		if err != nil || len(v) != 2 || v[0]+":"+v[1] != master {
-			return false
-		}
-	}
-	return true
 }
 
 // clusterFailover moves a shard's master to its replica with CLUSTER
 // FAILOVER, one shard after another, and in the last round SIGKILLs a
 // master and waits until the cluster promotes its replica.
 func clusterFailover(t *testing.T) ([]string, []string, func(*testing.T, *histRun, int, int)) {
-	cl := testredis.StartCluster(t, testredis.WithReplicas())
-	return cl.Addrs(), []string{failoverReplicas}, func(t *testing.T, r *histRun, round, rounds int) {
-		slot := cl.Slot(t, "{"+r.accounts[round%len(r.accounts)]+"}")
-		master, replica := cl.MasterOf(t, slot), cl.ReplicaOf(t, slot)
+	ct := clusterTopo{testredis.StartCluster(t, testredis.WithReplicas())}
+	return ct.addrs(), append(ct.extra(), failoverReplicas), func(t *testing.T, r *histRun, round, rounds int) {
+		acct := r.accounts[round%len(r.accounts)]
+		master, replica := ct.shard(t, acct)
 		if round == rounds-1 {
 			faulted(r, "SIGKILL cluster master", -1, func() {
 				master.Stop(t)
-				cl.WaitPromoted(t, slot, master, 30*time.Second)
+				ct.promoted(t, acct, master, replica)
 			})
 			return
 		}
 		faulted(r, "CLUSTER FAILOVER", -1, func() {
 			replica.CLI(t, "CLUSTER", "FAILOVER")
-			cl.WaitPromoted(t, slot, master, 30*time.Second)
+			ct.promoted(t, acct, master, replica)
 		})
 	}
 }

@@ -63,6 +63,7 @@ type proc struct {
 	URL, Admin string
 	Client     *http.Client
 	Pid        int
+	Caddyfile  []byte // the config it was started with
 }
 
 // hs256Handler is the session_guard block of startCaddy's site.
@@ -112,7 +113,8 @@ http://127.0.0.1:%d {
 }
 `, adminPort, httpPort, filepath.Join(dir, "data"), globals, httpPort, handler, upstream)
 	path := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(path, []byte(cf), 0o644); err != nil {
+	p.Caddyfile = []byte(cf)
+	if err := os.WriteFile(path, p.Caddyfile, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer

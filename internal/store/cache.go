@@ -226,11 +226,12 @@ func (c *Cached) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 // the account's sessions before it returns.
 func (c *Cached) SetOverride(ctx context.Context, account string, ov policy.Override) (policy.Override, error) {
 	old, err := c.Redis.SetOverride(ctx, account, ov)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrNotReplicated) {
 		return old, err
 	}
-	if err := c.Invalidate(ctx, account); err != nil {
-		return policy.Override{}, err
+	// not replicated: as in Revoke
+	if ierr := c.Invalidate(ctx, account); ierr != nil {
+		return policy.Override{}, ierr
 	}
-	return old, nil
+	return old, err
 }

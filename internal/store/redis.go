@@ -344,7 +344,7 @@ func (r *Redis) revokeStep(ctx context.Context, req *RevokeRequest, st *revokeSt
 	}
 	tctx, cancel := r.withRevokeTimeout(ctx)
 	defer cancel()
-	v, err := r.runRevocation(tctx, scriptRevoke, keys, args...).Slice()
+	v, err := r.runReplicated(tctx, scriptRevoke, keys, args...).Slice()
 	if err != nil {
 		return 0, unavailable("revoke", err)
 	}
@@ -402,11 +402,20 @@ func (r *Redis) SetOverride(ctx context.Context, account string, ov policy.Overr
 		}
 		return strconv.FormatInt(d.Milliseconds(), 10)
 	}
-	tctx, cancel := r.withTimeout(ctx)
+	tctx, cancel := r.withRevokeTimeout(ctx)
 	defer cancel()
 	maxS, onLim := limitFields(ov)
 	k := r.keys(account)
-	v, err := scriptSetOverride.Run(tctx, r.client, []string{k.override(), k.events()}, field(ov.Idle), field(ov.Absolute), maxS, onLim, r.nowArg(), r.ev.maxArg()).Slice()
+	cmd := r.runReplicated(tctx, scriptSetOverride, []string{k.override(), k.events()}, field(ov.Idle), field(ov.Absolute), maxS, onLim, r.nowArg(), r.ev.maxArg())
+	// Not replicated: the master has the override; its reply still counts
+	// for the events, and the caller is told 503.
+	waitErr := cmd.Err()
+	if errors.Is(waitErr, ErrNotReplicated) {
+		cmd.SetErr(nil)
+	} else {
+		waitErr = nil
+	}
+	v, err := cmd.Slice()
 	if err != nil {
 		return policy.Override{}, unavailable("set override", err)
 	}
@@ -418,6 +427,9 @@ func (r *Redis) SetOverride(ctx context.Context, account string, ov policy.Overr
 	n, _ := v[4].(int64)
 	full, _ := v[5].(int64)
 	r.ev.wrote(r, account, evCounts{policy: n, full: full, due: time.UnixMilli(1)}) // deadlines may move earlier: sweep
+	if waitErr != nil {
+		return old, unavailable("set override", waitErr)
+	}
 	return old, nil
 }
 

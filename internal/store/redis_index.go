@@ -152,7 +152,7 @@ func (r *Redis) logout(ctx context.Context, kind, id string, keep time.Duration,
 	}
 	tctx, cancel := r.withRevokeTimeout(ctx)
 	defer cancel()
-	members, err := r.runRevocation(tctx, scriptIndexLogout, r.subjectKeys(kind, id), r.nowArg(), durMillis(keep)).StringSlice()
+	members, err := r.runReplicated(tctx, scriptIndexLogout, r.subjectKeys(kind, id), r.nowArg(), durMillis(keep)).StringSlice()
 	if err != nil {
 		return nil, unavailable("logout "+kind, err)
 	}

@@ -62,11 +62,13 @@ func (r *Redis) withRevokeTimeout(ctx context.Context) (context.Context, context
 	return context.WithTimeout(ctx, r.timeout+r.wait.timeout)
 }
 
-// runRevocation is s.Run for a script that revokes: it runs s on a
+// runReplicated is s.Run for a write that must survive a failover (a
+// revocation, an override that apply immediately puts in force at once):
+// it runs s on a
 // connection of its own to the master owning keys[0] and then, when
 // replicas must acknowledge it, WAITs for them on that connection. Its
 // error wraps ErrNotReplicated when too few did.
-func (r *Redis) runRevocation(ctx context.Context, s *redis.Script, keys []string, args ...any) *redis.Cmd {
+func (r *Redis) runReplicated(ctx context.Context, s *redis.Script, keys []string, args ...any) *redis.Cmd {
 	if r.wait.want == 0 {
 		return s.Run(ctx, r.client, keys, args...)
 	}

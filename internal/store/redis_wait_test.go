@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sessionguard/sessionguard/internal/policy"
 	"github.com/sessionguard/sessionguard/internal/session"
 	"github.com/sessionguard/sessionguard/internal/store"
 	"github.com/sessionguard/sessionguard/internal/testredis"
@@ -27,9 +28,9 @@ func replicatedPair(t *testing.T) (master, replica *testredis.Server) {
 	return master, replica
 }
 
-// revocations runs every revocation of s that must reach the replicas:
-// Revoke (a session of its own, created first) and both back-channel
-// logouts.
+// revocations runs every write of s that must reach the replicas:
+// Revoke (a session of its own, created first), both back-channel
+// logouts and an override (apply immediately puts it in force at once).
 func revocations(t *testing.T, s *store.Redis, sid string) map[string]error {
 	t.Helper()
 	c := cfg()
@@ -39,6 +40,7 @@ func revocations(t *testing.T, s *store.Redis, sid string) map[string]error {
 	_, errs["revoke"] = s.Revoke(ctx, store.RevokeRequest{Account: "acme", Scope: store.ScopeSession, Sessions: []string{session.HashID(sid)}, Policy: c})
 	_, errs["logout sid"] = s.LogoutSID(ctx, "sid-"+sid, time.Hour)
 	_, errs["logout sub"] = s.LogoutSubject(ctx, "sub-"+sid, time.Hour)
+	_, errs["override"] = s.SetOverride(ctx, "acme", policy.Override{Idle: ptr(20 * time.Minute)})
 	return errs
 }
 
@@ -69,7 +71,7 @@ func TestRedisRevokeWaitsForReplica(t *testing.T) {
 		}
 	}
 	if d := time.Since(start); d < 900*time.Millisecond || d > 5*time.Second {
-		t.Errorf("three revocations with the replica hung took %v, want about 3 x 300ms", d)
+		t.Errorf("four writes with the replica hung took %v, want about 4 x 300ms", d)
 	}
 	zero := 0
 	off, _ := clockedRedis(gatewayClient(t, master.Addr()), store.RedisOptions{KeyPrefix: "w", Timeout: time.Second, RevokeReplicas: &zero})

@@ -336,6 +336,7 @@ func newRedisClient(s redisSettings) redis.UniversalClient {
 		ContextTimeoutEnabled: true,
 		MaxRetries:            1,
 		PoolSize:              s.PoolSize,
+		PipelinePoolSize:      -1, // pipelines share the pool: pool_size is every connection per node
 		DisableIdentity:       true,
 	}
 	if s.TLS {

@@ -132,9 +132,11 @@ type redisKeys struct {
 	base string // "<prefix>:{<esc(account)>}:"
 }
 
-func accountKeys(prefix, account string) redisKeys {
-	return redisKeys{base: prefix + ":{" + keyEscape(account) + "}:"}
-}
+func accountKeys(prefix, account string) redisKeys { return escapedKeys(prefix, keyEscape(account)) }
+
+// escapedKeys names the keys of an account given keyEscape()d, as the
+// event and sweep sets hold it.
+func escapedKeys(prefix, esc string) redisKeys { return redisKeys{base: prefix + ":{" + esc + "}:"} }
 
 // sessionPrefix is what the scripts prepend to an index member to get the
 // key of that session.

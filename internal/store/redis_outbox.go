@@ -181,7 +181,7 @@ func (o redisOutbox) readAccount(ctx context.Context, esc, group, consumer strin
 	evs, err := o.readStream(ctx, esc, group, consumer, n, reclaim)
 	if err != nil && strings.HasPrefix(err.Error(), "NOGROUP") {
 		// the drained stream expired with its groups; new events made it again
-		o.r.ev.created.Delete(o.r.prefix + ":{" + esc + "}:ev " + group)
+		o.r.ev.created.Delete(escapedKeys(o.r.prefix, esc).events() + " " + group)
 		evs, err = o.readStream(ctx, esc, group, consumer, n, reclaim)
 	}
 	return evs, err
@@ -189,7 +189,7 @@ func (o redisOutbox) readAccount(ctx context.Context, esc, group, consumer strin
 
 // readStream is readAccount, once.
 func (o redisOutbox) readStream(ctx context.Context, esc, group, consumer string, n int, reclaim time.Duration) ([]events.Event, error) {
-	stream := o.r.prefix + ":{" + esc + "}:ev"
+	stream := escapedKeys(o.r.prefix, esc).events()
 	if err := o.ensureGroup(ctx, stream, group); err != nil {
 		return nil, err
 	}
@@ -277,7 +277,7 @@ const drainedTTL = 24 * time.Hour
 // is checked, so an event written meanwhile either shows in the stream
 // or has bumped the score.
 func (o redisOutbox) retire(ctx context.Context, esc string, score float64) error {
-	stream := o.r.prefix + ":{" + esc + "}:ev"
+	stream := escapedKeys(o.r.prefix, esc).events()
 	drained, err := scriptDrained.Run(ctx, o.r.client, []string{stream}, drainedTTL.Milliseconds()).Int()
 	if err != nil || drained == 0 {
 		return err
@@ -292,7 +292,7 @@ func (o redisOutbox) Ack(ctx context.Context, group string, evs []events.Event) 
 		if !ok {
 			return errors.New("not an event id of this store: " + ev.ID)
 		}
-		if err := o.r.client.XAck(ctx, o.r.prefix+":{"+esc+"}:ev", group, entry).Err(); err != nil {
+		if err := o.r.client.XAck(ctx, escapedKeys(o.r.prefix, esc).events(), group, entry).Err(); err != nil {
 			return unavailable("events ack", err)
 		}
 	}
@@ -308,7 +308,7 @@ func (o redisOutbox) Queued(ctx context.Context, group string) (int64, error) {
 	}
 	var n int64
 	for _, esc := range accts {
-		groups, err := o.r.client.XInfoGroups(ctx, o.r.prefix+":{"+esc+"}:ev").Result()
+		groups, err := o.r.client.XInfoGroups(ctx, escapedKeys(o.r.prefix, esc).events()).Result()
 		if err != nil {
 			continue // no stream yet
 		}

@@ -111,7 +111,7 @@ func (r *Redis) SweepExpired(ctx context.Context, cfg *policy.Config) (int, erro
 
 // sweepAccount sweeps one account and moves its due score on.
 func (r *Redis) sweepAccount(ctx context.Context, esc string, score float64, now string, cfg *policy.Config) (int, error) {
-	k := redisKeys{base: r.prefix + ":{" + esc + "}:"}
+	k := escapedKeys(r.prefix, esc)
 	args := append([]any{now, k.sessionPrefix()}, cfgArgs(cfg)...)
 	args = append(args, r.ev.maxArg(), sweepSessions)
 	tctx, cancel := r.withTimeout(ctx)

@@ -253,10 +253,13 @@ func (a *App) Validate() error {
 }
 
 // Start starts the memory store's pruning, or the Redis session cache's
-// lease and subscription, and the event delivery, stopped by the
-// Provision context.
+// lease and subscription and the recording of revoked sessions, and the
+// event delivery, stopped by the Provision context.
 func (a *App) Start() error {
 	a.startEvents()
+	if c, ok := unwrapStore(a.store).(store.RevocationCleaner); ok {
+		go a.cleanRevoked(c)
+	}
 	switch st := unwrapStore(a.store).(type) {
 	case *store.Memory:
 		go st.Run(a.ctx, time.Minute)

@@ -169,7 +169,7 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 		return TouchResult{}, errNilPolicy
 	}
 	k := r.keys(req.Account)
-	keys := []string{k.session(req.SessionHash), k.override(), k.cutoff(), k.userCutoff(req.User), k.index(), k.userIndex(req.User), k.events(), k.deadlines()}
+	keys := []string{k.session(req.SessionHash), k.override(), k.cutoff(), k.userCutoff(req.User), k.index(), k.userIndex(req.User), k.events(), k.deadlines(), k.revocation()}
 	passive := "0"
 	if req.Passive {
 		passive = "1"
@@ -196,7 +196,7 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 	if !ok {
 		return TouchResult{}, unavailable("touch", fmt.Errorf("unexpected reply of %d values", len(reply)))
 	}
-	c := touchEvents(v, len(reply)-10)
+	c := touchEvents(v)
 	if c.created > 0 { // the sweep looks at the account by the new session's first deadline
 		c.due = time.UnixMilli(min(v[5], v[6]))
 	}
@@ -286,90 +286,6 @@ func parseRecord(account, m string, flat []any) (*session.Record, time.Time, boo
 		Claimed: policy.Claimed{Idle: millisDur(ci), Absolute: millisDur(ca)},
 		Ended:   session.ParseStatus(x),
 	}, time.UnixMilli(rt), true
-}
-
-// Revoke implements Store: one script for scopes session and user; for
-// all and others one script per revokeBatch members of the account's
-// index, each bounded (see luaRevoke), and the 2xx only after the last.
-// Each step waits for replicas (redis_wait.go).
-func (r *Redis) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
-	if err := checkRevoke(ctx, &req); err != nil {
-		return 0, err
-	}
-	step := revokeStep{Cursor: "", Candidates: make([]string, 0, len(req.Sessions))}
-	for _, h := range req.Sessions {
-		step.Candidates = append(step.Candidates, member(h))
-	}
-	total := 0
-	for {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		n, err := r.revokeStep(ctx, &req, &step)
-		if err != nil {
-			return 0, err
-		}
-		total += n
-		if step.Cursor == "0" {
-			return total, nil
-		}
-	}
-}
-
-// revokeBatch is about how many index members one step of a revocation
-// of a whole account examines.
-const revokeBatch = 50
-
-// revokeStep is where a revocation walking the account's index is.
-type revokeStep struct {
-	// Cursor is the index cursor: "" before the first step, "0" when done.
-	Cursor string
-	// Cut is the revocation's cutoff in ms, "" before the first step.
-	Cut string
-	// Candidates are the index members of req.Sessions; after the first
-	// step only the one picked.
-	Candidates []string
-}
-
-// revokeStep runs one step of luaRevoke and advances st.
-func (r *Redis) revokeStep(ctx context.Context, req *RevokeRequest, st *revokeStep) (int, error) {
-	k := r.keys(req.Account)
-	keys := []string{k.index(), k.override(), k.cutoff(), k.userCutoff(req.User), k.userIndex(req.User), k.events(), k.deadlines()}
-	args := make([]any, 0, 16+len(st.Candidates))
-	args = append(args, r.nowArg(), k.sessionPrefix())
-	args = append(args, cfgArgs(req.Policy)...)
-	args = append(args, string(req.Scope), req.User, st.Cursor, st.Cut, strconv.Itoa(revokeBatch), revokedBy(req.By), r.ev.maxArg())
-	for _, m := range st.Candidates {
-		args = append(args, m)
-	}
-	tctx, cancel := r.withRevokeTimeout(ctx)
-	defer cancel()
-	v, err := r.runReplicated(tctx, scriptRevoke, keys, args...).Slice()
-	if err != nil {
-		return 0, unavailable("revoke", err)
-	}
-	if len(v) != 9 {
-		return 0, unavailable("revoke", fmt.Errorf("unexpected reply of %d values", len(v)))
-	}
-	n, ok1 := asInt(v[0])
-	cut, ok2 := asInt(v[3])
-	next := asString(v[2])
-	if !ok1 || !ok2 || next == "" {
-		return 0, unavailable("revoke", errors.New("unexpected reply"))
-	}
-	var ev [4]int64
-	for i := range ev {
-		if ev[i], ok1 = asInt(v[5+i]); !ok1 {
-			return 0, unavailable("revoke", errors.New("unexpected reply"))
-		}
-	}
-	r.ev.wrote(r, req.Account, evCounts{revoked: ev[0], idle: ev[1], absolute: ev[2], full: ev[3]})
-	st.Cursor, st.Cut = next, strconv.FormatInt(cut, 10)
-	st.Candidates = st.Candidates[:0]
-	if pick := asString(v[4]); pick != "" {
-		st.Candidates = append(st.Candidates, pick)
-	}
-	return int(n), nil
 }
 
 // Override implements Store.

@@ -38,12 +38,21 @@ local function emit(typ, at, m, u, by)
 end
 
 -- evdeadline keeps the session's next deadline (the earlier of idle
--- and absolute) in the account's deadline index dl while it is live, for
--- the sweep of unobserved expiries (redis_sweep.go).
+-- and absolute) in the account's deadline index dl while it is live:
+-- the sweep of unobserved expiries finds them there (redis_sweep.go),
+-- and a revocation of the account counts them (redis_revoke.go).
 local function evdeadline(dl, m, r, pi, pa)
-  if not EV then return end
   if r and r.x == '' then redis.call('ZADD', dl, int(math.min(r.l + pi, r.c + pa)), m)
   else redis.call('ZREM', dl, m) end
+end
+
+-- After a new session: keep dl at least d ms more; without events (no
+-- sweep) also drop up to eight members whose deadline has passed.
+local function dlupkeep(dl, d, now)
+  if d > 0 then extendindex(dl, d) end
+  if EV then return end
+  local old = redis.call('ZRANGEBYSCORE', dl, '-inf', int(now), 'LIMIT', 0, 8)
+  if #old > 0 then redis.call('ZREM', dl, unpack(old)) end
 end
 
 -- evend emits the expiry a live record r has reached at now under
@@ -54,11 +63,26 @@ local function evend(r, m, now, pi, pa)
 end
 `
 
-// touchEvents decodes the event counts of a touch reply v with evicted
-// members after it: idle and absolute expiries, then the created and
-// limit revocations (evicted of them) plus 2^20 when the outbox was full.
-func touchEvents(v []int64, evicted int) evCounts {
-	c := evCounts{idle: v[7], absolute: v[8], full: v[9] >> 20, revoked: int64(evicted)}
-	c.created = v[9]&(1<<20-1) - c.revoked
-	return c
+// luaGenEnd records the end of a record that a revocation of the
+// account ended unrecorded (r.gen, see record in redis_scripts.go), with
+// its event: revoked at the revocation's time (r.xe), or the expiry it
+// had reached by then. Whichever script meets the record first records
+// it, so each has one event. It needs luaPrelude and luaEventLib.
+const luaGenEnd = `
+local function genend(key, sp, dl, m, r, pi, pa)
+  r.gen = nil
+  local was = {x = '', c = r.c, l = r.l, u = r.u}
+  if state(was, r.xe, pi, pa) == '' then emit('session.revoked', r.xe, m, r.u, r.by)
+  else evend(was, m, r.xe, pi, pa) end
+  redis.call('HSET', key, 'x', 'revoked', 'xe', int(r.xe))
+  unlist(sp, m, r.u)
+  evdeadline(dl, m, nil)
+end
+`
+
+// touchEvents decodes the event counts of a touch reply v: idle and
+// absolute expiries, then creations plus 2^10 per revocation plus 2^20
+// when the outbox was full.
+func touchEvents(v []int64) evCounts {
+	return evCounts{idle: v[7], absolute: v[8], created: v[9] & (1<<10 - 1), revoked: v[9] >> 10 & (1<<10 - 1), full: v[9] >> 20}
 }

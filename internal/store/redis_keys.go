@@ -23,6 +23,10 @@ import "strings"
 //	<prefix>:{~ev}:accts        zset   accounts with events to deliver (redis_outbox.go)
 //	<prefix>:{<acct>}:dl        zset   live session -> next deadline, ms (redis_sweep.go)
 //	<prefix>:{~due}             zset   account -> its earliest deadline, lower bound (redis_sweep.go)
+//	<prefix>:{<acct>}:rv        hash   revocation generation: n, g, t, by (redis_revoke.go)
+//	<prefix>:{<acct>}:rq:<id>   zset   sessions a revocation ended, to record (redis_revoke.go)
+//	<prefix>:{<acct>}:rqs       zset   queue id -> when made, ms: the queues left (redis_revoke.go)
+//	<prefix>:{~rq}              zset   account -> when last queued, ms: accounts with queues (redis_revoke.go)
 //
 // <acct>, <user> and <hash> are esc()aped, so no user-controlled text can
 // close the hash tag, add a separator or form a glob pattern.
@@ -161,6 +165,21 @@ func (k redisKeys) events() string { return k.base + "ev" }
 // deadlines is the account's deadline index: esc(session hash) -> next
 // deadline, ms, of live sessions (redis_sweep.go).
 func (k redisKeys) deadlines() string { return k.base + "dl" }
+
+// revocation is the account's revocation generation (redis_revoke.go).
+func (k redisKeys) revocation() string { return k.base + "rv" }
+
+// revokedQueue holds the sessions a revocation of the account ended,
+// until they are recorded (redis_revoke.go); id names the revocation.
+func (k redisKeys) revokedQueue(id string) string { return k.base + "rq:" + id }
+
+// revokedQueues lists the account's revocation queues left to record:
+// id -> when made, ms.
+func (k redisKeys) revokedQueues() string { return k.base + "rqs" }
+
+// revokedQueues is the zset of accounts with revocation queues left to
+// record: esc(account) -> when last queued, ms.
+func revokedQueues(prefix string) string { return prefix + ":{~rq}" }
 
 // dueAccounts is the zset of accounts -> a lower bound of their earliest
 // session deadline, ms (redis_sweep.go).

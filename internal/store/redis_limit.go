@@ -57,8 +57,9 @@ end
 
 -- admit enforces the limit for a new session m of user (a record of m
 -- that it replaces does not count). Returns nil when the session is
--- refused, else the members it revoked to make room, oldest login first.
-local function admit(uidx, polkey, lc, sp, m, user, now, cfg, ovi, ova)
+-- refused, else the members it revoked to make room, oldest login first
+-- (and takes them off the deadline index dl).
+local function admit(uidx, dl, polkey, lc, sp, m, user, now, cfg, ovi, ova)
   local max, mode = limitof(polkey, lc)
   if max <= 0 then
     -- unlimited: once the index is longer than 16, check its two oldest
@@ -81,6 +82,7 @@ local function admit(uidx, polkey, lc, sp, m, user, now, cfg, ovi, ova)
     redis.call('HSET', sp .. live[i], 'x', 'revoked', 'xe', int(now))
     unlist(sp, live[i], user)
     redis.call('ZREM', uidx, live[i])
+    redis.call('ZREM', dl, live[i])
     out[#out + 1] = live[i]
   end
   return out

@@ -33,7 +33,7 @@ import (
 
 // luaOpaqueLib is luaTouch without creation, for a session found
 // through its pointer.
-const luaOpaqueLib = luaPrelude + luaEventLib + `
+const luaOpaqueLib = luaPrelude + luaEventLib + luaGenEnd + `
 local function unbound(now)
   return {4, 0, now, 0, 0, now, now, '', '', '', '', ''}
 end
@@ -43,7 +43,11 @@ local function opaquetouch(key, polkey, idx, sp, m, now, cfg, passive, acct, int
   -- share the slot of its declared keys
   local base = string.sub(sp, 1, -3)
   evinit(base .. 'ev', evmax)
+  readgen(base .. 'rv')
+  local ovi, ova
+  if cfg.immediately then ovi, ova = readov(polkey) end
   local r, why = load(key)
+  if r and r.gen then genend(key, sp, base .. 'dl', m, r, inforce(cfg, r, ovi, ova)) end
   if not r then
     if why == 'corrupt' then return {3, 0, now, 0, 0, now, now, acct, '', '', '', ''} end
     return unbound(now)
@@ -59,8 +63,6 @@ local function opaquetouch(key, polkey, idx, sp, m, now, cfg, passive, acct, int
     unlist(sp, m)
     return unbound(now)
   end
-  local ovi, ova
-  if cfg.immediately then ovi, ova = readov(polkey) end
   local pi, pa = inforce(cfg, r, ovi, ova)
   local st = state(r, now, pi, pa)
   if r.x == '' and st ~= '' then evend(r, m, now, pi, pa) end -- event: ended now
@@ -68,15 +70,21 @@ local function opaquetouch(key, polkey, idx, sp, m, now, cfg, passive, acct, int
   local abs = r.c + pa
   local rt = abs + 60000
   local out = {CODES[st], 0, now, pi, pa, r.l + pi, abs, acct, r.u or '', r.role or '', r.name or '', r.email or ''}
+  local function withevents()
+    out[13], out[14], out[15] = EVN.idle, EVN.absolute, EVN.revoked -- events written
+    return out
+  end
   -- coalesced: nothing changed, nothing to write (as in luaTouch)
-  if not dirty and rt == r.rt then return out end
+  if not dirty and rt == r.rt then
+    if EVN.idle + EVN.absolute + EVN.revoked > 0 then return withevents() end
+    return out
+  end
   local fresh = rt ~= r.rt or rt - now > TTL_CAP -- as in luaTouch
   redis.call('HSET', key, 'l', int(r.l), 'x', r.x, 'rt', int(rt))
   if fresh then retain(key, idx, sp, m, rt, now) end
   if ttl(rt, now) > 0 then relist(sp, m, r, st, pi, pa, rt, now, fresh) end
   evdeadline(base .. 'dl', m, r, pi, pa)
-  out[13], out[14] = EVN.idle, EVN.absolute -- events written
-  return out
+  return withevents()
 end
 `
 
@@ -86,7 +94,8 @@ end
 // index member, 11 touch interval ms, 12 the event stream's MAXLEN (0 =
 // no events). Returns {status code (4 = unbound), 0, now, policy idle,
 // policy absolute, idle deadline, absolute deadline, account, user,
-// role, name, email}, then, after a write, {idle events, absolute events}.
+// role, name, email}, then, when it wrote events, {idle events, absolute
+// events, revoked events}.
 const luaOpaqueLookup = luaOpaqueLib + `
 local now = clock(ARGV[1])
 local cfg = readcfg(2)
@@ -130,17 +139,18 @@ local now = clock(ARGV[1])
 local sp = ARGV[2]
 local cfg = readcfg(3)
 local m = ARGV[10]
+readgen(ARGV[12] .. 'rv')
 local ovi, ova = readov(polkey)
 local pi, pa = effective(cfg, ovi, ova, 0, 0)
 local rt = now + pa + 60000
-local evicted = admit(KEYS[4], polkey, readlimitcfg(19), sp, m, ARGV[13], now, cfg, ovi, ova)
+local evicted = admit(KEYS[4], ARGV[12] .. 'dl', polkey, readlimitcfg(19), sp, m, ARGV[13], now, cfg, ovi, ova)
 if not evicted then return {6, 0, now, pi, pa, now + pi, now + pa, 0} end
 prune(idx, sp, now)
 redis.call('DEL', key)
 redis.call('HSET', key,
   'u', ARGV[13], 'r', ARGV[14], 'n', ARGV[15], 'e', ARGV[16], 'ip', ARGV[17], 'ua', ARGV[18],
   'c', int(now), 'l', int(now), 'pi', int(pi), 'pa', int(pa), 'ci', '0', 'ca', '0',
-  'x', '', 'rt', int(rt))
+  'x', '', 'rt', int(rt), 'g', int(GEN.n))
 retain(key, idx, sp, m, rt, now)
 relist(sp, m, { c = now, l = now, u = ARGV[13] }, '', pi, pa, rt, now, true)
 indexuser(KEYS[4], m, now, rt, now)
@@ -148,6 +158,7 @@ evinit(ARGV[12] .. 'ev', ARGV[23]) -- events
 emit('session.created', now, m, ARGV[13], '')
 for _, e in ipairs(evicted) do emit('session.revoked', now, e, ARGV[13], 'limit') end
 evdeadline(ARGV[12] .. 'dl', m, {x = '', l = now, c = now, u = ARGV[13]}, pi, pa)
+dlupkeep(ARGV[12] .. 'dl', ttl(rt, now), now)
 -- the pointer outlives any absolute limit the bounds allow
 local amax = cfg.amax
 if pa > amax then amax = pa end
@@ -222,7 +233,7 @@ func (r *Redis) Lookup(ctx context.Context, req *TouchRequest) (OpaqueResult, er
 	if err != nil {
 		return OpaqueResult{}, unavailable("opaque lookup", err)
 	}
-	if len(reply) != 12 && len(reply) != 14 {
+	if len(reply) != 12 && len(reply) != 15 {
 		return OpaqueResult{}, unavailable("opaque lookup", fmt.Errorf("unexpected reply of %d values", len(reply)))
 	}
 	var n [7]int64
@@ -243,10 +254,11 @@ func (r *Redis) Lookup(ctx context.Context, req *TouchRequest) (OpaqueResult, er
 	res.IdleExpiresAt, res.AbsoluteExpiresAt = time.UnixMilli(n[5]), time.UnixMilli(n[6])
 	res.Account, res.User, res.Role = asString(reply[7]), asString(reply[8]), asString(reply[9])
 	res.Name, res.Email = asString(reply[10]), asString(reply[11])
-	if len(reply) == 14 {
+	if len(reply) == 15 {
 		idle, _ := asInt(reply[12])
 		abs, _ := asInt(reply[13])
-		r.ev.wrote(r, res.Account, evCounts{idle: idle, absolute: abs})
+		rev, _ := asInt(reply[14])
+		r.ev.wrote(r, res.Account, evCounts{idle: idle, absolute: abs, revoked: rev})
 	}
 	return res, nil
 }

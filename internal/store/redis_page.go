@@ -45,7 +45,7 @@ func (r *Redis) Sessions(ctx context.Context, account string, cfg *policy.Config
 	args = append(args, strconv.FormatInt(cms, 10), cm, strconv.Itoa(page.limit()))
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
-	raw, err := scriptSessions.Run(tctx, r.client, []string{k.index(), k.override(), k.order()}, args...).Slice()
+	raw, err := scriptSessions.Run(tctx, r.client, []string{k.index(), k.override(), k.order(), k.revocation()}, args...).Slice()
 	if err != nil {
 		return SessionPage{}, unavailable("sessions", err)
 	}
@@ -98,7 +98,7 @@ func parsePage(account string, cfg *policy.Config, raw []any) (SessionPage, erro
 
 // listedFields are the record fields luaSessions returns, in the order
 // of its LISTF.
-var listedFields = []string{"c", "l", "pi", "pa", "ci", "ca", "x", "rt", "u", "r", "n", "e", "xe", "ip", "ua"}
+var listedFields = []string{"c", "l", "pi", "pa", "ci", "ca", "x", "rt", "u", "r", "n", "e", "xe", "g", "ip", "ua"}
 
 // listFields pairs luaSessions' values with their names, as an HGETALL
 // reply, leaving out absent ones.

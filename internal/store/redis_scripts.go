@@ -83,8 +83,25 @@ local function readov(polkey)
 end
 
 -- The record fields load reads, in order; listing reads ip and ua too.
-local RECF = {'c', 'l', 'pi', 'pa', 'ci', 'ca', 'x', 'rt', 'u', 'r', 'n', 'e', 'xe'}
-local LISTF = {'c', 'l', 'pi', 'pa', 'ci', 'ca', 'x', 'rt', 'u', 'r', 'n', 'e', 'xe', 'ip', 'ua'}
+local RECF = {'c', 'l', 'pi', 'pa', 'ci', 'ca', 'x', 'rt', 'u', 'r', 'n', 'e', 'xe', 'g'}
+local LISTF = {'c', 'l', 'pi', 'pa', 'ci', 'ca', 'x', 'rt', 'u', 'r', 'n', 'e', 'xe', 'g', 'ip', 'ua'}
+
+-- The account's revocation generation (redis_revoke.go), from its rv
+-- hash: n the generation new records get, g the one below which records
+-- are revoked. Every script that loads records reads it first; record()
+-- refuses to run without it.
+local GEN = nil
+local function readgen(key)
+  local v = redis.call('HMGET', key, 'n', 'g')
+  GEN = {key = key, n = tonumber(v[1]) or 0, g = tonumber(v[2]) or 0}
+end
+
+-- The time and author of the revocation that ended a record stamped g:
+-- the next generation's (fields t<g+1> and b<g+1> of rv).
+local function genended(g)
+  local v = redis.call('HMGET', GEN.key, 't' .. int(g + 1), 'b' .. int(g + 1))
+  return tonumber(v[1]), v[2] or ''
+end
 
 -- record builds the record of an HMGET of RECF (or LISTF), or returns
 -- nil and 'missing' / 'corrupt'.
@@ -95,13 +112,20 @@ local function record(f)
   local r = {
     c = tonumber(f[1]), l = tonumber(f[2]), pi = tonumber(f[3]), pa = tonumber(f[4]),
     ci = tonumber(f[5]), ca = tonumber(f[6]), x = f[7], rt = tonumber(f[8]), u = f[9],
-    role = f[10], name = f[11], email = f[12], xe = tonumber(f[13]),
+    role = f[10], name = f[11], email = f[12], xe = tonumber(f[13]), g = tonumber(f[14]) or 0,
   }
   if not (r.c and r.l and r.pi and r.pa and r.ci and r.ca and r.rt and r.x) then
     return nil, 'corrupt'
   end
   if r.x == 'active' then r.x = '' end
   if r.x ~= '' and r.x ~= 'idle' and r.x ~= 'absolute' then r.x = 'revoked' end
+  if not GEN then error('sessionguard: a record loaded before the generation') end
+  if r.x == '' and r.g < GEN.g then
+    -- revoked by a revocation of the account, not recorded yet: gen
+    -- marks it for genend (redis_events.go)
+    local at, by = genended(r.g)
+    r.x, r.xe, r.gen, r.by = 'revoked', at or r.l, true, by
+  end
   return r
 end
 
@@ -249,11 +273,13 @@ end
 // 18 name, 19 email, 20 ip, 21 user agent, 22 touch interval ms, 23 iat ms,
 // 24..27 limit config (see readlimitcfg). Events (redis_events.go): KEYS 7
 // the account's event stream, 8 its deadline index; ARGV 28 the stream's
-// MAXLEN (0 = no events).
+// MAXLEN (0 = no events). KEYS 9 the account's revocation generation
+// (redis_revoke.go).
 //
 // Returns {status code, created 0/1, now, policy idle, policy absolute,
-// idle deadline, absolute deadline, idle events, absolute events, other
-// events + 2^20 when the outbox was full}, all integers (ms), then on
+// idle deadline, absolute deadline, idle events, absolute events,
+// created + 2^10 * revoked events + 2^20 when the outbox was full}, all
+// integers (ms), then on
 // creation the members of the sessions it revoked to stay within the
 // limit.
 // Status codes: 0 active, 1 idle, 2 absolute, 3 revoked, 5 wrong user, 6
@@ -264,9 +290,10 @@ end
 // than the touch interval, or passive, state and retention unchanged)
 // only reads: the common request is two HMGETs and no write. Pruning of
 // the index runs when a session is created, the only time it grows.
-const luaTouch = luaPrelude + luaLimitLib + luaEventLib + `
+const luaTouch = luaPrelude + luaLimitLib + luaEventLib + luaGenEnd + `
 local key, polkey, cutkey, uckey, idx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 evinit(KEYS[7], ARGV[28]) -- events: each emit below is the transition's own
+readgen(KEYS[9])
 local now = clock(ARGV[1])
 local sp = ARGV[2]
 local cfg = readcfg(3)
@@ -285,8 +312,15 @@ local function readovonce()
   if not cfg.immediately then ovi, ova = readov(polkey) end
 end
 
+-- a reply with the events written so far
+local function reply(code, created, pi, pa, idl, abd)
+  return {code, created, now, pi, pa, idl, abd, EVN.idle, EVN.absolute, EVN.created + EVN.revoked * 2^10 + EVN.full * 2^20}
+end
+
 local r, why = load(key)
+if r and r.gen then genend(key, sp, KEYS[8], m, r, inforce(cfg, r, ovi, ova)) end
 if not r and why == 'corrupt' then
+  evdeadline(KEYS[8], m, nil) -- counts as revoked: not live
   readovonce()
   local pi, pa = effective(cfg, ovi, ova, ci, ca)
   return {3, 0, now, pi, pa, now + pi, now + pa, 0, 0, 0}
@@ -327,12 +361,12 @@ if not r then
     if uc and now < uc + cfg.amax and login < uc then revoked = true end
   end
   if revoked then
-    return {3, 0, now, pi, pa, now + pi, login + pa, 0, 0, 0}
+    return reply(3, 0, pi, pa, now + pi, login + pa)
   end
   -- the session limit (redis_limit.go)
-  evicted = admit(KEYS[6], polkey, readlimitcfg(24), sp, m, ARGV[16], now, cfg, ovi, ova)
-  if not evicted then return {6, 0, now, pi, pa, now + pi, login + pa, 0, 0, 0} end
-  r = { c = login, l = now, pi = pi, pa = pa, ci = ci, ca = ca, x = '', u = ARGV[16] }
+  evicted = admit(KEYS[6], KEYS[8], polkey, readlimitcfg(24), sp, m, ARGV[16], now, cfg, ovi, ova)
+  if not evicted then return reply(6, 0, pi, pa, now + pi, login + pa) end
+  r = { c = login, l = now, pi = pi, pa = pa, ci = ci, ca = ca, x = '', u = ARGV[16], g = GEN.n }
   created = 1
   -- a session born past its absolute deadline (an old login seen after
   -- its record is gone) never lived: no events
@@ -350,7 +384,7 @@ if notafter > rt then rt = notafter end
 rt = rt + 60000
 -- coalesced: nothing changed, nothing to write
 if not dirty and rt == r.rt then
-  return {CODES[st], 0, now, pi, pa, r.l + pi, abs, 0, 0, 0}
+  return reply(CODES[st], 0, pi, pa, r.l + pi, abs)
 end
 
 if created == 1 then
@@ -359,7 +393,7 @@ if created == 1 then
   redis.call('HSET', key,
     'u', ARGV[16], 'r', ARGV[17], 'n', ARGV[18], 'e', ARGV[19], 'ip', ARGV[20], 'ua', ARGV[21],
     'c', int(r.c), 'l', int(r.l), 'pi', int(r.pi), 'pa', int(r.pa), 'ci', int(r.ci), 'ca', int(r.ca),
-    'x', r.x, 'rt', int(rt))
+    'x', r.x, 'rt', int(rt), 'g', int(r.g))
 else
   redis.call('HSET', key, 'l', int(r.l), 'x', r.x, 'rt', int(rt))
 end
@@ -368,12 +402,13 @@ end
 local fresh = created == 1 or rt ~= r.rt or rt - now > TTL_CAP
 if fresh then retain(key, idx, sp, m, rt, now) end
 if ttl(rt, now) > 0 then relist(sp, m, r, st, pi, pa, rt, now, fresh) end
-evdeadline(KEYS[8], m, r, pi, pa) -- events: the sweep's index
+evdeadline(KEYS[8], m, r, pi, pa)
+if fresh then dlupkeep(KEYS[8], ttl(rt, now), now) end
 if created == 1 then -- events
   if r.x == '' then emit('session.created', now, m, ARGV[16], '') end
   for _, e in ipairs(evicted) do emit('session.revoked', now, e, ARGV[16], 'limit') end
 end
-local out = {CODES[st], created, now, pi, pa, r.l + pi, abs, EVN.idle, EVN.absolute, EVN.created + EVN.revoked + EVN.full * 2^20}
+local out = reply(CODES[st], created, pi, pa, r.l + pi, abs)
 if created == 1 then
   indexuser(KEYS[6], m, r.c, rt, now)
   for _, e in ipairs(evicted) do out[#out + 1] = e end
@@ -386,7 +421,7 @@ return out
 // its work is bounded whatever the size of the account, and takes the
 // gone or finally ended ones off ord as it meets them.
 //
-// KEYS: 1 idx, 2 pol, 3 ord. ARGV: 1 now ("" = Redis TIME), 2
+// KEYS: 1 idx, 2 pol, 3 ord, 4 rv (redis_revoke.go). ARGV: 1 now ("" = Redis TIME), 2
 // session-key prefix, 3..9 policy config, 10 cursor login ms, 11 cursor
 // member ("" = from the start), 12 limit.
 //
@@ -396,6 +431,7 @@ return out
 // {user, live sessions of the user, ...} of their users}.
 const luaSessions = luaPrelude + `
 local idx, polkey, ord = KEYS[1], KEYS[2], KEYS[3]
+readgen(KEYS[4])
 local now = clock(ARGV[1])
 local sp = ARGV[2]
 local cfg = readcfg(3)
@@ -452,117 +488,6 @@ if #page == 2 * limit then nms, nm = page[#page], page[#page - 1] end
 return {now, p[1] or '', p[2] or '', nms, nm, live, users}
 `
 
-// luaRevoke is one step of Memory.Revoke. Scopes session and user take
-// one step; all and others walk the account's index in steps of about
-// revokeBatch members (ZSCAN), so that no step grows with the account:
-// the first step sets the cutoff, every step ends the sessions of its
-// batch that logged in at or before it, and the caller repeats with the
-// returned cursor until it is "0". A session created during the walk
-// with a later login is left alone; one with an earlier login is refused
-// by the cutoff when it is first seen.
-//
-// KEYS: 1 idx, 2 pol, 3 cut, 4 uc and 5 us (of ARGV user; unused
-// unless scope user), 6 the event stream, 7 the deadline index. ARGV: 1
-// now ("" = Redis TIME), 2 session-key prefix, 3..9 policy config, 10
-// scope, 11 user, 12 index cursor ("" on the first step), 13 this
-// revocation's cutoff ("" on the first step), 14 batch size, 15 by, 16
-// the event stream's MAXLEN (0 = no events), 17.. candidate index
-// members (scope session: the one to end; others: the one to keep; the
-// first that exists wins).
-//
-// Returns {count of live sessions ended, now, next cursor ("0": done),
-// cutoff, the candidate picked or "", revoked events, idle events,
-// absolute events, outbox full 0/1}.
-const luaRevoke = luaPrelude + luaEventLib + `
-local idx, polkey, cutkey, uckey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-evinit(KEYS[6], ARGV[16])
-local now = clock(ARGV[1])
-local sp = ARGV[2]
-local cfg = readcfg(3)
-local scope, user = ARGV[10], ARGV[11]
-local ovi, ova = readov(polkey)
-local wide = scope == 'all' or scope == 'others'
-
-prune(idx, sp, now)
--- A record whose retention has passed is absent (it may outlive the
--- bounded prune above).
-local function present(key)
-  if redis.call('EXISTS', key) == 0 then return false end
-  local rt = tonumber(redis.call('HGET', key, 'rt'))
-  return not rt or now < rt
-end
-local pick = ''
-for i = 17, #ARGV do
-  if present(sp .. ARGV[i]) then
-    pick = ARGV[i]
-    break
-  end
-end
-
--- The account cutoff, set on the first step of all and others.
-local cut = tonumber(ARGV[13])
-if wide and not cut then
-  cut = now
-  local old = tonumber(redis.call('GET', cutkey))
-  if old and old > cut then cut = old end
-  if cfg.amax > 0 then
-    redis.call('SET', cutkey, int(cut), 'PX', int(math.min(cfg.amax, TTL_CAP)))
-  else
-    redis.call('SET', cutkey, int(cut))
-  end
-end
-
-local members, nextc = {}, '0'
-if scope == 'session' then
-  if pick == '' then return {0, now, '0', 0, '', 0, 0, 0, 0} end
-  members = {pick}
-elseif scope == 'user' then
-  -- the user's index (redis_limit.go) holds every session of the user,
-  -- so the walk is as long as the user's sessions, not the account's
-  members = redis.call('ZRANGE', KEYS[5], 0, -1)
-else
-  local cursor = ARGV[12]
-  if cursor == '' then cursor = '0' end
-  local res = redis.call('ZSCAN', idx, cursor, 'COUNT', ARGV[14])
-  nextc = res[1]
-  for i = 1, #res[2], 2 do members[#members + 1] = res[2][i] end
-end
-
-local n = 0
-for _, m in ipairs(members) do
-  if not (scope == 'others' and m == pick) then
-    local key = sp .. m
-    local r, why = load(key)
-    if r and now < r.rt then
-      if (scope ~= 'user' or r.u == user) and (not wide or r.c <= cut) then
-        local pi, pa = inforce(cfg, r, ovi, ova)
-        local st = state(r, now, pi, pa)
-        if st == '' then n = n + 1 end
-        if r.x == '' then
-          -- event: revoked when live, else the expiry it reached unobserved
-          if st == '' then emit('session.revoked', now, m, r.u, ARGV[15]) else evend(r, m, now, pi, pa) end
-          redis.call('HSET', key, 'x', 'revoked', 'xe', int(now))
-          unlist(sp, m, r.u)
-          evdeadline(KEYS[7], m, nil)
-        end
-      end
-    elseif why == 'missing' then
-      redis.call('ZREM', idx, m)
-      unlist(sp, m)
-    end
-  end
-end
-
-if scope == 'user' then
-  if cfg.amax > 0 then
-    redis.call('SET', uckey, int(now), 'PX', int(math.min(cfg.amax, TTL_CAP)))
-  else
-    redis.call('DEL', uckey)
-  end
-end
-return {n, now, nextc, cut or 0, pick, EVN.revoked, EVN.idle, EVN.absolute, EVN.full}
-`
-
 // luaSetOverride replaces the override and returns the old one.
 //
 // KEYS: 1 pol, 2 the event stream. ARGV: 1 idle ms or "" (inherit), 2
@@ -593,6 +518,5 @@ return {old[1] or '', old[2] or '', old[3] or '', old[4] or '', EVN.policy, EVN.
 var (
 	scriptTouch       = redis.NewScript(luaTouch)
 	scriptSessions    = redis.NewScript(luaSessions)
-	scriptRevoke      = redis.NewScript(luaRevoke)
 	scriptSetOverride = redis.NewScript(luaSetOverride)
 )

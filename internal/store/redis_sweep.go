@@ -31,14 +31,15 @@ const (
 // their events; ending is conditional (x still empty), so two gateways
 // sweeping at once end each once.
 //
-// KEYS: 1 dl, 2 pol, 3 the event stream. ARGV: 1 now ("" = Redis TIME),
+// KEYS: 1 dl, 2 pol, 3 the event stream, 4 rv (redis_revoke.go). ARGV: 1 now ("" = Redis TIME),
 // 2 session-key prefix, 3..9 policy config, 10 the stream's MAXLEN, 11
 // at most this many sessions.
 // Returns {ended, idle events, absolute events, outbox full 0/1, the
 // earliest deadline left or -1}.
-const luaSweep = luaPrelude + luaEventLib + `
+const luaSweep = luaPrelude + luaEventLib + luaGenEnd + `
 local dl, polkey = KEYS[1], KEYS[2]
 evinit(KEYS[3], ARGV[10])
+readgen(KEYS[4])
 local now = clock(ARGV[1])
 local sp = ARGV[2]
 local cfg = readcfg(3)
@@ -47,7 +48,9 @@ local ended = 0
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', dl, '-inf', int(now), 'LIMIT', 0, tonumber(ARGV[11]))) do
   local key = sp .. m
   local r = load(key)
-  if r and r.x == '' then
+  if r and r.gen then
+    genend(key, sp, dl, m, r, inforce(cfg, r, ovi, ova))
+  elseif r and r.x == '' then
     local pi, pa = inforce(cfg, r, ovi, ova)
     local st = state(r, now, pi, pa)
     if st ~= '' then
@@ -116,7 +119,7 @@ func (r *Redis) sweepAccount(ctx context.Context, esc string, score float64, now
 	args = append(args, r.ev.maxArg(), sweepSessions)
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
-	v, err := scriptSweep.Run(tctx, r.client, []string{k.deadlines(), k.override(), k.events()}, args...).Int64Slice()
+	v, err := scriptSweep.Run(tctx, r.client, []string{k.deadlines(), k.override(), k.events(), k.revocation()}, args...).Int64Slice()
 	if err != nil {
 		return 0, unavailable("sweep", err)
 	}

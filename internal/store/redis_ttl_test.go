@@ -51,9 +51,22 @@ func TestRedisKeyLifetimes(t *testing.T) {
 	if _, err := s.Secret(ctx, "opaque", []byte("k")); err != nil {
 		t.Fatal(err)
 	}
+	base := "life:{acme}:"
+	// the revocation's queue outlives every session it holds
+	queues, err := client.ZRange(ctx, base+"rqs", 0, -1).Result()
+	if err != nil || len(queues) != 1 {
+		t.Fatalf("queues %q, %v; want the revocation's", queues, err)
+	}
+	for _, k := range []string{base + "rq:" + queues[0], base + "rqs"} {
+		if pttl := client.PTTL(ctx, k).Val(); pttl < amax || pttl > amax+2*time.Minute {
+			t.Errorf("key %q: PTTL %v, want %v", k, pttl, amax+time.Minute)
+		}
+	}
+	if _, err := s.CleanRevoked(ctx, c, 1000); err != nil {
+		t.Fatal(err)
+	}
 
 	const forever = -1 // no expiry
-	base := "life:{acme}:"
 	want := map[string]time.Duration{
 		// ended records outlive the later of absolute deadline and exp
 		base + "s:" + session.HashID("long"):   24*time.Hour + time.Minute,
@@ -71,7 +84,9 @@ func TestRedisKeyLifetimes(t *testing.T) {
 		"life:{~" + session.HashID("cookie") + "}:o": amax + time.Minute,
 		base + "pol":            forever,
 		base + "audit":          forever,
+		base + "rv":             forever, // a revocation generation, lost, would revive what it ended
 		"life:{~secret}:opaque": forever,
+		"life:{~rq}":            forever, // accounts with revocations to record; entries leave when done
 	}
 	keys := keysOf(t, client, "life")
 	if len(keys) != len(want) {

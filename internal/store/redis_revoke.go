@@ -1,0 +1,248 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Revocation in the Redis store. Ending one session or the sessions of
+// one user is one script over those sessions. Ending a whole account
+// (scopes all and others) reads no session at all: each account keeps a
+// revocation generation in <prefix>:{<acct>}:rv (a hash: n the
+// generation a new record is stamped with, in its field g; g the
+// generation below which records are revoked; t<g> and b<g> when and by
+// whom generation g began, which is when the records stamped g-1
+// ended). The
+// revocation raises both, so every script that loads a record of the
+// account treats a lower-stamped live one as revoked (record in
+// redis_scripts.go). Its count is the account's deadline index dl above
+// now (the live sessions, as of their last write), and dl itself is
+// renamed to the revocation's queue <prefix>:{<acct>}:rq:<g>; the
+// session kept by scope others is stamped with the new generation and
+// put back. A background loop on every gateway (CleanRevoked) then
+// records the queued sessions in bounded steps, with their events, and
+// takes them off the per-user indexes; any script that meets such a
+// record first records it itself (genend in redis_events.go).
+
+// luaRevokeSessions ends one session (scope session) or the sessions of
+// one user (scope user: its per-user index, redis_limit.go, so the work
+// is the user's sessions, not the account's).
+//
+// KEYS: 1 idx, 2 pol, 3 uc and 4 us (of ARGV user; unused unless scope
+// user), 5 the event stream, 6 the deadline index, 7 rv, 8.. the session
+// keys of the candidates. ARGV: 1 now ("" = Redis TIME), 2 session-key
+// prefix, 3..9 policy config, 10 scope, 11 user, 12 by, 13 the event
+// stream's MAXLEN (0 = no events), 14.. the candidates' index members
+// (scope session: the one to end; the first that exists wins).
+//
+// Returns {count of live sessions ended, revoked events, idle events,
+// absolute events, outbox full 0/1}.
+const luaRevokeSessions = luaPrelude + luaPresent + luaEventLib + luaGenEnd + `
+local idx, polkey, uckey, dl = KEYS[1], KEYS[2], KEYS[3], KEYS[6]
+evinit(KEYS[5], ARGV[13])
+readgen(KEYS[7])
+local now = clock(ARGV[1])
+local sp = ARGV[2]
+local cfg = readcfg(3)
+local scope, user = ARGV[10], ARGV[11]
+local ovi, ova = readov(polkey)
+
+local members = {}
+if scope == 'session' then
+  for i = 14, #ARGV do
+    if present(KEYS[i - 6], now) then
+      members = {ARGV[i]}
+      break
+    end
+  end
+else
+  members = redis.call('ZRANGE', KEYS[4], 0, -1)
+end
+
+local n = 0
+for _, m in ipairs(members) do
+  local key = sp .. m
+  local r, why = load(key)
+  if r and now < r.rt then
+    local pi, pa = inforce(cfg, r, ovi, ova)
+    if r.gen then
+      genend(key, sp, dl, m, r, pi, pa) -- the account's revocation ended it
+    elseif scope ~= 'user' or r.u == user then
+      local st = state(r, now, pi, pa)
+      if st == '' then n = n + 1 end
+      if r.x == '' then
+        -- event: revoked when live, else the expiry it reached unobserved
+        if st == '' then emit('session.revoked', now, m, r.u, ARGV[12]) else evend(r, m, now, pi, pa) end
+        redis.call('HSET', key, 'x', 'revoked', 'xe', int(now))
+        unlist(sp, m, r.u)
+        evdeadline(dl, m, nil)
+      end
+    end
+  elseif why == 'missing' then
+    redis.call('ZREM', idx, m)
+    unlist(sp, m)
+  end
+end
+
+if scope == 'user' then
+  if cfg.amax > 0 then
+    redis.call('SET', uckey, int(now), 'PX', int(math.min(cfg.amax, TTL_CAP)))
+  else
+    redis.call('DEL', uckey)
+  end
+end
+return {n, EVN.revoked, EVN.idle, EVN.absolute, EVN.full}
+`
+
+// luaRevokeAccount ends every session of the account (scope all) or
+// every one but the first candidate present (scope others) without
+// reading them; see the top of this file.
+//
+// KEYS: 1 pol, 2 cut, 3 ord, 4 dl, 5 rv, 6 rqs (the account's queues
+// left to record), 7 a new queue, 8.. the session keys of the
+// candidates. ARGV: 1 now ("" = Redis TIME), 2 session-key prefix, 3..9
+// policy config, 10 scope, 11 by, 12 the new queue's id, 13.. the
+// candidates' index members.
+//
+// Returns the count of live sessions ended.
+const luaRevokeAccount = luaPrelude + luaPresent + `
+local polkey, cutkey, ord, dl, rv = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+readgen(rv)
+local now = clock(ARGV[1])
+local cfg = readcfg(3)
+local d = TTL_CAP -- how long a cutoff or a queue must be kept
+if cfg.amax > 0 then d = math.min(cfg.amax + 60000, TTL_CAP) end
+
+-- the cutoff refuses tokens that logged in before it and were not seen
+local cut = now
+local old = tonumber(redis.call('GET', cutkey))
+if old and old > cut then cut = old end
+if cfg.amax > 0 then
+  redis.call('SET', cutkey, int(cut), 'PX', int(math.min(cfg.amax, TTL_CAP)))
+else
+  redis.call('SET', cutkey, int(cut))
+end
+
+-- the session others keeps (nothing to keep when it has ended already)
+local keep, kr, kd, klive = nil, nil, nil, false
+if ARGV[10] == 'others' then
+  for i = 13, #ARGV do
+    local key = KEYS[i - 5]
+    if present(key, now) then
+      local r = load(key)
+      if r and r.x == '' then
+        local pi, pa = inforce(cfg, r, readov(polkey))
+        keep, kr, kd = ARGV[i], r, math.min(r.l + pi, r.c + pa)
+        klive = state(r, now, pi, pa) == ''
+      end
+      break
+    end
+  end
+end
+
+-- the new generation, with the time and author of this revocation (the
+-- end of the records it ends), kept for the last 1000
+local g = GEN.n + 1
+redis.call('HSET', rv, 'n', g, 'g', g, 't' .. int(g), int(cut), 'b' .. int(g), ARGV[11])
+redis.call('HDEL', rv, 't' .. int(g - 1000), 'b' .. int(g - 1000))
+local n = redis.call('ZCOUNT', dl, '(' .. int(now), '+inf')
+if redis.call('EXISTS', dl) == 1 then
+  redis.call('RENAME', dl, KEYS[7])
+  redis.call('PEXPIRE', KEYS[7], int(d))
+  redis.call('ZADD', KEYS[6], int(now), ARGV[12])
+  extendindex(KEYS[6], d)
+end
+redis.call('UNLINK', ord)
+if keep then
+  if klive then n = n - 1 end
+  redis.call('HSET', ARGV[2] .. keep, 'g', g)
+  redis.call('ZADD', dl, int(kd), keep)
+  redis.call('ZADD', ord, int(kr.c), keep)
+  extendindex(dl, ttl(kr.rt, now))
+  extendindex(ord, ttl(kr.rt, now))
+end
+if n < 0 then n = 0 end
+return n
+`
+
+// luaPresent is whether a session key holds a record whose retention
+// has not passed at now (one that has is absent, as in the memory
+// store, though it may outlive the bounded prune).
+const luaPresent = `
+local function present(key, now)
+  if redis.call('EXISTS', key) == 0 then return false end
+  local rt = tonumber(redis.call('HGET', key, 'rt'))
+  return not rt or now < rt
+end
+`
+
+var (
+	scriptRevokeSessions = redis.NewScript(luaRevokeSessions)
+	scriptRevokeAccount  = redis.NewScript(luaRevokeAccount)
+)
+
+// Revoke implements Store in one script, which waits for replicas
+// (redis_wait.go). A revocation of the whole account queues its
+// sessions for CleanRevoked before it runs, so that a gateway that
+// stops between the two leaves work for the others, not a lost queue.
+func (r *Redis) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
+	if err := checkRevoke(ctx, &req); err != nil {
+		return 0, err
+	}
+	if req.Scope == ScopeAll || req.Scope == ScopeOthers {
+		return r.revokeAccount(ctx, &req)
+	}
+	k := r.keys(req.Account)
+	keys := []string{k.index(), k.override(), k.userCutoff(req.User), k.userIndex(req.User), k.events(), k.deadlines(), k.revocation()}
+	args := append([]any{r.nowArg(), k.sessionPrefix()}, cfgArgs(req.Policy)...)
+	args = append(args, string(req.Scope), req.User, revokedBy(req.By), r.ev.maxArg())
+	keys, args = r.candidates(k, req.Sessions, keys, args)
+	tctx, cancel := r.withRevokeTimeout(ctx)
+	defer cancel()
+	v, err := r.runReplicated(tctx, scriptRevokeSessions, keys, args...).Int64Slice()
+	if err != nil {
+		return 0, unavailable("revoke", err)
+	}
+	if len(v) != 5 {
+		return 0, unavailable("revoke", fmt.Errorf("unexpected reply of %d values", len(v)))
+	}
+	r.ev.wrote(r, req.Account, evCounts{revoked: v[1], idle: v[2], absolute: v[3], full: v[4]})
+	return int(v[0]), nil
+}
+
+// candidates appends the session keys of hashes to keys and their index
+// members to args.
+func (r *Redis) candidates(k redisKeys, hashes []string, keys []string, args []any) ([]string, []any) {
+	for _, h := range hashes {
+		keys = append(keys, k.session(h))
+		args = append(args, member(h))
+	}
+	return keys, args
+}
+
+// revokeAccount registers the account with the queues to clean, then
+// runs luaRevokeAccount with a new queue. The entry comes first, so that
+// a gateway that stops between the two leaves no queue unknown; an entry
+// with no queue left is dropped by CleanRevoked.
+func (r *Redis) revokeAccount(ctx context.Context, req *RevokeRequest) (int, error) {
+	k := r.keys(req.Account)
+	tctx, cancel := r.withRevokeTimeout(ctx)
+	defer cancel()
+	entry := redis.Z{Score: float64(r.resultNow().UnixMilli()), Member: keyEscape(req.Account)}
+	if err := r.client.ZAdd(tctx, revokedQueues(r.prefix), entry).Err(); err != nil {
+		return 0, unavailable("revoke", err)
+	}
+	id := rand.Text()
+	keys := []string{k.override(), k.cutoff(), k.order(), k.deadlines(), k.revocation(), k.revokedQueues(), k.revokedQueue(id)}
+	args := append([]any{r.nowArg(), k.sessionPrefix()}, cfgArgs(req.Policy)...)
+	args = append(args, string(req.Scope), revokedBy(req.By), id)
+	keys, args = r.candidates(k, req.Sessions, keys, args)
+	n, err := r.runReplicated(tctx, scriptRevokeAccount, keys, args...).Int64()
+	if err != nil {
+		return 0, unavailable("revoke", err)
+	}
+	return int(n), nil
+}

@@ -1,0 +1,154 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionguard/sessionguard/internal/policy"
+)
+
+// RevocationCleaner is implemented by stores whose revocations of whole
+// accounts end the sessions at once but record them later. Redis
+// implements it (redis_revoke.go).
+type RevocationCleaner interface {
+	// CleanRevoked records up to max sessions that such revocations
+	// ended, with their events, and returns how many it looked at: less
+	// than max when nothing is left.
+	CleanRevoked(ctx context.Context, cfg *policy.Config, max int) (int, error)
+}
+
+var _ RevocationCleaner = (*Redis)(nil)
+
+// cleanBatch is how many queued sessions one cleaning script records.
+const cleanBatch = 100
+
+// luaRevokeClean records queued sessions of an account's revocation.
+//
+// KEYS: 1 the queue, 2 pol, 3 the event stream, 4 dl, 5 rv, 6.. the
+// session keys. ARGV: 1 now ("" = Redis TIME), 2 session-key prefix,
+// 3..9 policy config, 10 the event stream's MAXLEN, 11.. the sessions'
+// index members. Returns {recorded, revoked events, idle events,
+// absolute events, outbox full 0/1}.
+const luaRevokeClean = luaPrelude + luaEventLib + luaGenEnd + `
+evinit(KEYS[3], ARGV[10])
+readgen(KEYS[5])
+local now = clock(ARGV[1])
+local cfg = readcfg(3)
+local ovi, ova = readov(KEYS[2])
+local n = 0
+for i = 11, #ARGV do
+  local m, key = ARGV[i], KEYS[i - 5]
+  redis.call('ZREM', KEYS[1], m)
+  local r = load(key)
+  if r and r.gen then
+    genend(key, ARGV[2], KEYS[4], m, r, inforce(cfg, r, ovi, ova))
+    n = n + 1
+  end
+end
+return {n, EVN.revoked, EVN.idle, EVN.absolute, EVN.full}
+`
+
+var scriptRevokeClean = redis.NewScript(luaRevokeClean)
+
+// CleanRevoked implements RevocationCleaner: per account with queues
+// (the least recently queued first), per queue a read of up to
+// cleanBatch members and one script that records them, until max
+// sessions or no queue is left. Gateways may clean the same queue at
+// once: recording is conditional.
+func (r *Redis) CleanRevoked(ctx context.Context, cfg *policy.Config, max int) (int, error) {
+	accts, err := r.client.ZRangeWithScores(ctx, revokedQueues(r.prefix), 0, 9).Result()
+	if err != nil {
+		return 0, unavailable("clean revoked", err)
+	}
+	done := 0
+	for _, a := range accts {
+		n, err := r.cleanAccount(ctx, a, cfg, max-done)
+		done += n
+		if err != nil || done >= max {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// queueGrace is how long an account stays listed with no queue: a
+// revocation lists it just before its script makes the queue.
+const queueGrace = time.Minute
+
+// cleanAccount records up to max sessions of the queues of the account
+// of a (esc(account) -> when last queued), oldest queue first, and drops
+// what it emptied.
+func (r *Redis) cleanAccount(ctx context.Context, a redis.Z, cfg *policy.Config, max int) (int, error) {
+	esc, _ := a.Member.(string)
+	k := escapedKeys(r.prefix, esc)
+	done := 0
+	for done < max {
+		ids, err := r.client.ZRange(ctx, k.revokedQueues(), 0, 0).Result()
+		if err != nil {
+			return done, unavailable("clean revoked", err)
+		}
+		if len(ids) == 0 {
+			if r.resultNow().Before(time.UnixMilli(int64(a.Score)).Add(queueGrace)) {
+				return done, nil
+			}
+			return done, r.unlistAccount(ctx, a)
+		}
+		n, err := r.cleanStep(ctx, esc, ids[0], cfg, min(cleanBatch, max-done))
+		done += n
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// unlistAccount takes the account of a off the accounts with queues,
+// unless a revocation listed it again since.
+func (r *Redis) unlistAccount(ctx context.Context, a redis.Z) error {
+	err := scriptDueSet.Run(ctx, r.client, []string{revokedQueues(r.prefix)}, a.Member,
+		strconv.FormatFloat(a.Score, 'f', -1, 64), "-1").Err()
+	if err != nil {
+		return unavailable("clean revoked", err)
+	}
+	return nil
+}
+
+// cleanStep records up to batch members of the account's queue id, or
+// drops the queue from the account's list when it is empty (a queue is
+// never added to).
+func (r *Redis) cleanStep(ctx context.Context, esc, id string, cfg *policy.Config, batch int) (int, error) {
+	k := escapedKeys(r.prefix, esc)
+	tctx, cancel := r.withTimeout(ctx)
+	defer cancel()
+	members, err := r.client.ZRange(tctx, k.revokedQueue(id), 0, int64(batch-1)).Result()
+	if err != nil {
+		return 0, unavailable("clean revoked", err)
+	}
+	if len(members) == 0 {
+		if err := r.client.ZRem(tctx, k.revokedQueues(), id).Err(); err != nil {
+			return 0, unavailable("clean revoked", err)
+		}
+		return 0, nil
+	}
+	keys := []string{k.revokedQueue(id), k.override(), k.events(), k.deadlines(), k.revocation()}
+	args := append([]any{r.nowArg(), k.sessionPrefix()}, cfgArgs(cfg)...)
+	args = append(args, r.ev.maxArg())
+	for _, m := range members {
+		keys = append(keys, k.sessionPrefix()+m)
+		args = append(args, m)
+	}
+	v, err := scriptRevokeClean.Run(tctx, r.client, keys, args...).Int64Slice()
+	if err != nil {
+		return 0, unavailable("clean revoked", err)
+	}
+	if len(v) != 5 {
+		return 0, unavailable("clean revoked", fmt.Errorf("unexpected reply of %d values", len(v)))
+	}
+	acct, _ := keyUnescape(esc)
+	r.ev.wrote(r, acct, evCounts{revoked: v[1], idle: v[2], absolute: v[3], full: v[4]})
+	return len(members), nil
+}

@@ -9,6 +9,8 @@
 //
 //	go run ./bench/scale                 # 1k, 10k, 100k
 //	go run ./bench/scale -sizes 1000     # a quick run
+//	go run ./bench/scale -breakdown -sizes 100000 -accounts 1 [-users 100]
+//	                                     # where the Redis bytes go
 //
 // See PERFORMANCE.md.
 package main
@@ -40,7 +42,14 @@ func main() {
 	flag.StringVar(&userAgent, "ua", userAgent, "User-Agent recorded with every session")
 	flag.IntVar(&listpackValue, "hash-max-listpack-value", 0, "when set, passed to redis-server (its default is 64)")
 	verbose = flag.Bool("v", false, "print the slowest call's command")
+	flag.IntVar(&users, "users", 0, "users per account the sessions are spread over (0: one user per session)")
+	flag.IntVar(&eventsMax, "events", 0, "with -breakdown: enable lifecycle events, keeping this many per account (0: off)")
+	mem := flag.Bool("breakdown", false, "print only where Redis memory goes, key kind by key kind")
 	flag.Parse()
+	run := run
+	if *mem {
+		run = runBreakdown
+	}
 	if err := run(*sizes, *accounts); err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
 		os.Exit(1)
@@ -52,17 +61,42 @@ var (
 	userAgent     = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
 	listpackValue int
 	verbose       *bool
+	users         int
+	eventsMax     int
 )
 
-func run(sizeList string, accounts int) error {
+// parseSizes reads the -sizes list.
+func parseSizes(sizeList string) ([]int, error) {
 	var sizes []int
 	for _, s := range strings.Split(sizeList, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 {
-			return fmt.Errorf("bad size %q", s)
+			return nil, fmt.Errorf("bad size %q", s)
 		}
 		sizes = append(sizes, n)
 	}
+	return sizes, nil
+}
+
+// setup reads the sizes and starts the bench's redis-server and a
+// client of it; stop ends both.
+func setup(sizeList string) (sizes []int, client *redis.Client, stop func(), err error) {
+	if sizes, err = parseSizes(sizeList); err != nil {
+		return nil, nil, nil, err
+	}
+	client, stop, err = startRedis()
+	return sizes, client, stop, err
+}
+
+// benchPolicy is the policy every session is created under.
+func benchPolicy() policy.Config {
+	pol := policy.NewConfig()
+	pol.Default = "standard"
+	return pol
+}
+
+// startRedis starts the bench's redis-server and a client of it.
+func startRedis() (*redis.Client, func(), error) {
 	// a script of the old, unbounded listing may run for seconds on a
 	// busy machine: let it finish instead of answering BUSY to the bench
 	args := []string{"--lua-time-limit", "120000"}
@@ -71,14 +105,37 @@ func run(sizeList string, accounts int) error {
 	}
 	rs, stop, err := testredis.StartMain(args...)
 	if err != nil {
+		return nil, nil, err
+	}
+	client := redis.NewClient(&redis.Options{Addr: rs.Addr(), PoolSize: 32, ReadTimeout: time.Minute})
+	return client, func() { client.Close(); stop() }, nil
+}
+
+// runBreakdown prints, for each size, where Redis memory goes.
+func runBreakdown(sizeList string, accounts int) error {
+	sizes, client, stop, err := setup(sizeList)
+	if err != nil {
 		return err
 	}
 	defer stop()
-	client := redis.NewClient(&redis.Options{Addr: rs.Addr(), PoolSize: 32, ReadTimeout: time.Minute})
-	defer client.Close()
+	pol := benchPolicy()
+	for _, n := range sizes {
+		if err := breakdown(context.Background(), os.Stdout, client, &pol, n, accounts); err != nil {
+			return err
+		}
+		fmt.Println()
+	}
+	return nil
+}
+
+func run(sizeList string, accounts int) error {
+	sizes, client, stop, err := setup(sizeList)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	ctx := context.Background()
-	pol := policy.NewConfig()
-	pol.Default = "standard"
+	pol := benchPolicy()
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "sessions\tredis bytes/session\tmemory store bytes/session\tredis list 1 account\tslowest call / script p99 / p50 (n)\tredis revoke 1 account\tslowest call / script p99 / p50 (n)\tmemory list 1 account\tmemory revoke 1 account\t")
@@ -169,10 +226,10 @@ func create(ctx context.Context, st store.Store, pol *policy.Config, n, accounts
 				res, err := st.Touch(ctx, &store.TouchRequest{
 					Account:     fmt.Sprintf("acct-%d", i%accounts),
 					SessionHash: session.HashID(fmt.Sprintf("session-%d", i)),
-					User:        fmt.Sprintf("user-%d", i),
+					User:        userOf(i, accounts),
 					Role:        "member",
 					Name:        "Some User",
-					Email:       fmt.Sprintf("user-%d@example.com", i),
+					Email:       userOf(i, accounts) + "@example.com",
 					IP:          "203.0.113.7",
 					UserAgent:   session.CompactUserAgent(userAgent), // as the gateway records it
 					LoginAt:     now,
@@ -198,6 +255,15 @@ func create(ctx context.Context, st store.Store, pol *policy.Config, n, accounts
 	close(next)
 	wg.Wait()
 	return first
+}
+
+// userOf is session i's user: its own, or with -users one of that many
+// in its account, round robin.
+func userOf(i, accounts int) string {
+	if users > 0 {
+		return fmt.Sprintf("user-%d", i/accounts%users)
+	}
+	return fmt.Sprintf("user-%d", i)
 }
 
 // listRevoke times listing, then revoking, the n sessions of acct-0;

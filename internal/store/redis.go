@@ -169,7 +169,7 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 		return TouchResult{}, errNilPolicy
 	}
 	k := r.keys(req.Account)
-	keys := []string{k.session(req.SessionHash), k.override(), k.cutoff(), k.userCutoff(req.User), k.index(), k.userIndex(req.User), k.events(), k.deadlines(), k.revocation()}
+	keys := []string{k.session(req.SessionHash), k.override(), k.cutoff(), k.userCutoff(req.User), k.revocation(), k.userIndex(req.User), k.events(), k.deadlines()}
 	passive := "0"
 	if req.Passive {
 		passive = "1"

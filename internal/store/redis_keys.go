@@ -10,7 +10,6 @@ import "strings"
 // accepts only because those keys are in the slot of the declared keys.
 //
 //	<prefix>:{<acct>}:s:<hash>  hash   one session (fields: see redis_scripts.go)
-//	<prefix>:{<acct>}:idx       zset   esc(session hash) -> retention time, ms
 //	<prefix>:{<acct>}:ord       zset   esc(session hash) -> login time, ms (redis_page.go)
 //	<prefix>:{<acct>}:ul:<user> zset   esc(session hash) -> live until, ms (redis_page.go)
 //	<prefix>:{<acct>}:pol       hash   override: idle_ms, abs_ms (absent = inherit)
@@ -150,7 +149,6 @@ func (k redisKeys) sessionPrefix() string { return k.base + "s:" }
 func member(hash string) string { return keyEscape(hash) }
 
 func (k redisKeys) session(hash string) string { return k.base + "s:" + member(hash) }
-func (k redisKeys) index() string              { return k.base + "idx" }
 func (k redisKeys) override() string           { return k.base + "pol" }
 func (k redisKeys) cutoff() string             { return k.base + "cut" }
 func (k redisKeys) userCutoff(user string) string {

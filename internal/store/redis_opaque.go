@@ -38,7 +38,7 @@ local function unbound(now)
   return {4, 0, now, 0, 0, now, now, '', '', '', '', ''}
 end
 
-local function opaquetouch(key, polkey, idx, sp, m, now, cfg, passive, acct, interval, evmax)
+local function opaquetouch(key, polkey, sp, m, now, cfg, passive, acct, interval, evmax)
   -- events (redis_events.go): the account's stream and deadline index
   -- share the slot of its declared keys
   local base = string.sub(sp, 1, -3)
@@ -59,7 +59,6 @@ local function opaquetouch(key, polkey, idx, sp, m, now, cfg, passive, acct, int
     end
     evdeadline(base .. 'dl', m, nil)
     redis.call('DEL', key)
-    redis.call('ZREM', idx, m)
     unlist(sp, m)
     return unbound(now)
   end
@@ -81,7 +80,7 @@ local function opaquetouch(key, polkey, idx, sp, m, now, cfg, passive, acct, int
   end
   local fresh = rt ~= r.rt or rt - now > TTL_CAP -- as in luaTouch
   redis.call('HSET', key, 'l', int(r.l), 'x', r.x, 'rt', int(rt))
-  if fresh then retain(key, idx, sp, m, rt, now) end
+  if fresh then retain(key, sp, m, rt, now) end
   if ttl(rt, now) > 0 then relist(sp, m, r, st, pi, pa, rt, now, fresh) end
   evdeadline(base .. 'dl', m, r, pi, pa)
   return withevents()
@@ -102,7 +101,7 @@ local cfg = readcfg(2)
 local p = redis.call('HMGET', KEYS[1], 'a', 'b')
 if not p[1] or not p[2] then return unbound(now) end
 local b, m = p[2], ARGV[10]
-local res = opaquetouch(b .. 's:' .. m, b .. 'pol', b .. 'idx', b .. 's:', m, now, cfg, ARGV[9] == '1', p[1], tonumber(ARGV[11]) or 0, ARGV[12])
+local res = opaquetouch(b .. 's:' .. m, b .. 'pol', b .. 's:', m, now, cfg, ARGV[9] == '1', p[1], tonumber(ARGV[11]) or 0, ARGV[12])
 if res[1] == 4 then redis.call('DEL', KEYS[1]) end
 return res
 `
@@ -110,21 +109,21 @@ return res
 // luaOpaqueLookupIn is the second step of a Lookup on Redis
 // Cluster, in the account's slot.
 //
-// KEYS: 1 session, 2 pol, 3 idx. ARGV: 1 now, 2 session-key prefix,
+// KEYS: 1 session, 2 pol. ARGV: 1 now, 2 session-key prefix,
 // 3..9 policy config, 10 passive 0/1, 11 index member, 12 account, 13
 // touch interval ms, 14 the event stream's MAXLEN.
 // Returns as luaOpaqueLookup.
 const luaOpaqueLookupIn = luaOpaqueLib + `
 local now = clock(ARGV[1])
-return opaquetouch(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[11], now, readcfg(3), ARGV[10] == '1', ARGV[12], tonumber(ARGV[13]) or 0, ARGV[14])
+return opaquetouch(KEYS[1], KEYS[2], ARGV[2], ARGV[11], now, readcfg(3), ARGV[10] == '1', ARGV[12], tonumber(ARGV[13]) or 0, ARGV[14])
 `
 
 // luaOpaqueBind is Bind: it replaces the record of the hash with a
-// new session logged in now and, when KEYS[5] is given (single node),
+// new session logged in now and, when KEYS[4] is given (single node),
 // writes the pointer too. The session limit is enforced first
 // (redis_limit.go): a refused bind writes nothing.
 //
-// KEYS: 1 session, 2 pol, 3 idx, 4 us (the user's session index), [5
+// KEYS: 1 session, 2 pol, 3 us (the user's session index), [4
 // pointer]. ARGV: 1 now, 2 session-key prefix, 3..9 policy config, 10
 // index member, 11 account, 12 key base, 13 user, 14 role, 15 name, 16
 // email, 17 ip, 18 user agent, 19..22 limit config, 23 the event
@@ -134,7 +133,7 @@ return opaquetouch(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[11], now, readcfg(3)
 // absolute deadline, pointer ttl, revoked member...}, or {6, 0, now, ...}
 // when the limit refuses it.
 const luaOpaqueBind = luaPrelude + luaLimitLib + luaEventLib + `
-local key, polkey, idx = KEYS[1], KEYS[2], KEYS[3]
+local key, polkey = KEYS[1], KEYS[2]
 local now = clock(ARGV[1])
 local sp = ARGV[2]
 local cfg = readcfg(3)
@@ -143,17 +142,16 @@ readgen(ARGV[12] .. 'rv')
 local ovi, ova = readov(polkey)
 local pi, pa = effective(cfg, ovi, ova, 0, 0)
 local rt = now + pa + 60000
-local evicted = admit(KEYS[4], ARGV[12] .. 'dl', polkey, readlimitcfg(19), sp, m, ARGV[13], now, cfg, ovi, ova)
+local evicted = admit(KEYS[3], ARGV[12] .. 'dl', polkey, readlimitcfg(19), sp, m, ARGV[13], now, cfg, ovi, ova)
 if not evicted then return {6, 0, now, pi, pa, now + pi, now + pa, 0} end
-prune(idx, sp, now)
 redis.call('DEL', key)
 redis.call('HSET', key,
   'u', ARGV[13], 'r', ARGV[14], 'n', ARGV[15], 'e', ARGV[16], 'ip', ARGV[17], 'ua', ARGV[18],
   'c', int(now), 'l', int(now), 'pi', int(pi), 'pa', int(pa), 'ci', '0', 'ca', '0',
   'x', '', 'rt', int(rt), 'g', int(GEN.n))
-retain(key, idx, sp, m, rt, now)
+retain(key, sp, m, rt, now)
 relist(sp, m, { c = now, l = now, u = ARGV[13] }, '', pi, pa, rt, now, true)
-indexuser(KEYS[4], m, now, rt, now)
+indexuser(KEYS[3], m, now, rt, now)
 evinit(ARGV[12] .. 'ev', ARGV[23]) -- events
 emit('session.created', now, m, ARGV[13], '')
 for _, e in ipairs(evicted) do emit('session.revoked', now, e, ARGV[13], 'limit') end
@@ -163,10 +161,10 @@ dlupkeep(ARGV[12] .. 'dl', ttl(rt, now), now)
 local amax = cfg.amax
 if pa > amax then amax = pa end
 local pttl = ttl(now + amax + 60000, now)
-if KEYS[5] then
-  redis.call('DEL', KEYS[5])
-  redis.call('HSET', KEYS[5], 'a', ARGV[11], 'b', ARGV[12])
-  redis.call('PEXPIRE', KEYS[5], int(pttl))
+if KEYS[4] then
+  redis.call('DEL', KEYS[4])
+  redis.call('HSET', KEYS[4], 'a', ARGV[11], 'b', ARGV[12])
+  redis.call('PEXPIRE', KEYS[4], int(pttl))
 end
 local out = {0, 1, now, pi, pa, now + pi, now + pa, pttl}
 for _, e in ipairs(evicted) do out[#out + 1] = e end
@@ -280,7 +278,7 @@ func (r *Redis) Bind(ctx context.Context, req *TouchRequest) (OpaqueResult, erro
 		return OpaqueResult{}, errNilPolicy
 	}
 	k := r.keys(req.Account)
-	keys := []string{k.session(req.SessionHash), k.override(), k.index(), k.userIndex(req.User)}
+	keys := []string{k.session(req.SessionHash), k.override(), k.userIndex(req.User)}
 	cluster := r.cluster()
 	if !cluster {
 		keys = append(keys, r.opaqueKey(req.SessionHash))

@@ -109,10 +109,9 @@ return old
 `
 
 // luaOpaqueUnbind deletes the record of a hash in an account it has
-// moved away from. KEYS: 1 session, 2 idx. ARGV: 1 index member.
+// moved away from. KEYS: 1 session.
 const luaOpaqueUnbind = `
 redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
 return 0
 `
 
@@ -153,7 +152,7 @@ func (r *Redis) lookupIn(ctx context.Context, req *TouchRequest, acct, passive, 
 	args := []any{r.nowArg(), k.sessionPrefix()}
 	args = append(args, cfgArgs(req.Policy)...)
 	args = append(args, passive, m, acct, req.touchIntervalArg(), r.ev.maxArg())
-	return r.batch.run(ctx, scriptOpaqueLookupIn, []string{k.session(req.SessionHash), k.override(), k.index()}, args...).Slice()
+	return r.batch.run(ctx, scriptOpaqueLookupIn, []string{k.session(req.SessionHash), k.override()}, args...).Slice()
 }
 
 // unboundReply reports whether a lookup script answered "unbound"
@@ -185,7 +184,7 @@ func (r *Redis) pointCluster(ctx context.Context, req *TouchRequest, base string
 	}()
 	unbind := func(acct string) error {
 		k := r.keys(acct)
-		err := scriptOpaqueUnbind.Run(ctx, r.client, []string{k.session(req.SessionHash), k.index()}, member(req.SessionHash)).Err()
+		err := scriptOpaqueUnbind.Run(ctx, r.client, []string{k.session(req.SessionHash)}).Err()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return err
 		}

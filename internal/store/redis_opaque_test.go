@@ -80,7 +80,7 @@ func TestRedisClusterOpaquePointerCache(t *testing.T) {
 	const prefix = "pc"
 	hash := session.HashID("cookie-value")
 	ptrKey := prefix + ":{~" + hash + "}:o"
-	if ptrSlot, acctSlot := cl.Slot(t, ptrKey), cl.Slot(t, prefix+":{acme}:idx"); ptrSlot == acctSlot {
+	if ptrSlot, acctSlot := cl.Slot(t, ptrKey), cl.Slot(t, prefix+":{acme}:pol"); ptrSlot == acctSlot {
 		t.Fatalf("pointer and account share slot %d; pick other names", ptrSlot)
 	}
 	newGateway := func() *store.Redis {

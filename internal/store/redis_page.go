@@ -45,7 +45,7 @@ func (r *Redis) Sessions(ctx context.Context, account string, cfg *policy.Config
 	args = append(args, strconv.FormatInt(cms, 10), cm, strconv.Itoa(page.limit()))
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
-	raw, err := scriptSessions.Run(tctx, r.client, []string{k.index(), k.override(), k.order(), k.revocation()}, args...).Slice()
+	raw, err := scriptSessions.Run(tctx, r.client, []string{k.revocation(), k.override(), k.order()}, args...).Slice()
 	if err != nil {
 		return SessionPage{}, unavailable("sessions", err)
 	}

@@ -31,9 +31,9 @@ import (
 // one user (scope user: its per-user index, redis_limit.go, so the work
 // is the user's sessions, not the account's).
 //
-// KEYS: 1 idx, 2 pol, 3 uc and 4 us (of ARGV user; unused unless scope
-// user), 5 the event stream, 6 the deadline index, 7 rv, 8.. the session
-// keys of the candidates. ARGV: 1 now ("" = Redis TIME), 2 session-key
+// KEYS: 1 rv, 2 pol, 3 uc and 4 us (of ARGV user; unused unless scope
+// user), 5 the event stream, 6 the deadline index, 7.. the session keys
+// of the candidates. ARGV: 1 now ("" = Redis TIME), 2 session-key
 // prefix, 3..9 policy config, 10 scope, 11 user, 12 by, 13 the event
 // stream's MAXLEN (0 = no events), 14.. the candidates' index members
 // (scope session: the one to end; the first that exists wins).
@@ -41,9 +41,9 @@ import (
 // Returns {count of live sessions ended, revoked events, idle events,
 // absolute events, outbox full 0/1}.
 const luaRevokeSessions = luaPrelude + luaPresent + luaEventLib + luaGenEnd + `
-local idx, polkey, uckey, dl = KEYS[1], KEYS[2], KEYS[3], KEYS[6]
+local polkey, uckey, dl = KEYS[2], KEYS[3], KEYS[6]
 evinit(KEYS[5], ARGV[13])
-readgen(KEYS[7])
+readgen(KEYS[1])
 local now = clock(ARGV[1])
 local sp = ARGV[2]
 local cfg = readcfg(3)
@@ -53,7 +53,7 @@ local ovi, ova = readov(polkey)
 local members = {}
 if scope == 'session' then
   for i = 14, #ARGV do
-    if present(KEYS[i - 6], now) then
+    if present(KEYS[i - 7], now) then
       members = {ARGV[i]}
       break
     end
@@ -82,7 +82,6 @@ for _, m in ipairs(members) do
       end
     end
   elseif why == 'missing' then
-    redis.call('ZREM', idx, m)
     unlist(sp, m)
   end
 end
@@ -196,7 +195,7 @@ func (r *Redis) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 		return r.revokeAccount(ctx, &req)
 	}
 	k := r.keys(req.Account)
-	keys := []string{k.index(), k.override(), k.userCutoff(req.User), k.userIndex(req.User), k.events(), k.deadlines(), k.revocation()}
+	keys := []string{k.revocation(), k.override(), k.userCutoff(req.User), k.userIndex(req.User), k.events(), k.deadlines()}
 	args := append([]any{r.nowArg(), k.sessionPrefix()}, cfgArgs(req.Policy)...)
 	args = append(args, string(req.Scope), req.User, revokedBy(req.By), r.ev.maxArg())
 	keys, args = r.candidates(k, req.Sessions, keys, args)

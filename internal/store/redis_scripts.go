@@ -230,51 +230,33 @@ local function relist(sp, m, r, st, pi, pa, rt, now, fresh)
   extendindex(ul, d)
 end
 
--- After a write of the session at key: keep it, and its index member m,
--- until its retention rt; drop both when rt has already passed.
-local function retain(key, idx, sp, m, rt, now)
+-- After a write of the session at key: keep it until its retention rt;
+-- drop it when rt has already passed. (A record whose retention has
+-- passed is absent to every script, whether Redis has expired it yet or
+-- not; index members left behind are dropped where they are met.)
+local function retain(key, sp, m, rt, now)
   local d = ttl(rt, now)
   if d > 0 then
     redis.call('PEXPIRE', key, int(d))
-    redis.call('ZADD', idx, int(rt), m)
-    extendindex(idx, d)
   else
     redis.call('DEL', key)
-    redis.call('ZREM', idx, m)
     unlist(sp, m)
-  end
-end
-
--- Drop (a bounded number of) sessions whose retention has passed: the
--- memory store treats them as absent (now >= retention).
-local function prune(idx, sp, now)
-  local old = redis.call('ZRANGEBYSCORE', idx, '-inf', int(now), 'LIMIT', 0, 100)
-  for _, m in ipairs(old) do
-    local k = sp .. m
-    local rt = tonumber(redis.call('HGET', k, 'rt'))
-    if rt and rt > now then
-      redis.call('ZADD', idx, int(rt), m)
-    else
-      redis.call('DEL', k)
-      redis.call('ZREM', idx, m)
-      unlist(sp, m)
-    end
   end
 end
 `
 
 // luaTouch is Memory.Touch.
 //
-// KEYS: 1 session, 2 pol, 3 cut, 4 uc (of the request's user), 5 idx,
-// 6 us (the user's session index, redis_limit.go).
+// KEYS: 1 session, 2 pol, 3 cut, 4 uc (of the request's user), 5 rv
+// (the account's revocation generation, redis_revoke.go), 6 us (the
+// user's session index, redis_limit.go).
 // ARGV: 1 now ("" = Redis TIME), 2 session-key prefix, 3..9 policy config
 // (see readcfg), 10 login ms, 11 not-after ms, 12 passive 0/1, 13 claimed
 // idle ms, 14 claimed absolute ms, 15 index member, 16 user, 17 role,
 // 18 name, 19 email, 20 ip, 21 user agent, 22 touch interval ms, 23 iat ms,
 // 24..27 limit config (see readlimitcfg). Events (redis_events.go): KEYS 7
 // the account's event stream, 8 its deadline index; ARGV 28 the stream's
-// MAXLEN (0 = no events). KEYS 9 the account's revocation generation
-// (redis_revoke.go).
+// MAXLEN (0 = no events).
 //
 // Returns {status code, created 0/1, now, policy idle, policy absolute,
 // idle deadline, absolute deadline, idle events, absolute events,
@@ -288,12 +270,11 @@ end
 // Idempotent under retries: creation is conditional and last-seen only
 // moves forward. A touch that changes nothing (last seen moved by less
 // than the touch interval, or passive, state and retention unchanged)
-// only reads: the common request is two HMGETs and no write. Pruning of
-// the index runs when a session is created, the only time it grows.
+// only reads: the common request writes nothing.
 const luaTouch = luaPrelude + luaLimitLib + luaEventLib + luaGenEnd + `
-local key, polkey, cutkey, uckey, idx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local key, polkey, cutkey, uckey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 evinit(KEYS[7], ARGV[28]) -- events: each emit below is the transition's own
-readgen(KEYS[9])
+readgen(KEYS[5])
 local now = clock(ARGV[1])
 local sp = ARGV[2]
 local cfg = readcfg(3)
@@ -330,7 +311,6 @@ if r and now >= r.rt then
   if r.x == '' then evend(r, m, now, inforce(cfg, r, ovi, ova)) end -- event
   evdeadline(KEYS[8], m, nil)
   redis.call('DEL', key)
-  redis.call('ZREM', idx, m)
   unlist(sp, m)
   r = nil
 end
@@ -388,7 +368,6 @@ if not dirty and rt == r.rt then
 end
 
 if created == 1 then
-  prune(idx, sp, now)
   redis.call('DEL', key)
   redis.call('HSET', key,
     'u', ARGV[16], 'r', ARGV[17], 'n', ARGV[18], 'e', ARGV[19], 'ip', ARGV[20], 'ua', ARGV[21],
@@ -400,7 +379,7 @@ end
 -- An unchanged retention leaves the key's expiry and index score as
 -- they are (HSET keeps the TTL), unless the TTL was capped.
 local fresh = created == 1 or rt ~= r.rt or rt - now > TTL_CAP
-if fresh then retain(key, idx, sp, m, rt, now) end
+if fresh then retain(key, sp, m, rt, now) end
 if ttl(rt, now) > 0 then relist(sp, m, r, st, pi, pa, rt, now, fresh) end
 evdeadline(KEYS[8], m, r, pi, pa)
 if fresh then dlupkeep(KEYS[8], ttl(rt, now), now) end
@@ -421,7 +400,7 @@ return out
 // its work is bounded whatever the size of the account, and takes the
 // gone or finally ended ones off ord as it meets them.
 //
-// KEYS: 1 idx, 2 pol, 3 ord, 4 rv (redis_revoke.go). ARGV: 1 now ("" = Redis TIME), 2
+// KEYS: 1 rv (redis_revoke.go), 2 pol, 3 ord. ARGV: 1 now ("" = Redis TIME), 2
 // session-key prefix, 3..9 policy config, 10 cursor login ms, 11 cursor
 // member ("" = from the start), 12 limit.
 //
@@ -430,13 +409,12 @@ return out
 // {member, {values of LISTF}, ...} of the live sessions,
 // {user, live sessions of the user, ...} of their users}.
 const luaSessions = luaPrelude + `
-local idx, polkey, ord = KEYS[1], KEYS[2], KEYS[3]
-readgen(KEYS[4])
+local polkey, ord = KEYS[2], KEYS[3]
+readgen(KEYS[1])
 local now = clock(ARGV[1])
 local sp = ARGV[2]
 local cfg = readcfg(3)
 local limit = tonumber(ARGV[12])
-prune(idx, sp, now)
 local p = redis.call('HMGET', polkey, 'idle_ms', 'abs_ms')
 local ovi, ova = tonumber(p[1]), tonumber(p[2])
 

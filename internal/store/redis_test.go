@@ -380,10 +380,10 @@ func TestRedisKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 		keys := accountKeysOf(t, client, prefix)
-		// 2 sessions, idx, ord, dl, pol, cut, uc, rv, audit, 2 user
+		// 2 sessions, ord, dl, pol, cut, uc, rv, audit, 2 user
 		// indexes, the live count of the user whose session was not
 		// revoked (the revocation's queue is recorded and gone)
-		if len(keys) != 13 {
+		if len(keys) != 12 {
 			t.Fatalf("account %q: keys %q", acct, keys)
 		}
 		slot := keySlot(keys[0])
@@ -426,10 +426,10 @@ func TestRedisKeys(t *testing.T) {
 	for _, acct := range accts {
 		mustTouch(t, s, treq(cfg(), acct, "sid", "u", t0))
 	}
-	if keys := keysOf(t, client, "one"); len(keys) != 6*len(accts) { // session, idx, ord, dl, user index, live count
+	if keys := keysOf(t, client, "one"); len(keys) != 5*len(accts) { // session, ord, dl, user index, live count
 		t.Fatalf("%d accounts made keys %q", len(accts), keys)
 	}
-	if keys := accountKeysOf(t, client, "k0"); len(keys) != 13 {
+	if keys := accountKeysOf(t, client, "k0"); len(keys) != 12 {
 		t.Fatalf("another prefix changed account keys: %q", keys)
 	}
 }
@@ -639,7 +639,6 @@ func TestRedisCorruptData(t *testing.T) {
 		t.Fatalf("revoke over a corrupt record: %d %v", n, err)
 	}
 	client.HSet(ctx, "c:{acme}:s:"+session.HashID("s3"), "x", "")
-	client.ZAdd(ctx, "c:{acme}:idx", redis.Z{Score: float64(t0.Add(time.Hour).UnixMilli()), Member: session.HashID("s3")})
 	client.HSet(ctx, key, "l", t0.UnixMilli(), "x", "weird")
 	if res := mustTouch(t, s, r); res.Status != session.Revoked {
 		t.Fatalf("unknown ended status: %+v", res)

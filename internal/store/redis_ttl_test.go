@@ -72,7 +72,6 @@ func TestRedisKeyLifetimes(t *testing.T) {
 		base + "s:" + session.HashID("long"):   24*time.Hour + time.Minute,
 		base + "s:" + session.HashID("short"):  12*time.Hour + time.Minute,
 		base + "s:" + session.HashID("cookie"): 12*time.Hour + time.Minute,
-		base + "idx":                           24*time.Hour + time.Minute,
 		// a user's session index outlives the user's longest-kept record
 		base + "us:alice": 24*time.Hour + time.Minute,
 		base + "us:bob":   12*time.Hour + time.Minute,
@@ -114,8 +113,8 @@ func TestRedisKeyLifetimes(t *testing.T) {
 
 // TestRedisRetentionFollowsTouches: a touch that moves a session's
 // retention (a re-issued token with a later exp) moves the physical
-// lifetime of its record and index entry too (touches that leave it
-// unchanged skip those writes).
+// lifetime of its record and of the account's login index too (touches
+// that leave it unchanged skip those writes).
 func TestRedisRetentionFollowsTouches(t *testing.T) {
 	srv := testredis.Start(t)
 	client := gatewayClient(t, srv.Addr())
@@ -124,17 +123,17 @@ func TestRedisRetentionFollowsTouches(t *testing.T) {
 	now := time.Now()
 	req := treq(cfg(), "acme", "sid", "alice", now) // strict 15m/12h, exp in 1h
 	mustTouch(t, s, req)
-	key, idx := "ret:{acme}:s:"+session.HashID("sid"), "ret:{acme}:idx"
+	key, ord := "ret:{acme}:s:"+session.HashID("sid"), "ret:{acme}:ord"
 	lifetime := func() (time.Duration, time.Duration) {
 		pttl, err := client.PTTL(ctx, key).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		score, err := client.ZScore(ctx, idx, session.HashID("sid")).Result()
+		indexed, err := client.PTTL(ctx, ord).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		return pttl, time.Until(time.UnixMilli(int64(score)))
+		return pttl, indexed
 	}
 	slack := time.Since(now) + time.Second
 	check := func(when string, want time.Duration) {

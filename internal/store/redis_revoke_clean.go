@@ -24,7 +24,7 @@ type RevocationCleaner interface {
 var _ RevocationCleaner = (*Redis)(nil)
 
 // cleanBatch is how many queued sessions one cleaning script records.
-const cleanBatch = 100
+const cleanBatch = 50
 
 // luaRevokeClean records queued sessions of an account's revocation.
 //

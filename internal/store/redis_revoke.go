@@ -126,7 +126,7 @@ else
 end
 
 -- the session others keeps (nothing to keep when it has ended already)
-local keep, kr, kd, klive = nil, nil, nil, false
+local keep, kkey, kr, kd, klive = nil, nil, nil, nil, false
 if ARGV[10] == 'others' then
   for i = 13, #ARGV do
     local key = KEYS[i - 5]
@@ -134,7 +134,7 @@ if ARGV[10] == 'others' then
       local r = load(key)
       if r and r.x == '' then
         local pi, pa = inforce(cfg, r, readov(polkey))
-        keep, kr, kd = ARGV[i], r, math.min(r.l + pi, r.c + pa)
+        keep, kkey, kr, kd = ARGV[i], key, r, math.min(r.l + pi, r.c + pa)
         klive = state(r, now, pi, pa) == ''
       end
       break
@@ -157,7 +157,7 @@ end
 redis.call('UNLINK', ord)
 if keep then
   if klive then n = n - 1 end
-  redis.call('HSET', ARGV[2] .. keep, 'g', g)
+  redis.call('HSET', kkey, 'g', g)
   redis.call('ZADD', dl, int(kd), keep)
   redis.call('ZADD', ord, int(kr.c), keep)
   extendindex(dl, ttl(kr.rt, now))

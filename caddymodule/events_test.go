@@ -28,8 +28,7 @@ func eventGlobals(rc *eventtest.Receiver) string {
 // fails the first deliveries, each event exactly once (by webhook-id),
 // signed; the log sink and the metrics count them.
 func TestEventsThroughCaddy(t *testing.T) {
-	rc := eventtest.Start(t, eventKey, 2)
-	each(t, eventGlobals(rc), func(t *testing.T, e *env) {
+	eachWithEvents(t, 2, func(t *testing.T, e *env, rc *eventtest.Receiver) {
 		tok := func(sid, user string) string {
 			return e.mint(t, devtoken.Claims{Session: sid, User: user, TTL: time.Hour})
 		}
@@ -82,6 +81,17 @@ func TestEventsThroughCaddy(t *testing.T) {
 			}
 		}
 	})
+}
+
+// eachWithEvents runs fn on each store with events on and a webhook
+// receiver of its own, which fails its first failFirst deliveries: one
+// store's events never count for another's.
+func eachWithEvents(t *testing.T, failFirst int, fn func(t *testing.T, e *env, rc *eventtest.Receiver)) {
+	var rc *eventtest.Receiver
+	eachWith(t, func(t *testing.T) string {
+		rc = eventtest.Start(t, eventKey, failFirst)
+		return eventGlobals(rc)
+	}, func(t *testing.T, e *env) { fn(t, e, rc) })
 }
 
 // metricValue reads one sample of the metrics page; 0 when absent.

@@ -76,11 +76,16 @@ type env struct {
 
 // each runs fn against every store.
 func each(t *testing.T, extraGlobals string, fn func(t *testing.T, e *env)) {
+	eachWith(t, func(*testing.T) string { return extraGlobals }, fn)
+}
+
+// eachWith is each with the extra global options made per store.
+func eachWith(t *testing.T, extraGlobals func(t *testing.T) string, fn func(t *testing.T, e *env)) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
 			g, r := b.globals(t)
-			if extraGlobals != "" {
-				g = strings.Replace(g, "session_guard {", "session_guard {\n\t\t"+extraGlobals, 1)
+			if x := extraGlobals(t); x != "" {
+				g = strings.Replace(g, "session_guard {", "session_guard {\n\t\t"+x, 1)
 			}
 			gw := gatewaytest.Start(t, g, site, t0)
 			fn(t, &env{Gateway: gw, redis: r})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"strconv"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -27,19 +28,27 @@ import (
 // takes them off the per-user indexes; any script that meets such a
 // record first records it itself (genend in redis_events.go).
 
-// luaRevokeSessions ends one session (scope session) or the sessions of
-// one user (scope user: its per-user index, redis_limit.go, so the work
-// is the user's sessions, not the account's).
+// luaRevokeSessions ends one session (scope session), or is one step of
+// ending the sessions of one user (scope user): about revokeBatch
+// members of the user's index (redis_limit.go) per step (ZSCAN), so no
+// step grows with the user. The first step sets the user's cutoff; each
+// ends the sessions of its batch that logged in at or before it, and the
+// caller repeats with the returned cursor until it is "0", answering
+// after the last step. A session that logs in during the walk with a
+// later login is left alone; one with an earlier login is refused by
+// the cutoff when it is first seen.
 //
 // KEYS: 1 rv, 2 pol, 3 uc and 4 us (of ARGV user; unused unless scope
 // user), 5 the event stream, 6 the deadline index, 7.. the session keys
 // of the candidates. ARGV: 1 now ("" = Redis TIME), 2 session-key
 // prefix, 3..9 policy config, 10 scope, 11 user, 12 by, 13 the event
-// stream's MAXLEN (0 = no events), 14.. the candidates' index members
-// (scope session: the one to end; the first that exists wins).
+// stream's MAXLEN (0 = no events), 14 the index cursor ("" on the first
+// step), 15 the cutoff ("" on the first step), 16 the batch size, 17..
+// the candidates' index members (scope session: the one to end; the
+// first that exists wins).
 //
 // Returns {count of live sessions ended, revoked events, idle events,
-// absolute events, outbox full 0/1}.
+// absolute events, outbox full 0/1, next cursor ("0": done), cutoff}.
 const luaRevokeSessions = luaPrelude + luaPresent + luaEventLib + luaGenEnd + `
 local polkey, uckey, dl = KEYS[2], KEYS[3], KEYS[6]
 evinit(KEYS[5], ARGV[13])
@@ -50,16 +59,29 @@ local cfg = readcfg(3)
 local scope, user = ARGV[10], ARGV[11]
 local ovi, ova = readov(polkey)
 
-local members = {}
+local members, nextc, cut = {}, '0', now
 if scope == 'session' then
-  for i = 14, #ARGV do
-    if present(KEYS[i - 7], now) then
+  for i = 17, #ARGV do
+    if present(KEYS[i - 10], now) then
       members = {ARGV[i]}
       break
     end
   end
 else
-  members = redis.call('ZRANGE', KEYS[4], 0, -1)
+  cut = tonumber(ARGV[15])
+  if not cut then -- the first step
+    cut = now
+    if cfg.amax > 0 then
+      redis.call('SET', uckey, int(now), 'PX', int(math.min(cfg.amax, TTL_CAP)))
+    else
+      redis.call('DEL', uckey)
+    end
+  end
+  local cursor = ARGV[14]
+  if cursor == '' then cursor = '0' end
+  local res = redis.call('ZSCAN', KEYS[4], cursor, 'COUNT', ARGV[16])
+  nextc = res[1]
+  for i = 1, #res[2], 2 do members[#members + 1] = res[2][i] end
 end
 
 local n = 0
@@ -70,7 +92,7 @@ for _, m in ipairs(members) do
     local pi, pa = inforce(cfg, r, ovi, ova)
     if r.gen then
       genend(key, sp, dl, m, r, pi, pa) -- the account's revocation ended it
-    elseif scope ~= 'user' or r.u == user then
+    elseif scope ~= 'user' or (r.u == user and r.c <= cut) then
       local st = state(r, now, pi, pa)
       if st == '' then n = n + 1 end
       if r.x == '' then
@@ -85,15 +107,7 @@ for _, m in ipairs(members) do
     unlist(sp, m)
   end
 end
-
-if scope == 'user' then
-  if cfg.amax > 0 then
-    redis.call('SET', uckey, int(now), 'PX', int(math.min(cfg.amax, TTL_CAP)))
-  else
-    redis.call('DEL', uckey)
-  end
-end
-return {n, EVN.revoked, EVN.idle, EVN.absolute, EVN.full}
+return {n, EVN.revoked, EVN.idle, EVN.absolute, EVN.full, nextc, int(cut)}
 `
 
 // luaRevokeAccount ends every session of the account (scope all) or
@@ -183,10 +197,12 @@ var (
 	scriptRevokeAccount  = redis.NewScript(luaRevokeAccount)
 )
 
-// Revoke implements Store in one script, which waits for replicas
-// (redis_wait.go). A revocation of the whole account queues its
-// sessions for CleanRevoked before it runs, so that a gateway that
-// stops between the two leaves work for the others, not a lost queue.
+// Revoke implements Store: one script for a session or a whole account,
+// one per revokeBatch of the user's sessions for a user, each waiting for
+// replicas (redis_wait.go) and the answer after the last. A revocation
+// of the whole account queues its sessions for CleanRevoked before it
+// runs, so that a gateway that stops between the two leaves work for
+// the others, not a lost queue.
 func (r *Redis) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 	if err := checkRevoke(ctx, &req); err != nil {
 		return 0, err
@@ -194,22 +210,59 @@ func (r *Redis) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 	if req.Scope == ScopeAll || req.Scope == ScopeOthers {
 		return r.revokeAccount(ctx, &req)
 	}
+	st := revokeStep{}
+	total := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		n, err := r.revokeStep(ctx, &req, &st)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+		if st.Cursor == "0" {
+			return total, nil
+		}
+	}
+}
+
+// revokeBatch is about how many members of a user's index one step of a
+// revocation of the user examines.
+const revokeBatch = 50
+
+// revokeStep is where a revocation walking a user's index is: Cursor
+// and Cut are "" before the first step, Cursor "0" when done.
+type revokeStep struct{ Cursor, Cut string }
+
+// revokeStep runs one step of luaRevokeSessions and advances st.
+func (r *Redis) revokeStep(ctx context.Context, req *RevokeRequest, st *revokeStep) (int, error) {
 	k := r.keys(req.Account)
 	keys := []string{k.revocation(), k.override(), k.userCutoff(req.User), k.userIndex(req.User), k.events(), k.deadlines()}
 	args := append([]any{r.nowArg(), k.sessionPrefix()}, cfgArgs(req.Policy)...)
-	args = append(args, string(req.Scope), req.User, revokedBy(req.By), r.ev.maxArg())
+	args = append(args, string(req.Scope), req.User, revokedBy(req.By), r.ev.maxArg(), st.Cursor, st.Cut, revokeBatch)
 	keys, args = r.candidates(k, req.Sessions, keys, args)
 	tctx, cancel := r.withRevokeTimeout(ctx)
 	defer cancel()
-	v, err := r.runReplicated(tctx, scriptRevokeSessions, keys, args...).Int64Slice()
+	v, err := r.runReplicated(tctx, scriptRevokeSessions, keys, args...).Slice()
 	if err != nil {
 		return 0, unavailable("revoke", err)
 	}
-	if len(v) != 5 {
+	if len(v) != 7 {
 		return 0, unavailable("revoke", fmt.Errorf("unexpected reply of %d values", len(v)))
 	}
-	r.ev.wrote(r, req.Account, evCounts{revoked: v[1], idle: v[2], absolute: v[3], full: v[4]})
-	return int(v[0]), nil
+	var n [5]int64
+	ok := true
+	for i := 0; ok && i < len(n); i++ {
+		n[i], ok = asInt(v[i])
+	}
+	cut, okCut := asInt(v[6])
+	if !ok || !okCut || asString(v[5]) == "" {
+		return 0, unavailable("revoke", fmt.Errorf("unexpected reply %v", v))
+	}
+	r.ev.wrote(r, req.Account, evCounts{revoked: n[1], idle: n[2], absolute: n[3], full: n[4]})
+	st.Cursor, st.Cut = asString(v[5]), strconv.FormatInt(cut, 10)
+	return int(n[0]), nil
 }
 
 // candidates appends the session keys of hashes to keys and their index

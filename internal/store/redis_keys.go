@@ -11,7 +11,7 @@ import "strings"
 //
 //	<prefix>:{<acct>}:s:<hash>  hash   one session (fields: see redis_scripts.go)
 //	<prefix>:{<acct>}:ord       zset   esc(session hash) -> login time, ms (redis_page.go)
-//	<prefix>:{<acct>}:ul:<user> zset   esc(session hash) -> live until, ms (redis_page.go)
+//	<prefix>:{<acct>}:us:<user> zset   esc(session hash) -> live until, ms (redis_page.go, redis_limit.go)
 //	<prefix>:{<acct>}:pol       hash   override: idle_ms, abs_ms (absent = inherit)
 //	<prefix>:{<acct>}:cut       string account revocation cutoff, ms
 //	<prefix>:{<acct>}:uc:<user> string user revocation cutoff, ms

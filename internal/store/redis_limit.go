@@ -7,19 +7,19 @@ import (
 )
 
 // The session limit per user in the Redis store. Each account keeps one
-// sorted set per user in its slot:
+// sorted set per user in its slot, the one the listing counts a user's
+// live sessions with (relist in redis_scripts.go):
 //
-//	<prefix>:{<acct>}:us:<user>  zset  index member -> login time, ms
+//	<prefix>:{<acct>}:us:<user>  zset  index member -> live until, ms
 //
 // The scripts that create a session (luaTouch's creation branch,
 // luaOpaqueBind) pass it in KEYS and call admit before they write: it
-// reads the account's limit, walks that user's members oldest login
-// first, drops the ones no longer live and either refuses the new
-// session or revokes the oldest live ones, all in the same script, so
-// no gateway ever sees more than the limit live. Requests on existing
-// sessions never run any of it. Members are added for every new
-// session, also without a limit, so that a limit set later counts the
-// sessions that are already live.
+// reads the account's limit, reads that user's members, drops the ones
+// no longer live and either refuses the new session or revokes the live
+// ones of the oldest login, all in the same script, so no gateway ever
+// sees more than the limit live. Requests on existing sessions never run
+// any of it. Every live session is a member, also without a limit, so
+// that a limit set later counts the sessions that are already live.
 
 // luaLimitLib holds the creation-time helpers of the session limit.
 // Limit config ARGV (four, from position i): default limit (0 =
@@ -43,16 +43,16 @@ local function limitof(polkey, lc)
   return n, mode
 end
 
--- Whether the member mm of user's index is a live session of user;
--- the index forgets it when not.
+-- The record of member mm of user's index when it is a live session of
+-- user; the index forgets it when not.
 local function livemember(uidx, sp, mm, user, now, cfg, ovi, ova)
   local r = load(sp .. mm)
   if r and now < r.rt and r.u == user then
     local pi, pa = inforce(cfg, r, ovi, ova)
-    if state(r, now, pi, pa) == '' then return true end
+    if state(r, now, pi, pa) == '' then return r end
   end
   redis.call('ZREM', uidx, mm)
-  return false
+  return nil
 end
 
 -- admit enforces the limit for a new session m of user (a record of m
@@ -73,29 +73,24 @@ local function admit(uidx, dl, polkey, lc, sp, m, user, now, cfg, ovi, ova)
   end
   local live = {}
   for _, mm in ipairs(redis.call('ZRANGE', uidx, 0, -1)) do
-    if mm ~= m and livemember(uidx, sp, mm, user, now, cfg, ovi, ova) then live[#live + 1] = mm end
+    local r = mm ~= m and livemember(uidx, sp, mm, user, now, cfg, ovi, ova)
+    if r then live[#live + 1] = {m = mm, c = r.c} end
   end
   if #live < max then return {} end
   if mode == 'deny' then return nil end
+  -- oldest login first, then by member
+  table.sort(live, function(a, b) return a.c < b.c or (a.c == b.c and a.m < b.m) end)
   local out = {}
   for i = 1, #live - max + 1 do
-    redis.call('HSET', sp .. live[i], 'x', 'revoked', 'xe', int(now))
-    unlist(sp, live[i], user)
-    redis.call('ZREM', uidx, live[i])
-    redis.call('ZREM', dl, live[i])
-    out[#out + 1] = live[i]
+    local e = live[i].m
+    redis.call('HSET', sp .. e, 'x', 'revoked', 'xe', int(now))
+    unlist(sp, e, user)
+    redis.call('ZREM', dl, e)
+    out[#out + 1] = e
   end
   return out
 end
 
--- After a new session m of login time login is written with retention
--- rt: index it under its user.
-local function indexuser(uidx, m, login, rt, now)
-  local d = ttl(rt, now)
-  if d <= 0 then return end
-  redis.call('ZADD', uidx, int(login), m)
-  extendindex(uidx, d)
-end
 `
 
 // userIndex is the key of the per-user session index of user.

@@ -151,7 +151,6 @@ redis.call('HSET', key,
   'x', '', 'rt', int(rt), 'g', int(GEN.n))
 retain(key, sp, m, rt, now)
 relist(sp, m, { c = now, l = now, u = ARGV[13] }, '', pi, pa, rt, now, true)
-indexuser(KEYS[3], m, now, rt, now)
 evinit(ARGV[12] .. 'ev', ARGV[23]) -- events
 emit('session.created', now, m, ARGV[13], '')
 for _, e in ipairs(evicted) do emit('session.revoked', now, e, ARGV[13], 'limit') end

@@ -16,13 +16,14 @@ import (
 //
 //	<prefix>:{<acct>}:ord       zset  member -> login ms: the sessions not
 //	                                  known to have ended, in listing order
-//	<prefix>:{<acct>}:ul:<user> zset  member -> when the session stops
+//	<prefix>:{<acct>}:us:<user> zset  member -> when the session stops
 //	                                  being live (its idle or absolute
-//	                                  deadline, whichever is first)
+//	                                  deadline, whichever is first); the
+//	                                  session limit's too (redis_limit.go)
 //
 // A page is a rank range of ord after the cursor's (login, member), so
 // one call reads at most Page.Limit sessions; a user's live count is one
-// ZCOUNT of ul above now. Under apply immediately the ul deadline is the
+// ZCOUNT of us above now. Under apply immediately the us deadline is the
 // one of the policy in force at the session's last write: after an
 // override changes, a count follows the new policy once the session is
 // next written.

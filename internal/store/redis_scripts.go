@@ -188,43 +188,44 @@ local function advance(r, st, now, passive, interval, pi)
 end
 
 -- The listing indexes (redis_page.go) live next to the session keys:
--- ord lists the account's sessions by login, ul:<user> counts a user's
--- live sessions by deadline. sp is the session-key prefix "<base>s:".
+-- ord lists the account's sessions by login, us:<user> a user's live
+-- sessions by deadline (also the session limit's, redis_limit.go). sp is
+-- the session-key prefix "<base>s:".
 local function ordkey(sp) return string.sub(sp, 1, -3) .. 'ord' end
-local function ulkey(sp, user)
+local function userkey(sp, user)
   -- keyEscape: bytes outside [A-Za-z0-9._-] as %XX; "" as "%"
   local e = '%'
   if user ~= '' then
     e = string.gsub(user, '[^%w%._%-]', function(c) return string.format('%%%02X', string.byte(c)) end)
   end
-  return string.sub(sp, 1, -3) .. 'ul:' .. e
+  return string.sub(sp, 1, -3) .. 'us:' .. e
 end
 
 -- Take session m off the listing indexes (it ended or is gone).
 local function unlist(sp, m, user)
   redis.call('ZREM', ordkey(sp), m)
-  if user then redis.call('ZREM', ulkey(sp, user), m) end
+  if user then redis.call('ZREM', userkey(sp, user), m) end
 end
 
 -- After a write of record r (session m, state st under pi/pa, retention
--- rt): a live session is listed in ord by login and counted in its
--- user's ul by deadline, so that ZCOUNT ul (now, +inf) is the user's live
--- sessions; an ended one leaves both. A session that ends by time
--- without a write keeps a ul score <= now, which ZCOUNT skips; up to
--- eight such leftovers are dropped at each write.
+-- rt): a live session is listed in ord by login and in its user's us by
+-- deadline, so that ZCOUNT us (now, +inf) is the user's live sessions;
+-- an ended one leaves both. A session that ends by time without a write
+-- keeps a us score <= now, which ZCOUNT skips; it stays a member (a
+-- longer override under apply immediately may make it live again, and a
+-- revocation of the user walks us), until the limit's upkeep finds it
+-- ended (redis_limit.go) or the key expires.
 local function relist(sp, m, r, st, pi, pa, rt, now, fresh)
   if st ~= '' then
     unlist(sp, m, r.u)
     return
   end
-  local ord, ul = ordkey(sp), ulkey(sp, r.u)
+  local ord, ul = ordkey(sp), userkey(sp, r.u)
   redis.call('ZADD', ord, int(r.c), m)
   redis.call('ZADD', ul, int(math.min(r.l + pi, r.c + pa)), m)
-  -- the leftovers and the indexes' lifetimes change only with a new
-  -- session or retention (fresh), not with every recorded activity
+  -- the indexes' lifetimes change only with a new session or retention
+  -- (fresh), not with every recorded activity
   if not fresh then return end
-  local old = redis.call('ZRANGEBYSCORE', ul, '-inf', int(now), 'LIMIT', 0, 8)
-  if #old > 0 then redis.call('ZREM', ul, unpack(old)) end
   local d = ttl(rt, now)
   extendindex(ord, d)
   extendindex(ul, d)
@@ -389,7 +390,6 @@ if created == 1 then -- events
 end
 local out = reply(CODES[st], created, pi, pa, r.l + pi, abs)
 if created == 1 then
-  indexuser(KEYS[6], m, r.c, rt, now)
   for _, e in ipairs(evicted) do out[#out + 1] = e end
 end
 return out
@@ -456,7 +456,7 @@ for i = 1, #page, 2 do
       if not counted[r.u] then
         counted[r.u] = true
         users[#users + 1] = r.u
-        users[#users + 1] = redis.call('ZCOUNT', ulkey(sp, r.u), '(' .. int(now), '+inf')
+        users[#users + 1] = redis.call('ZCOUNT', userkey(sp, r.u), '(' .. int(now), '+inf')
       end
     end
   end

@@ -380,10 +380,10 @@ func TestRedisKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 		keys := accountKeysOf(t, client, prefix)
-		// 2 sessions, ord, dl, pol, cut, uc, rv, audit, 2 user
-		// indexes, the live count of the user whose session was not
-		// revoked (the revocation's queue is recorded and gone)
-		if len(keys) != 12 {
+		// 2 sessions, ord, dl, pol, cut, uc, rv, audit, the index of the
+		// user whose session was not revoked (the revocation's queue is
+		// recorded and gone)
+		if len(keys) != 10 {
 			t.Fatalf("account %q: keys %q", acct, keys)
 		}
 		slot := keySlot(keys[0])
@@ -426,10 +426,10 @@ func TestRedisKeys(t *testing.T) {
 	for _, acct := range accts {
 		mustTouch(t, s, treq(cfg(), acct, "sid", "u", t0))
 	}
-	if keys := keysOf(t, client, "one"); len(keys) != 5*len(accts) { // session, ord, dl, user index, live count
+	if keys := keysOf(t, client, "one"); len(keys) != 4*len(accts) { // session, ord, dl, user index
 		t.Fatalf("%d accounts made keys %q", len(accts), keys)
 	}
-	if keys := accountKeysOf(t, client, "k0"); len(keys) != 12 {
+	if keys := accountKeysOf(t, client, "k0"); len(keys) != 10 {
 		t.Fatalf("another prefix changed account keys: %q", keys)
 	}
 }

@@ -31,6 +31,7 @@ func TestRedisKeyLifetimes(t *testing.T) {
 	short.NotAfter = now.Add(time.Minute)
 	mustTouch(t, s, long)
 	mustTouch(t, s, short)
+	mustTouch(t, s, treq(c, "acme", "kept", "dave", now)) // survives the revocations
 	if _, err := s.Bind(ctx, &store.TouchRequest{Account: "acme", SessionHash: session.HashID("cookie"), User: "carol", Policy: c}); err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func TestRedisKeyLifetimes(t *testing.T) {
 	}
 	for _, rr := range []store.RevokeRequest{
 		{Account: "acme", Scope: store.ScopeUser, User: "bob", Policy: c},
-		{Account: "acme", Scope: store.ScopeAll, Policy: c},
+		{Account: "acme", Scope: store.ScopeOthers, Sessions: []string{session.HashID("kept")}, Policy: c},
 	} {
 		if _, err := s.Revoke(ctx, rr); err != nil {
 			t.Fatal(err)
@@ -72,10 +73,12 @@ func TestRedisKeyLifetimes(t *testing.T) {
 		base + "s:" + session.HashID("long"):   24*time.Hour + time.Minute,
 		base + "s:" + session.HashID("short"):  12*time.Hour + time.Minute,
 		base + "s:" + session.HashID("cookie"): 12*time.Hour + time.Minute,
-		// a user's session index outlives the user's longest-kept record
-		base + "us:alice": 24*time.Hour + time.Minute,
-		base + "us:bob":   12*time.Hour + time.Minute,
-		base + "us:carol": 12*time.Hour + time.Minute,
+		base + "s:" + session.HashID("kept"):   12*time.Hour + time.Minute,
+		// the live indexes outlive their longest-kept record (the ended
+		// sessions have left them)
+		base + "us:dave": 12*time.Hour + time.Minute,
+		base + "ord":     12*time.Hour + time.Minute,
+		base + "dl":      12*time.Hour + time.Minute,
 		// a cutoff lasts as long as any session may: the longest absolute
 		base + "cut":    amax,
 		base + "uc:bob": amax,

@@ -17,7 +17,7 @@ import (
 )
 
 // kindStats sums the keys of one kind (the part of the name after the
-// hash tag: "s:", "idx", "ul:", ...).
+// hash tag: "s:", "ord", "us:", ...).
 type kindStats struct {
 	kind      string
 	keys      int

@@ -35,7 +35,7 @@ func whatIf(ctx context.Context, w io.Writer, c *redis.Client, kinds map[string]
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	defer tw.Flush()
 	fmt.Fprintln(tw, "what if (acct-0's data rebuilt)\tnow bytes\tthen bytes\tsaved bytes/session\t")
-	for _, name := range []string{"idx", "ord", "dl"} {
+	for _, name := range []string{"ord", "dl"} {
 		if err := zsetAsHash(ctx, tw, c, name, accounts); err != nil {
 			return err
 		}
@@ -218,11 +218,11 @@ func bucketed(ctx context.Context, tw io.Writer, c *redis.Client, recs []map[str
 // member22 is a sampled session's index member.
 func member22(f map[string]string) string { return f["_m"] }
 
-// indexVariants measures acct-0's first 1,000 idx entries as zsets of
+// indexVariants measures acct-0's first 1,000 ord entries as zsets of
 // 100 (listpack), and the per-user indexes as one account-wide zset of
 // "<user>:<login ms>:<member>" (ZRANGEBYLEX per user).
 func indexVariants(ctx context.Context, tw io.Writer, c *redis.Client, kinds map[string]*kindStats, accounts int) error {
-	key := "sg:{acct-0}:idx"
+	key := "sg:{acct-0}:ord"
 	all, err := c.ZCard(ctx, key).Result()
 	if err != nil {
 		return err
@@ -247,15 +247,15 @@ func indexVariants(ctx context.Context, tw io.Writer, c *redis.Client, kinds map
 		total += u
 	}
 	k := int64(len(zs))
-	fmt.Fprintf(tw, "idx entries in zsets of 100 (%d sampled)\t%d\t%d\t%.1f\t\n", k, whole/all, total/k, float64(whole/all*k-total)/float64(k))
+	fmt.Fprintf(tw, "ord entries in zsets of 100 (%d sampled)\t%d\t%d\t%.1f\t\n", k, whole/all, total/k, float64(whole/all*k-total)/float64(k))
 	if accounts > 1 {
-		return nil // kinds sums ul: and us: over all the accounts
+		return nil // kinds sums us: over all the accounts
 	}
 	return userLex(ctx, tw, c, kinds, all)
 }
 
 // userLex builds the account-wide per-user zset from ord and the
-// records' users, and compares it with the ul: and us: keys.
+// records' users, and compares it with the us: keys.
 func userLex(ctx context.Context, tw io.Writer, c *redis.Client, kinds map[string]*kindStats, all int64) error {
 	for start := int64(0); start < all; start += 1000 {
 		zs, err := c.ZRangeWithScores(ctx, "sg:{acct-0}:ord", start, start+999).Result()
@@ -283,17 +283,15 @@ func userLex(ctx context.Context, tw io.Writer, c *redis.Client, kinds map[strin
 		return err
 	}
 	var now int64
-	for _, kind := range []string{"ul:", "us:"} {
-		if ks := kinds[kind]; ks != nil && ks.keys > 0 {
-			now += ks.bytes // in acct-0 only when there is one account
-		}
+	if ks := kinds["us:"]; ks != nil && ks.keys > 0 {
+		now += ks.bytes // in acct-0 only when there is one account
 	}
-	fmt.Fprintf(tw, "ul: + us: as one account zset (lex, %d members)\t%d\t%d\t%.1f\t\n", all, now, u, float64(now-u)/float64(all))
+	fmt.Fprintf(tw, "us: as one account zset (lex, %d members)\t%d\t%d\t%.1f\t\n", all, now, u, float64(now-u)/float64(all))
 	return nil
 }
 
-// userListpack copies one user's ul: and us: zsets with the listpack
-// limit raised above their size, and compares.
+// userListpack copies one user's us: zset with the listpack limit
+// raised above its size, and compares.
 func userListpack(ctx context.Context, tw io.Writer, c *redis.Client) error {
 	old, err := c.ConfigGet(ctx, "zset-max-listpack-entries").Result()
 	if err != nil {
@@ -303,7 +301,7 @@ func userListpack(ctx context.Context, tw io.Writer, c *redis.Client) error {
 		return err
 	}
 	defer c.ConfigSet(ctx, "zset-max-listpack-entries", old["zset-max-listpack-entries"])
-	for _, kind := range []string{"ul:", "us:"} {
+	for _, kind := range []string{"us:"} {
 		key := "sg:{acct-0}:" + kind + "user-0"
 		m, err := c.ZCard(ctx, key).Result()
 		if err != nil {

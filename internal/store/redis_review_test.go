@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sessionguard/sessionguard/internal/policy"
 	"github.com/sessionguard/sessionguard/internal/session"
 	"github.com/sessionguard/sessionguard/internal/store"
+	"github.com/sessionguard/sessionguard/internal/testredis"
 )
 
 // TestRevokeUserNotReplicatedIsOnMaster: a revocation of a user that
@@ -38,5 +40,35 @@ func TestRevokeUserNotReplicatedIsOnMaster(t *testing.T) {
 	}
 	if live != 0 {
 		t.Fatalf("%d of %d sessions of the revoked user still pass on the master after the 503 that says it has the revocation", live, n)
+	}
+}
+
+// TestRevokeUserEndsRevivedSession: under apply immediately, a session
+// that had passed its idle deadline unobserved and was dropped from its
+// user's index by the session limit's upkeep is live again after a
+// longer idle override. A revocation of the user must end it, as the
+// memory store does.
+func TestRevokeUserEndsRevivedSession(t *testing.T) {
+	srv := testredis.Start(t)
+	s, clock := clockedRedis(gatewayClient(t, srv.Addr()), store.RedisOptions{KeyPrefix: "rv", Timeout: 2 * time.Second})
+	c := cfg()
+	c.Apply = policy.ApplyImmediately
+	ctx := context.Background()
+	ten := 10
+	if _, err := s.SetOverride(ctx, "acme", policy.Override{MaxSessions: &ten}); err != nil {
+		t.Fatal(err)
+	}
+	mustTouch(t, s, treq(c, "acme", "a", "alice", t0))
+	clock.Advance(20 * time.Minute) // past a's idle 15m, unobserved
+	mustTouch(t, s, treq(c, "acme", "b", "alice", clock.Now()))
+	if _, err := s.SetOverride(ctx, "acme", policy.Override{Idle: ptr(time.Hour), MaxSessions: &ten}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.Revoke(ctx, store.RevokeRequest{Account: "acme", Scope: store.ScopeUser, User: "alice", Policy: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mustTouch(t, s, treq(c, "acme", "a", "alice", t0)).Status; got != session.Revoked {
+		t.Fatalf("a after revoking alice (count %d): %v, want revoked", n, got)
 	}
 }

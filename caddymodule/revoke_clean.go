@@ -8,18 +8,21 @@ import (
 	"github.com/sessionguard/sessionguard/internal/store"
 )
 
-// How often a gateway records the sessions that revocations of whole
-// accounts ended, and how many one store call records.
+// How often a gateway looks for sessions that revocations of whole
+// accounts through other gateways left to record (the revoking gateway
+// records its own at once), and how many one store call records.
 const (
-	cleanRevokedEvery = time.Second
+	cleanRevokedEvery = 30 * time.Second
 	cleanRevokedStep  = 1000
 )
 
 // cleanRevoked records, until a.ctx is done, the sessions that
 // revocations of whole accounts ended without reading them
-// (store.RevocationCleaner): every cleanRevokedEvery, all that are
-// queued. Every gateway does it; recording is conditional, so one
-// session is recorded, with its event, once.
+// (store.RevocationCleaner): all that are queued, right after a
+// revocation through this gateway and every cleanRevokedEvery (a
+// revoking gateway that stopped leaves its queue to the others).
+// Recording is conditional, so one session is recorded, with its event,
+// once whichever gateway gets to it.
 func (a *App) cleanRevoked(c store.RevocationCleaner) {
 	t := time.NewTicker(cleanRevokedEvery)
 	defer t.Stop()
@@ -28,6 +31,7 @@ func (a *App) cleanRevoked(c store.RevocationCleaner) {
 		case <-a.ctx.Done():
 			return
 		case <-t.C:
+		case <-c.RevokedQueued():
 		}
 		for a.ctx.Err() == nil {
 			n, err := c.CleanRevoked(a.ctx, &a.policy, cleanRevokedStep)

@@ -68,6 +68,7 @@ type Redis struct {
 	ptrs    pointerCache // opaque session hash -> account, on Cluster
 	ev      redisEvents  // lifecycle events (redis_events.go)
 	wait    *replicaWait
+	queued  chan struct{} // a revocation left sessions to record (redis_revoke_clean.go)
 }
 
 var _ Store = (*Redis)(nil)
@@ -95,6 +96,7 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) *Redis {
 		timeout: opts.Timeout,
 		now:     opts.Now,
 		wait:    newReplicaWait(opts),
+		queued:  make(chan struct{}, 1),
 	}
 }
 

@@ -44,12 +44,15 @@ local function limitof(polkey, lc)
 end
 
 -- The record of member mm of user's index when it is a live session of
--- user; the index forgets it when not.
+-- user; the index forgets it when it is gone or ended for good (under
+-- apply immediately a session ended by time only may live again with a
+-- longer override, and a revocation of the user must find it).
 local function livemember(uidx, sp, mm, user, now, cfg, ovi, ova)
   local r = load(sp .. mm)
   if r and now < r.rt and r.u == user then
     local pi, pa = inforce(cfg, r, ovi, ova)
     if state(r, now, pi, pa) == '' then return r end
+    if r.x == '' and cfg.immediately then return nil end
   end
   redis.call('ZREM', uidx, mm)
   return nil

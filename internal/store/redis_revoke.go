@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -198,11 +199,12 @@ var (
 )
 
 // Revoke implements Store: one script for a session or a whole account,
-// one per revokeBatch of the user's sessions for a user, each waiting for
-// replicas (redis_wait.go) and the answer after the last. A revocation
-// of the whole account queues its sessions for CleanRevoked before it
-// runs, so that a gateway that stops between the two leaves work for
-// the others, not a lost queue.
+// one per revokeBatch of the user's sessions for a user, all on one
+// connection to the master and then one wait for replicas
+// (redis_wait.go), the answer after it. A revocation of the whole
+// account queues its sessions for CleanRevoked before it runs, so that a
+// gateway that stops between the two leaves work for the others, not a
+// lost queue.
 func (r *Redis) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 	if err := checkRevoke(ctx, &req); err != nil {
 		return 0, err
@@ -212,19 +214,27 @@ func (r *Redis) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 	}
 	st := revokeStep{}
 	total := 0
-	for {
-		if err := ctx.Err(); err != nil {
-			return 0, err
+	var stepErr error
+	err := r.onMaster(ctx, r.keys(req.Account).revocation(), func(sc redis.Scripter) error {
+		for st.Cursor != "0" {
+			if stepErr = ctx.Err(); stepErr != nil {
+				return stepErr
+			}
+			n, err := r.revokeStep(ctx, sc, &req, &st)
+			if stepErr = err; err != nil {
+				return err
+			}
+			total += n
 		}
-		n, err := r.revokeStep(ctx, &req, &st)
-		if err != nil {
-			return 0, err
-		}
-		total += n
-		if st.Cursor == "0" {
-			return total, nil
-		}
+		return nil
+	})
+	switch {
+	case stepErr != nil:
+		return 0, stepErr
+	case err != nil:
+		return 0, unavailable("revoke", err)
 	}
+	return total, nil
 }
 
 // revokeBatch is about how many members of a user's index one step of a
@@ -235,16 +245,16 @@ const revokeBatch = 50
 // and Cut are "" before the first step, Cursor "0" when done.
 type revokeStep struct{ Cursor, Cut string }
 
-// revokeStep runs one step of luaRevokeSessions and advances st.
-func (r *Redis) revokeStep(ctx context.Context, req *RevokeRequest, st *revokeStep) (int, error) {
+// revokeStep runs one step of luaRevokeSessions on sc and advances st.
+func (r *Redis) revokeStep(ctx context.Context, sc redis.Scripter, req *RevokeRequest, st *revokeStep) (int, error) {
 	k := r.keys(req.Account)
 	keys := []string{k.revocation(), k.override(), k.userCutoff(req.User), k.userIndex(req.User), k.events(), k.deadlines()}
 	args := append([]any{r.nowArg(), k.sessionPrefix()}, cfgArgs(req.Policy)...)
 	args = append(args, string(req.Scope), req.User, revokedBy(req.By), r.ev.maxArg(), st.Cursor, st.Cut, revokeBatch)
 	keys, args = r.candidates(k, req.Sessions, keys, args)
-	tctx, cancel := r.withRevokeTimeout(ctx)
+	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
-	v, err := r.runReplicated(tctx, scriptRevokeSessions, keys, args...).Slice()
+	v, err := scriptRevokeSessions.Run(tctx, sc, keys, args...).Slice()
 	if err != nil {
 		return 0, unavailable("revoke", err)
 	}
@@ -293,6 +303,12 @@ func (r *Redis) revokeAccount(ctx context.Context, req *RevokeRequest) (int, err
 	args = append(args, string(req.Scope), revokedBy(req.By), id)
 	keys, args = r.candidates(k, req.Sessions, keys, args)
 	n, err := r.runReplicated(tctx, scriptRevokeAccount, keys, args...).Int64()
+	if err == nil || errors.Is(err, ErrNotReplicated) {
+		select {
+		case r.queued <- struct{}{}:
+		default:
+		}
+	}
 	if err != nil {
 		return 0, unavailable("revoke", err)
 	}

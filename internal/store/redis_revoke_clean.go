@@ -19,7 +19,13 @@ type RevocationCleaner interface {
 	// ended, with their events, and returns how many it looked at: less
 	// than max when nothing is left.
 	CleanRevoked(ctx context.Context, cfg *policy.Config, max int) (int, error)
+	// RevokedQueued receives a value after a revocation through this
+	// store left sessions to record.
+	RevokedQueued() <-chan struct{}
 }
+
+// RevokedQueued implements RevocationCleaner.
+func (r *Redis) RevokedQueued() <-chan struct{} { return r.queued }
 
 var _ RevocationCleaner = (*Redis)(nil)
 

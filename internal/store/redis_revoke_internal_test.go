@@ -50,7 +50,7 @@ func TestRevokeUserInSteps(t *testing.T) {
 	st := revokeStep{}
 	total, steps := 0, 0
 	for st.Cursor != "0" {
-		n, err := s.revokeStep(ctx, &req, &st)
+		n, err := s.revokeStep(ctx, client, &req, &st)
 		if err != nil {
 			t.Fatal(err)
 		}

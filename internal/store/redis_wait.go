@@ -69,30 +69,46 @@ func (r *Redis) withRevokeTimeout(ctx context.Context) (context.Context, context
 // replicas must acknowledge it, WAITs for them on that connection. Its
 // error wraps ErrNotReplicated when too few did.
 func (r *Redis) runReplicated(ctx context.Context, s *redis.Script, keys []string, args ...any) *redis.Cmd {
-	if r.wait.want == 0 {
-		return s.Run(ctx, r.client, keys, args...)
-	}
-	conn, err := r.masterConn(ctx, keys[0])
-	if err != nil {
+	var cmd *redis.Cmd
+	err := r.onMaster(ctx, keys[0], func(sc redis.Scripter) error {
+		cmd = s.Run(ctx, sc, keys, args...)
+		return cmd.Err()
+	})
+	if cmd == nil {
 		return failedCmd(ctx, err)
+	}
+	if err != nil && cmd.Err() == nil {
+		cmd.SetErr(err)
+	}
+	return cmd
+}
+
+// onMaster runs do with a scripter for the master owning key: when
+// replicas must acknowledge, a connection of its own, and after do one
+// WAIT on it, which covers every write do made (a revocation in several
+// steps waits once, after the last). Its error is do's, or wraps
+// ErrNotReplicated.
+func (r *Redis) onMaster(ctx context.Context, key string, do func(redis.Scripter) error) error {
+	if r.wait.want == 0 {
+		return do(r.client)
+	}
+	conn, err := r.masterConn(ctx, key)
+	if err != nil {
+		return err
 	}
 	defer conn.Close()
 	n, err := r.wait.need(ctx, conn)
+	if err == nil {
+		err = do(conn)
+	}
 	if err != nil {
 		r.followFailover(ctx)
-		return failedCmd(ctx, err)
-	}
-	cmd := s.Run(ctx, conn, keys, args...)
-	if cmd.Err() != nil {
-		r.followFailover(ctx)
-		return cmd
+		return err
 	}
 	if n > 0 {
-		if err := r.wait.wait(ctx, conn, n); err != nil {
-			cmd.SetErr(err)
-		}
+		return r.wait.wait(ctx, conn, n)
 	}
-	return cmd
+	return nil
 }
 
 // masterConn returns a connection to the master that owns key; the

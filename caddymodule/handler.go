@@ -388,7 +388,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		hdrs = h.expiryHeaders(*res)
 		h.setPlaceholders(r, repl, ident, hdrs)
 	}
-	cors := r.Header.Get("Origin") != ""
+	cors := headerValue(r.Header, "Origin") != ""
 	// Set now, so that error responses written by Caddy carry them too,
 	// and again just before the header is written, so the upstream cannot
 	// override them.
@@ -628,7 +628,7 @@ func (h *Handler) touchRequest(r *http.Request, ident *token.Identity, passive b
 		Name:        ident.Name,
 		Email:       ident.Email,
 		IP:          clientIP(r),
-		UserAgent:   session.CompactUserAgent(r.UserAgent()),
+		UserAgent:   session.CompactUserAgent(headerValue(r.Header, "User-Agent")),
 		LoginAt:     ident.LoginAt,
 		IssuedAt:    ident.IssuedAt,
 		NotAfter:    ident.ExpiresAt.Add(time.Duration(h.JWT.Leeway)),
@@ -641,7 +641,7 @@ func (h *Handler) touchRequest(r *http.Request, ident *token.Identity, passive b
 }
 
 func (h *Handler) isPassive(r *http.Request) bool {
-	if r.Header.Get("Session-Passive") == "1" {
+	if headerValue(r.Header, "Session-Passive") == "1" {
 		return true
 	}
 	if len(h.passive) == 0 {
@@ -827,6 +827,15 @@ func (h *Handler) debugRejection(r *http.Request, err error) {
 		fields = append(fields, zap.String("claim", m.Field), zap.String("expected", m.Expected), zap.String("received", m.Received))
 	}
 	c.Write(fields...)
+}
+
+// headerValue is hdr.Get(name) for a name in canonical form, which it
+// does not canonicalise again.
+func headerValue(hdr http.Header, name string) string {
+	if v := hdr[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func clientIP(r *http.Request) string {

@@ -560,8 +560,13 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, repl *caddy.Repl
 		h.unauthorized(w, r, "invalid_token", publicMessage(err), "")
 		return nil, nil, true
 	}
-	req := h.touchRequest(r, ident, passive)
-	res, err := h.app.store.Touch(r.Context(), req)
+	// the request and its result in one allocation
+	t := &struct {
+		req store.TouchRequest
+		res store.TouchResult
+	}{req: h.touchRequest(r, ident, passive)}
+	req, res := &t.req, &t.res
+	*res, err = h.app.store.Touch(r.Context(), req)
 	if err != nil {
 		if h.storeFailed(w, r, repl, err, true) {
 			repl.Set("http.auth.user.id", ident.UserID)
@@ -591,10 +596,10 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, repl *caddy.Repl
 		h.ended(w, r, res.Status)
 		return nil, nil, true
 	}
-	if h.indexSeen(w, r, repl, ident, req, &res) {
+	if h.indexSeen(w, r, repl, ident, req, res) {
 		return nil, nil, true
 	}
-	return ident, &res, false
+	return ident, res, false
 }
 
 // storeFailed handles a failed store call: a client that went away is
@@ -619,8 +624,8 @@ func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, repl *cadd
 	return false
 }
 
-func (h *Handler) touchRequest(r *http.Request, ident *token.Identity, passive bool) *store.TouchRequest {
-	return &store.TouchRequest{
+func (h *Handler) touchRequest(r *http.Request, ident *token.Identity, passive bool) store.TouchRequest {
+	return store.TouchRequest{
 		Account:     ident.AccountID,
 		SessionHash: ident.SessionHash,
 		User:        ident.UserID,

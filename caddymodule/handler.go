@@ -365,9 +365,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if ident == nil { // opaque mode: no session is bound to the cookie
 		return sw.serve(next)
 	}
-	// The identity headers (stripClientHeaders removed any the client sent),
-	// in one array.
-	idv := []string{ident.SessionHash, ident.UserID, ident.AccountID, ident.Role}
+	if sw == nil {
+		sw = h.newSessionWriter(w, r)
+	}
+	// The identity headers (stripClientHeaders removed any the client sent).
+	idv := &sw.idv
+	*idv = [4]string{ident.SessionHash, ident.UserID, ident.AccountID, ident.Role}
 	r.Header["Session-Id-Hash"] = idv[0:1:1]
 	r.Header["Session-User"] = idv[1:2:2]
 	r.Header["Session-Account"] = idv[2:3:3]
@@ -385,15 +388,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		hdrs = h.expiryHeaders(*res)
 		h.setPlaceholders(r, repl, ident, hdrs)
 	}
-	cors := r.Header.Get("Origin") != ""
+	cors := headerValue(r.Header, "Origin") != ""
 	// Set now, so that error responses written by Caddy carry them too,
 	// and again just before the header is written, so the upstream cannot
 	// override them.
 	hdrs.apply(w.Header(), cors)
-	if sw == nil {
-		sw = h.newSessionWriter(w, r)
-	}
-	sw.expiry, sw.cors = &hdrs, cors
+	sw.setExpiry(hdrs, cors)
 	return sw.serve(next)
 }
 
@@ -560,8 +560,13 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, repl *caddy.Repl
 		h.unauthorized(w, r, "invalid_token", publicMessage(err), "")
 		return nil, nil, true
 	}
-	req := h.touchRequest(r, ident, passive)
-	res, err := h.app.store.Touch(r.Context(), req)
+	// the request and its result in one allocation
+	t := &struct {
+		req store.TouchRequest
+		res store.TouchResult
+	}{req: h.touchRequest(r, ident, passive)}
+	req, res := &t.req, &t.res
+	*res, err = h.app.store.Touch(r.Context(), req)
 	if err != nil {
 		if h.storeFailed(w, r, repl, err, true) {
 			repl.Set("http.auth.user.id", ident.UserID)
@@ -591,10 +596,10 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, repl *caddy.Repl
 		h.ended(w, r, res.Status)
 		return nil, nil, true
 	}
-	if h.indexSeen(w, r, repl, ident, req, &res) {
+	if h.indexSeen(w, r, repl, ident, req, res) {
 		return nil, nil, true
 	}
-	return ident, &res, false
+	return ident, res, false
 }
 
 // storeFailed handles a failed store call: a client that went away is
@@ -619,8 +624,8 @@ func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, repl *cadd
 	return false
 }
 
-func (h *Handler) touchRequest(r *http.Request, ident *token.Identity, passive bool) *store.TouchRequest {
-	return &store.TouchRequest{
+func (h *Handler) touchRequest(r *http.Request, ident *token.Identity, passive bool) store.TouchRequest {
+	return store.TouchRequest{
 		Account:     ident.AccountID,
 		SessionHash: ident.SessionHash,
 		User:        ident.UserID,
@@ -628,7 +633,7 @@ func (h *Handler) touchRequest(r *http.Request, ident *token.Identity, passive b
 		Name:        ident.Name,
 		Email:       ident.Email,
 		IP:          clientIP(r),
-		UserAgent:   session.CompactUserAgent(r.UserAgent()),
+		UserAgent:   session.CompactUserAgent(headerValue(r.Header, "User-Agent")),
 		LoginAt:     ident.LoginAt,
 		IssuedAt:    ident.IssuedAt,
 		NotAfter:    ident.ExpiresAt.Add(time.Duration(h.JWT.Leeway)),
@@ -641,7 +646,7 @@ func (h *Handler) touchRequest(r *http.Request, ident *token.Identity, passive b
 }
 
 func (h *Handler) isPassive(r *http.Request) bool {
-	if r.Header.Get("Session-Passive") == "1" {
+	if headerValue(r.Header, "Session-Passive") == "1" {
 		return true
 	}
 	if len(h.passive) == 0 {
@@ -657,8 +662,9 @@ type expiry struct {
 	warning, reason          string
 	unknown                  bool // store down, failing open
 	// values holds the five header values, formatted once (by
-	// expiryHeaders); apply copies them, they are never in a header.
-	values []string
+	// expiryHeaders), in the order of exposedHeaders; apply copies them,
+	// they are never in a header.
+	values [5]string
 }
 
 func (h *Handler) expiryHeaders(res store.TouchResult) expiry {
@@ -679,7 +685,7 @@ func (h *Handler) expiryHeaders(res store.TouchResult) expiry {
 	n2 := len(b)
 	b = strconv.AppendInt(b, e.absIn, 10)
 	nums := string(b)
-	e.values = []string{nums[:n1], nums[n1:n2], nums[n2:], e.warning, e.reason}
+	e.values = [5]string{nums[:n1], nums[n1:n2], nums[n2:], e.warning, e.reason}
 	return e
 }
 
@@ -692,26 +698,36 @@ func seconds(d time.Duration) int64 {
 	return int64(d / time.Second)
 }
 
-func (e expiry) apply(hdr http.Header, cors bool) {
+func (e *expiry) apply(hdr http.Header, cors bool) {
 	if e.unknown {
 		hdr.Set("Session-Expiry-Warning", "unknown")
 		return
 	}
 	// Canonical names, assigned directly: what Set does, with one array
-	// for the five instead of a slice each. It is a fresh copy on every
-	// apply, so a handler that edits a value in place (header replace)
-	// cannot change what the next apply asserts; the capacity of one
-	// keeps an Add from writing into the neighbour's value.
-	v := make([]string, len(e.values))
-	copy(v, e.values)
-	hdr["Session-Expires-In"] = v[0:1:1]
-	hdr["Session-Idle-Expires-In"] = v[1:2:2]
-	hdr["Session-Absolute-Expires-In"] = v[2:3:3]
-	hdr["Session-Expiry-Warning"] = v[3:4:4]
-	hdr["Session-Expiry-Reason"] = v[4:5:5]
+	// for the five instead of a slice each. It is a fresh copy, so a
+	// handler that edits a value in place (header replace) cannot change
+	// what the next apply asserts; the capacity of one keeps an Add from
+	// writing into the neighbour's value. Headers that still hold exactly
+	// these values (the upstream left them alone) are left as they are.
+	if !e.inPlace(hdr) {
+		v := e.values // a copy
+		for i, name := range exposedHeaders {
+			hdr[name] = v[i : i+1 : i+1]
+		}
+	}
 	if cors {
 		exposeHeaders(hdr)
 	}
+}
+
+// inPlace reports whether hdr holds exactly e's five values, one each.
+func (e *expiry) inPlace(hdr http.Header) bool {
+	for i, name := range exposedHeaders {
+		if v := hdr[name]; len(v) != 1 || v[0] != e.values[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // exposedHeaders are listed in Access-Control-Expose-Headers when the
@@ -816,6 +832,15 @@ func (h *Handler) debugRejection(r *http.Request, err error) {
 		fields = append(fields, zap.String("claim", m.Field), zap.String("expected", m.Expected), zap.String("received", m.Received))
 	}
 	c.Write(fields...)
+}
+
+// headerValue is hdr.Get(name) for a name in canonical form, which it
+// does not canonicalise again.
+func headerValue(hdr http.Header, name string) string {
+	if v := hdr[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func clientIP(r *http.Request) string {

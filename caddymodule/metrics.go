@@ -26,6 +26,10 @@ var metrics = struct {
 	storeErrors  *prometheus.CounterVec
 	revocations  prometheus.Counter
 	created      prometheus.Counter
+
+	// The series of nearly every request, looked up once.
+	touchLatency prometheus.Observer // storeLatency{op="touch"}
+	proxyAllowed prometheus.Counter  // decisions{endpoint="proxy",outcome="allowed"}
 }{}
 
 // Values of the decisions' endpoint label: the proxied requests and the
@@ -73,6 +77,8 @@ func registerMetrics(reg *prometheus.Registry) error {
 			Namespace: ns, Subsystem: sub, Name: "sessions_created_total",
 			Help: "Sessions first seen by this instance.",
 		})
+		metrics.touchLatency = metrics.storeLatency.WithLabelValues("touch")
+		metrics.proxyAllowed = metrics.decisions.WithLabelValues(endpointProxy, "allowed")
 	})
 	if err := registerOn(reg, metrics.decisions, metrics.storeLatency, metrics.storeErrors, metrics.revocations, metrics.created); err != nil {
 		return err
@@ -129,7 +135,11 @@ func (h *Handler) observeDecision(endpoint string, repl *caddy.Replacer, rejecte
 
 // countDecision counts one decision with a known outcome.
 func countDecision(endpoint, outcome string) {
-	if metrics.decisions != nil {
+	switch {
+	case metrics.decisions == nil:
+	case endpoint == endpointProxy && outcome == "allowed":
+		metrics.proxyAllowed.Inc()
+	default:
 		metrics.decisions.WithLabelValues(endpoint, outcome).Inc()
 	}
 }
@@ -167,7 +177,11 @@ func observe(op string, start time.Time, err error) {
 	if metrics.storeLatency == nil {
 		return
 	}
-	metrics.storeLatency.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	latency := metrics.touchLatency
+	if op != "touch" {
+		latency = metrics.storeLatency.WithLabelValues(op)
+	}
+	latency.Observe(time.Since(start).Seconds())
 	if err != nil && errors.Is(err, store.ErrUnavailable) {
 		metrics.storeErrors.WithLabelValues(op).Inc()
 	}

@@ -15,12 +15,14 @@ import (
 // upstream sent, and in opaque mode binds or ends the session by what
 // the response says (see bindOrEnd).
 type sessionWriter struct {
-	*caddyhttp.ResponseWriterWrapper
-	h *Handler
-	r *http.Request
+	caddyhttp.ResponseWriterWrapper // by value: one allocation for both
+	h                               *Handler
+	r                               *http.Request
 
-	expiry *expiry // a valid session's expiry headers, else nil
-	cors   bool    // the request has an Origin: expose the expiry headers
+	expiry     expiry // a valid session's expiry headers, if withExpiry
+	withExpiry bool
+	cors       bool      // the request has an Origin: expose the expiry headers
+	idv        [4]string // the request's identity header values, in one array
 
 	bound   *token.Identity // opaque mode: the request's bound session, if any
 	binding bool            // opaque mode: the response is yet to bind or end it
@@ -30,7 +32,12 @@ type sessionWriter struct {
 }
 
 func (h *Handler) newSessionWriter(w http.ResponseWriter, r *http.Request) *sessionWriter {
-	return &sessionWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, r: r}
+	return &sessionWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, h: h, r: r}
+}
+
+// setExpiry makes sw set e's headers just before the header is written.
+func (sw *sessionWriter) setExpiry(e expiry, cors bool) {
+	sw.expiry, sw.withExpiry, sw.cors = e, true, cors
 }
 
 // serve passes the request on through sw; in opaque mode it binds or
@@ -53,7 +60,7 @@ func (sw *sessionWriter) WriteHeader(status int) {
 	if final {
 		sw.wroteHeader = true
 	}
-	if sw.expiry != nil {
+	if sw.withExpiry {
 		sw.expiry.apply(sw.ResponseWriterWrapper.Header(), sw.cors)
 	}
 	if final && sw.binding && !sw.bindOrEnd() {
@@ -113,7 +120,7 @@ func (sw *sessionWriter) FlushError() error {
 	if sw.drop {
 		return nil
 	}
-	return http.NewResponseController(sw.ResponseWriterWrapper).Flush()
+	return http.NewResponseController(&sw.ResponseWriterWrapper).Flush()
 }
 
 // Flush implements http.Flusher.

@@ -37,7 +37,7 @@ func TestSessionWriterExpiryHeaders(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
 			sw := (&Handler{}).newSessionWriter(rec, httptest.NewRequest("GET", "/", nil))
-			sw.expiry = &expiry{values: []string{"60", "60", "120", "none", "idle"}}
+			sw.setExpiry(expiry{values: [5]string{"60", "60", "120", "none", "idle"}}, false)
 			err := sw.serve(caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 				w.Header().Set("Session-Expires-In", "999")
 				send(w, "upstream body")
@@ -49,6 +49,41 @@ func TestSessionWriterExpiryHeaders(t *testing.T) {
 			}
 			if got := res.Header.Get("Session-Expires-In"); got != "60" {
 				t.Fatalf("Session-Expires-In %q, want the gateway's 60", got)
+			}
+		})
+	}
+}
+
+// TestSessionWriterExpiryEditedInPlace: an upstream that edits the
+// expiry values set before it ran, in place or by appending, gets the
+// gateway's values back; one that leaves them alone keeps them as they are.
+func TestSessionWriterExpiryEditedInPlace(t *testing.T) {
+	e := expiry{values: [5]string{"60", "60", "120", "none", "idle"}}
+	edits := map[string]func(http.Header){
+		"none":     func(http.Header) {},
+		"in place": func(h http.Header) { h["Session-Expiry-Reason"][0] = "absolute" },
+		"append":   func(h http.Header) { h.Add("Session-Idle-Expires-In", "999") },
+		"deleted":  func(h http.Header) { h.Del("Session-Absolute-Expires-In") },
+	}
+	for name, edit := range edits {
+		t.Run(name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			sw := (&Handler{}).newSessionWriter(rec, httptest.NewRequest("GET", "/", nil))
+			e.apply(rec.Header(), false)
+			sw.setExpiry(e, false)
+			err := sw.serve(caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+				edit(w.Header())
+				w.WriteHeader(http.StatusOK)
+				return nil
+			}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := rec.Result().Header
+			for i, n := range exposedHeaders {
+				if v := got[n]; len(v) != 1 || v[0] != e.values[i] {
+					t.Errorf("%s: %q, want [%s]", n, v, e.values[i])
+				}
 			}
 		})
 	}

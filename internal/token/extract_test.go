@@ -153,6 +153,14 @@ func TestHasSpaceOrControl(t *testing.T) {
 	inputs := []string{"", "abc", "a b", "é", "\u0085", "\u00a0", "\u2028", "\xff\xfe", "\xc2", "ok\x7f", "日本"}
 	for c := 0; c < 256; c++ {
 		inputs = append(inputs, "ab"+string([]byte{byte(c)})+"cd")
+		for i := 0; i < 19; i++ { // every lane of the 8-byte words and the tail
+			b := []byte(strings.Repeat("x", 19))
+			b[i] = byte(c)
+			inputs = append(inputs, string(b))
+		}
+		for d := 0; d < 256; d++ { // neighbours: a borrow must not make a match
+			inputs = append(inputs, "abc"+string([]byte{byte(c), byte(d)})+"defghijk")
+		}
 	}
 	for _, s := range inputs {
 		if got, want := hasSpaceOrControl(s), strings.ContainsFunc(s, isSpaceOrControl); got != want {

@@ -131,6 +131,13 @@ func (a *App) startEvents() {
 		return
 	}
 	ob := src.EventOutbox()
+	if d, ok := src.(interface{ DeclareGroups(...string) }); ok {
+		groups := make([]string, len(a.sinks))
+		for i, s := range a.sinks {
+			groups[i] = s.group
+		}
+		d.DeclareGroups(groups...) // no sink's events are drained before it reads
+	}
 	var wake <-chan struct{}
 	if m, ok := ob.(*events.Memory); ok {
 		wake = m.Wake()

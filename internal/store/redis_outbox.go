@@ -32,6 +32,7 @@ type redisEvents struct {
 	mu      sync.Mutex
 	retry   map[string]time.Time // accounts whose registration failed -> due (zero: none)
 	created sync.Map             // stream + " " + group: group exists
+	groups  sync.Map             // group names this gateway delivers to (DeclareGroups)
 }
 
 // evCounts is what one script wrote.
@@ -46,6 +47,16 @@ func (r *Redis) EnableEvents(maxlen int, hooks *events.Hooks) events.Outbox {
 	r.ev.hooks.Store(hooks)
 	r.ev.max.Store(int64(max(maxlen, 1)))
 	return redisOutbox{r}
+}
+
+// DeclareGroups names the consumer groups (one per sink) this gateway
+// delivers to, before their dispatchers start: no stream is drained
+// before each of them has its group on it, so a sink that has not read
+// yet loses none of the events another sink has delivered.
+func (r *Redis) DeclareGroups(groups ...string) {
+	for _, g := range groups {
+		r.ev.groups.Store(g, true)
+	}
 }
 
 // EventOutbox implements EventSource.
@@ -273,11 +284,19 @@ return 0
 const drainedTTL = 24 * time.Hour
 
 // retire unregisters the account when every group has delivered and
-// acknowledged all of its stream. The score was read before the stream
+// acknowledged all of its stream, the declared ones included. The score was read before the stream
 // is checked, so an event written meanwhile either shows in the stream
 // or has bumped the score.
 func (o redisOutbox) retire(ctx context.Context, esc string, score float64) error {
 	stream := escapedKeys(o.r.prefix, esc).events()
+	var err error
+	o.r.ev.groups.Range(func(g, _ any) bool {
+		err = o.ensureGroup(ctx, stream, g.(string))
+		return err == nil
+	})
+	if err != nil {
+		return err
+	}
 	drained, err := scriptDrained.Run(ctx, o.r.client, []string{stream}, drainedTTL.Milliseconds()).Int()
 	if err != nil || drained == 0 {
 		return err

@@ -93,7 +93,7 @@ func TestRedisCallsReadFewSessions(t *testing.T) {
 	for _, n := range steps {
 		sum += n
 	}
-	if len(steps) < 3 || slices.Max(steps) > 50 || sum != 300 {
+	if len(steps) < 3 || slices.Max(steps) > 25 || sum != 300 {
 		t.Fatalf("recording 300 revoked sessions: its scripts read %v session records", steps)
 	}
 }

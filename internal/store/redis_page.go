@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -28,7 +29,11 @@ import (
 // override changes, a count follows the new policy once the session is
 // next written.
 
-// Sessions implements Store in one round trip.
+// pageCall is the most sessions one listing script examines; a larger
+// page takes several, each continuing from the last's cursor.
+const pageCall = 50
+
+// Sessions implements Store in one round trip per pageCall sessions.
 func (r *Redis) Sessions(ctx context.Context, account string, cfg *policy.Config, page Page) (SessionPage, error) {
 	if err := ctx.Err(); err != nil {
 		return SessionPage{}, err
@@ -36,14 +41,34 @@ func (r *Redis) Sessions(ctx context.Context, account string, cfg *policy.Config
 	if cfg == nil {
 		return SessionPage{}, errNilPolicy
 	}
-	cms, cm, _, err := decodeCursor(page.Cursor)
+	if _, _, _, err := decodeCursor(page.Cursor); err != nil {
+		return SessionPage{}, err
+	}
+	out := SessionPage{Sessions: []SessionInfo{}, Users: map[string]int{}, Next: page.Cursor}
+	for left := page.limit(); left > 0; left -= pageCall {
+		part, err := r.sessionsCall(ctx, account, cfg, out.Next, min(left, pageCall))
+		if err != nil {
+			return SessionPage{}, err
+		}
+		out.Sessions = append(out.Sessions, part.Sessions...)
+		maps.Copy(out.Users, part.Users)
+		if out.Next = part.Next; out.Next == "" {
+			break
+		}
+	}
+	return out, nil
+}
+
+// sessionsCall runs luaSessions for up to limit sessions after cursor.
+func (r *Redis) sessionsCall(ctx context.Context, account string, cfg *policy.Config, cursor string, limit int) (SessionPage, error) {
+	cms, cm, _, err := decodeCursor(cursor)
 	if err != nil {
 		return SessionPage{}, err
 	}
 	k := r.keys(account)
 	args := []any{r.nowArg(), k.sessionPrefix()}
 	args = append(args, cfgArgs(cfg)...)
-	args = append(args, strconv.FormatInt(cms, 10), cm, strconv.Itoa(page.limit()))
+	args = append(args, strconv.FormatInt(cms, 10), cm, strconv.Itoa(limit))
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
 	raw, err := scriptSessions.Run(tctx, r.client, []string{k.revocation(), k.override(), k.order()}, args...).Slice()

@@ -30,7 +30,7 @@ func (r *Redis) RevokedQueued() <-chan struct{} { return r.queued }
 var _ RevocationCleaner = (*Redis)(nil)
 
 // cleanBatch is how many queued sessions one cleaning script records.
-const cleanBatch = 50
+const cleanBatch = 25
 
 // luaRevokeClean records queued sessions of an account's revocation.
 //

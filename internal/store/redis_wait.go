@@ -97,7 +97,9 @@ func (r *Redis) onMaster(ctx context.Context, key string, do func(redis.Scripter
 		return err
 	}
 	defer conn.Close()
-	n, err := r.wait.need(ctx, conn)
+	nctx, cancel := r.withTimeout(ctx)
+	n, err := r.wait.need(nctx, conn)
+	cancel()
 	if err == nil {
 		err = do(conn)
 	}
@@ -105,10 +107,12 @@ func (r *Redis) onMaster(ctx context.Context, key string, do func(redis.Scripter
 		r.followFailover(ctx)
 		return err
 	}
-	if n > 0 {
-		return r.wait.wait(ctx, conn, n)
+	if n == 0 {
+		return nil
 	}
-	return nil
+	wctx, cancel := r.withRevokeTimeout(ctx)
+	defer cancel()
+	return r.wait.wait(wctx, conn, n)
 }
 
 // masterConn returns a connection to the master that owns key; the

@@ -132,18 +132,23 @@ return opaquetouch(KEYS[1], KEYS[2], ARGV[2], ARGV[11], now, readcfg(3), ARGV[10
 // Returns {0, 1, now, policy idle, policy absolute, idle deadline,
 // absolute deadline, pointer ttl, revoked member...}, or {6, 0, now, ...}
 // when the limit refuses it.
-const luaOpaqueBind = luaPrelude + luaLimitLib + luaEventLib + `
+const luaOpaqueBind = luaPrelude + luaLimitLib + luaEventLib + luaGenEnd + `
 local key, polkey = KEYS[1], KEYS[2]
 local now = clock(ARGV[1])
 local sp = ARGV[2]
 local cfg = readcfg(3)
 local m = ARGV[10]
+evinit(ARGV[12] .. 'ev', ARGV[23]) -- events
 readgen(ARGV[12] .. 'rv')
 local ovi, ova = readov(polkey)
 local pi, pa = effective(cfg, ovi, ova, 0, 0)
 local rt = now + pa + 60000
 local evicted = admit(KEYS[3], ARGV[12] .. 'dl', polkey, readlimitcfg(19), sp, m, ARGV[13], now, cfg, ovi, ova)
 if not evicted then return {6, 0, now, pi, pa, now + pi, now + pa, 0} end
+-- a record of the hash that a revocation of the account ended gets its
+-- event before it is replaced
+local old = load(key)
+if old and old.gen then genend(key, sp, ARGV[12] .. 'dl', m, old, inforce(cfg, old, ovi, ova)) end
 redis.call('DEL', key)
 redis.call('HSET', key,
   'u', ARGV[13], 'r', ARGV[14], 'n', ARGV[15], 'e', ARGV[16], 'ip', ARGV[17], 'ua', ARGV[18],
@@ -151,7 +156,6 @@ redis.call('HSET', key,
   'x', '', 'rt', int(rt), 'g', int(GEN.n))
 retain(key, sp, m, rt, now)
 relist(sp, m, { c = now, l = now, u = ARGV[13] }, '', pi, pa, rt, now, true)
-evinit(ARGV[12] .. 'ev', ARGV[23]) -- events
 emit('session.created', now, m, ARGV[13], '')
 for _, e in ipairs(evicted) do emit('session.revoked', now, e, ARGV[13], 'limit') end
 evdeadline(ARGV[12] .. 'dl', m, {x = '', l = now, c = now, u = ARGV[13]}, pi, pa)

@@ -4,9 +4,11 @@ import "strings"
 
 // Key layout of the Redis store. Every key of one account carries the
 // same hash tag, {<esc(account)>}, so that all of them live in one Redis
-// Cluster slot. That is what lets each operation be a single Lua script:
-// the scripts build the keys of individual sessions from the index
-// members and the session-key prefix passed in ARGV, which Redis Cluster
+// Cluster slot. That is what lets each operation be a single Lua script.
+// The revocation of an account and the recording of its queue declare
+// every key they touch; the older scripts still build the keys of
+// individual sessions from index members and the session-key prefix in
+// ARGV (and a user's index from a record's user), which Redis Cluster
 // accepts only because those keys are in the slot of the declared keys.
 //
 //	<prefix>:{<acct>}:s:<hash>  hash   one session (fields: see redis_scripts.go)

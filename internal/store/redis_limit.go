@@ -65,8 +65,8 @@ end
 local function admit(uidx, dl, polkey, lc, sp, m, user, now, cfg, ovi, ova)
   local max, mode = limitof(polkey, lc)
   if max <= 0 then
-    -- unlimited: once the index is longer than 16, check its two oldest
-    -- members at each creation, so ended sessions do not pile up
+    -- unlimited: once the index is longer than 16, check its two
+    -- earliest deadlines at each creation, so ended sessions do not pile up
     if redis.call('ZCARD', uidx) > 16 then
       for _, mm in ipairs(redis.call('ZRANGE', uidx, 0, 1)) do
         if mm ~= m then livemember(uidx, sp, mm, user, now, cfg, ovi, ova) end

@@ -184,7 +184,7 @@ return n
 
 // luaPresent is whether a session key holds a record whose retention
 // has not passed at now (one that has is absent, as in the memory
-// store, though it may outlive the bounded prune).
+// store, though Redis may not have expired it yet).
 const luaPresent = `
 local function present(key, now)
   if redis.call('EXISTS', key) == 0 then return false end

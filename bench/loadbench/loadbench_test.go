@@ -36,9 +36,13 @@ func TestLoadbenchSmoke(t *testing.T) {
 	// The Redis gateways' background work runs while any target is
 	// measured (lease renewals a few times a second, event delivery and
 	// the expiry sweep), hence not quite 0 for the others; on a loaded
-	// machine, with few requests per round, up to about 0.1.
+	// machine, with few requests per round, up to about 0.1. The same
+	// background adds to the one round trip of the uncached targets: up
+	// to 1.4 with the machine's cores kept busy by three other processes,
+	// and more when CI's other packages take most of them (300 req/s);
+	// a request that made several round trips would be well above 2.
 	want := map[string][2]float64{"plain": {0, 0.2}, "plain_headers": {0, 0.2}, "memory": {0, 0.2}, "redis": {0, 0.5},
-		"redis_nocache": {0.9, 1.5}, "redis_every": {0.9, 1.5}, "forward_auth": {0.9, 1.5}}
+		"redis_nocache": {0.9, 2}, "redis_every": {0.9, 2}, "forward_auth": {0.9, 2}}
 	if len(rows) != len(want) {
 		t.Fatalf("%d rows, want %d", len(rows), len(want))
 	}

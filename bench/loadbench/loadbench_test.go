@@ -31,18 +31,20 @@ func TestLoadbenchSmoke(t *testing.T) {
 	if strings.Count(out.String(), "later requests not refused: 0\n") != 2 {
 		t.Error("a revocation was not enforced by every gateway")
 	}
-	// The cached Redis target answers most of the requests of its 20
-	// sessions (each seen several times a second) from its cache.
-	// The Redis gateways' background work runs while any target is
-	// measured (lease renewals a few times a second, event delivery and
-	// the expiry sweep), hence not quite 0 for the others; on a loaded
-	// machine, with few requests per round, up to about 0.1. The same
-	// background adds to the one round trip of the uncached targets: up
-	// to 1.4 with the machine's cores kept busy by three other processes,
-	// and more when CI's other packages take most of them (300 req/s);
-	// a request that made several round trips would be well above 2.
+	// A request's round trip is its script call (the touch script; the
+	// auth service's), counted exactly by INFO commandstats. The cached
+	// Redis target answers most of the requests of its 20 sessions (each
+	// seen several times a second) from its cache. The Redis gateways'
+	// background work runs while any target is measured (lease renewals a
+	// few times a second, event delivery and the expiry sweep), hence not
+	// quite 0 for the others. The round trips the table reports also
+	// count that background's other commands, and estimate which commands
+	// ran inside scripts from a short MONITOR sample: on a loaded CI
+	// machine, with few requests in a round, that estimate is too coarse
+	// to bound from above (2.79 for redis_every at 318 req/s once), so it
+	// is only checked to count the script call.
 	want := map[string][2]float64{"plain": {0, 0.2}, "plain_headers": {0, 0.2}, "memory": {0, 0.2}, "redis": {0, 0.5},
-		"redis_nocache": {0.9, 2}, "redis_every": {0.9, 2}, "forward_auth": {0.9, 2}}
+		"redis_nocache": {0.9, 1.5}, "redis_every": {0.9, 1.5}, "forward_auth": {0.9, 1.5}}
 	if len(rows) != len(want) {
 		t.Fatalf("%d rows, want %d", len(rows), len(want))
 	}
@@ -53,9 +55,13 @@ func TestLoadbenchSmoke(t *testing.T) {
 		if res.requests == 0 || res.errors*100 > res.requests {
 			t.Errorf("%s: %d requests, %d errors (%s)", r.name, res.requests, res.errors, res.firstErr)
 		}
-		trips := roundTrips(r.cmds[0], r.share) / float64(max(res.requests, 1))
-		if w := want[r.name]; trips < w[0] || trips > w[1] {
-			t.Errorf("%s: %.2f Redis round trips per request, want %.1f to %.1f", r.name, trips, w[0], w[1])
+		n := float64(max(res.requests, 1))
+		scripts := float64(r.cmds[0]["evalsha"]+r.cmds[0]["eval"]) / n
+		if w := want[r.name]; scripts < w[0] || scripts > w[1] {
+			t.Errorf("%s: %.2f Redis script calls per request, want %.1f to %.1f", r.name, scripts, w[0], w[1])
+		}
+		if trips := roundTrips(r.cmds[0], r.share) / n; trips < want[r.name][0] {
+			t.Errorf("%s: %.2f Redis round trips per request counted, want at least %.1f", r.name, trips, want[r.name][0])
 		}
 	}
 	// Each of the 20 sessions gets several requests a second: with

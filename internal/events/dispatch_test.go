@@ -112,8 +112,15 @@ func TestWebhookRetriesWithBackoffAndSameID(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); d.Run(ctx) }()
+	// done when the dispatcher has acknowledged all three, not when the
+	// receiver has answered the third (the dispatcher counts and
+	// acknowledges it after that)
+	settled := func() bool {
+		n, err := ob.Queued(context.Background(), "webhook")
+		return err == nil && n == 0 && rc.delivered() >= 3
+	}
 	deadline := time.Now().Add(5 * time.Second)
-	for rc.delivered() < 3 && time.Now().Before(deadline) {
+	for !settled() && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	cancel()

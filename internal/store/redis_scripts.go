@@ -201,10 +201,36 @@ local function userkey(sp, user)
   return string.sub(sp, 1, -3) .. 'us:' .. e
 end
 
+-- Declared keys (redis_declare.go): a script touches only keys it is
+-- given in KEYS. Beyond its fixed ones, those are the session keys of
+-- index members and the per-user indexes of users, named in ARGV: SK[m]
+-- and UK[user] are their keys, ORD the account's ord. A script that
+-- meets a member or user it was not given asks for it (want) before it
+-- writes anything, and returns needed(); the gateway runs it again with
+-- them. Until every script declares, a key not given is built from sp.
+local SK, UK, ORD = {}, {}, nil
+local function declare(ki, ai)
+  local ns, nu = tonumber(ARGV[ai]) or 0, tonumber(ARGV[ai + 1]) or 0
+  for j = 1, ns do SK[ARGV[ai + 1 + j]] = KEYS[ki + j - 1] end
+  for j = 1, nu do UK[ARGV[ai + 1 + ns + j]] = KEYS[ki + ns + j - 1] end
+end
+local NEEDM, NEEDU = {}, {}
+local function want(m, user)
+  if m and not SK[m] then NEEDM[#NEEDM + 1] = m; SK[m] = false end
+  if user and not UK[user] then NEEDU[#NEEDU + 1] = user; UK[user] = false end
+end
+-- the reply asking for what want found missing, or nil
+local function needed()
+  if #NEEDM == 0 and #NEEDU == 0 then return nil end
+  return {-1, NEEDM, NEEDU}
+end
+local function skey(sp, m) return SK[m] or (sp .. m) end
+local function ukey(sp, user) return UK[user] or userkey(sp, user) end
+
 -- Take session m off the listing indexes (it ended or is gone).
 local function unlist(sp, m, user)
-  redis.call('ZREM', ordkey(sp), m)
-  if user then redis.call('ZREM', userkey(sp, user), m) end
+  redis.call('ZREM', ORD or ordkey(sp), m)
+  if user then redis.call('ZREM', ukey(sp, user), m) end
 end
 
 -- After a write of record r (session m, state st under pi/pa, retention
@@ -220,7 +246,7 @@ local function relist(sp, m, r, st, pi, pa, rt, now, fresh)
     unlist(sp, m, r.u)
     return
   end
-  local ord, ul = ordkey(sp), userkey(sp, r.u)
+  local ord, ul = ORD or ordkey(sp), ukey(sp, r.u)
   redis.call('ZADD', ord, int(r.c), m)
   redis.call('ZADD', ul, int(math.min(r.l + pi, r.c + pa)), m)
   -- the indexes' lifetimes change only with a new session or retention

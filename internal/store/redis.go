@@ -171,12 +171,13 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 		return TouchResult{}, errNilPolicy
 	}
 	k := r.keys(req.Account)
-	keys := []string{k.session(req.SessionHash), k.override(), k.cutoff(), k.userCutoff(req.User), k.revocation(), k.userIndex(req.User), k.events(), k.deadlines()}
+	keys := make([]string, 0, 12) // room for a few declared keys
+	keys = append(keys, k.session(req.SessionHash), k.override(), k.cutoff(), k.userCutoff(req.User), k.revocation(), k.userIndex(req.User), k.events(), k.deadlines(), k.order())
 	passive := "0"
 	if req.Passive {
 		passive = "1"
 	}
-	args := make([]any, 0, 27)
+	args := make([]any, 0, 32)
 	args = append(args, r.nowArg(), k.sessionPrefix())
 	args = append(args, cfgArgs(req.Policy)...)
 	args = append(args,
@@ -190,10 +191,17 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 	args = append(args, r.ev.maxArg())
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
-	reply, err := r.batch.run(tctx, scriptTouch, keys, args...).Slice()
+	raw, err := runDeclaredBy(func(keys []string, args []any) (any, error) {
+		return r.batch.run(tctx, scriptTouch, keys, args...).Result()
+	}, func(early any) { // events of a run that asked for the keys of the user's sessions
+		if v, ok := replyInts(asSlice(early), 10); ok {
+			r.ev.wrote(r, req.Account, touchEvents(v))
+		}
+	}, k, keys, args, declared{})
 	if err != nil {
 		return TouchResult{}, unavailable("touch", err)
 	}
+	reply, _ := raw.([]any)
 	v, ok := replyInts(reply, 10)
 	if !ok {
 		return TouchResult{}, unavailable("touch", fmt.Errorf("unexpected reply of %d values", len(reply)))
@@ -478,4 +486,10 @@ func asInt(v any) (int64, bool) {
 		return int64(x), true
 	}
 	return 0, false
+}
+
+// asSlice reads a script reply's array; nil when it is not one.
+func asSlice(v any) []any {
+	a, _ := v.([]any)
+	return a
 }

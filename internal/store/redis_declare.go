@@ -39,36 +39,44 @@ func appendNew(to, more []string) []string {
 	return to
 }
 
-// with returns keys and args followed by d's keys and names.
+// with returns keys and args followed by d's keys and names. It
+// appends in place: a caller that leaves room saves the copies, and
+// each call overwrites the last one's tail.
 func (d declared) with(k redisKeys, keys []string, args []any) ([]string, []any) {
-	kk := make([]string, len(keys), len(keys)+len(d.members)+len(d.users))
-	copy(kk, keys)
-	aa := make([]any, len(args), len(args)+2+len(d.members)+len(d.users))
-	copy(aa, args)
-	aa = append(aa, len(d.members), len(d.users))
+	args = append(args, len(d.members), len(d.users))
 	for _, m := range d.members {
-		kk = append(kk, k.sessionPrefix()+m)
-		aa = append(aa, m)
+		keys = append(keys, k.sessionPrefix()+m)
+		args = append(args, m)
 	}
 	for _, u := range d.users {
-		kk = append(kk, k.userIndex(u))
-		aa = append(aa, u)
+		keys = append(keys, k.userIndex(u))
+		args = append(args, u)
 	}
-	return kk, aa
+	return keys, args
 }
 
 // needRounds bounds the runs of one script call: each run is given all
-// that the runs before asked for, so only concurrent writes ask again.
-const needRounds = 4
+// that the runs before asked for, so only members added meanwhile (the
+// user's concurrent logins) ask again.
+const needRounds = 32
 
 var errKeysChanging = errors.New("the keys a script needs kept changing")
 
 // runDeclared runs s with d's keys after keys and args, again with the
 // keys it asks for, and returns its reply.
 func runDeclared(ctx context.Context, sc redis.Scripter, s *redis.Script, k redisKeys, keys []string, args []any, d declared) (any, error) {
+	return runDeclaredBy(func(keys []string, args []any) (any, error) {
+		return s.Run(ctx, sc, keys, args...).Result()
+	}, nil, k, keys, args, d)
+}
+
+// runDeclaredBy is runDeclared through run; early, when not nil, gets
+// what a run that asked for keys wrote before it asked (the fourth
+// value of its reply, when there is one).
+func runDeclaredBy(run func(keys []string, args []any) (any, error), early func(any), k redisKeys, keys []string, args []any, d declared) (any, error) {
 	for range needRounds {
 		kk, aa := d.with(k, keys, args)
-		v, err := s.Run(ctx, sc, kk, aa...).Result()
+		v, err := run(kk, aa)
 		if err != nil {
 			return nil, err
 		}
@@ -76,15 +84,19 @@ func runDeclared(ctx context.Context, sc redis.Scripter, s *redis.Script, k redi
 		if !ok {
 			return v, nil
 		}
+		if a := v.([]any); early != nil && len(a) > 3 {
+			early(a[3])
+		}
 		d.add(members, users)
 	}
 	return nil, errKeysChanging
 }
 
-// needReply decodes a script's request for keys: {-1, members, users}.
+// needReply decodes a script's request for keys: {-1, members, users}
+// and, from a script that wrote before it asked, what it wrote.
 func needReply(v any) (members, users []string, ok bool) {
 	a, _ := v.([]any)
-	if len(a) != 3 {
+	if len(a) < 3 || len(a) > 4 {
 		return nil, nil, false
 	}
 	if n, isInt := a[0].(int64); !isInt || n != -1 {
@@ -99,4 +111,12 @@ func needReply(v any) (members, users []string, ok bool) {
 		users = append(users, asString(u))
 	}
 	return members, users, true
+}
+
+// boolArg is a 0/1 script argument.
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }

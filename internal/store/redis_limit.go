@@ -47,8 +47,8 @@ end
 -- user; the index forgets it when it is gone or ended for good (under
 -- apply immediately a session ended by time only may live again with a
 -- longer override, and a revocation of the user must find it).
-local function livemember(uidx, sp, mm, user, now, cfg, ovi, ova)
-  local r = load(sp .. mm)
+local function livemember(uidx, mm, user, now, cfg, ovi, ova)
+  local r = load(SK[mm])
   if r and now < r.rt and r.u == user then
     local pi, pa = inforce(cfg, r, ovi, ova)
     if state(r, now, pi, pa) == '' then return r end
@@ -61,33 +61,40 @@ end
 -- admit enforces the limit for a new session m of user (a record of m
 -- that it replaces does not count). Returns nil when the session is
 -- refused, else the members it revoked to make room, oldest login first
--- (and takes them off the deadline index dl).
-local function admit(uidx, dl, polkey, lc, sp, m, user, now, cfg, ovi, ova)
+-- (and takes them off the deadline index dl); or nil, true when it
+-- needs the session keys of members it was not given (want), before it
+-- writes anything.
+local function admit(uidx, dl, polkey, lc, m, user, now, cfg, ovi, ova)
   local max, mode = limitof(polkey, lc)
-  if max <= 0 then
+  local check
+  if max > 0 then
+    check = redis.call('ZRANGE', uidx, 0, -1)
+  elseif redis.call('ZCARD', uidx) > 16 then
     -- unlimited: once the index is longer than 16, check its two
     -- earliest deadlines at each creation, so ended sessions do not pile up
-    if redis.call('ZCARD', uidx) > 16 then
-      for _, mm in ipairs(redis.call('ZRANGE', uidx, 0, 1)) do
-        if mm ~= m then livemember(uidx, sp, mm, user, now, cfg, ovi, ova) end
-      end
-    end
+    check = redis.call('ZRANGE', uidx, 0, 1)
+  else
     return {}
   end
+  for _, mm in ipairs(check) do
+    if mm ~= m then want(mm) end
+  end
+  if needed() then return nil, true end
   local live = {}
-  for _, mm in ipairs(redis.call('ZRANGE', uidx, 0, -1)) do
-    local r = mm ~= m and livemember(uidx, sp, mm, user, now, cfg, ovi, ova)
+  for _, mm in ipairs(check) do
+    local r = mm ~= m and livemember(uidx, mm, user, now, cfg, ovi, ova)
     if r then live[#live + 1] = {m = mm, c = r.c} end
   end
-  if #live < max then return {} end
+  if max <= 0 or #live < max then return {} end
   if mode == 'deny' then return nil end
   -- oldest login first, then by member
   table.sort(live, function(a, b) return a.c < b.c or (a.c == b.c and a.m < b.m) end)
   local out = {}
   for i = 1, #live - max + 1 do
     local e = live[i].m
-    redis.call('HSET', sp .. e, 'x', 'revoked', 'xe', int(now))
-    unlist(sp, e, user)
+    redis.call('HSET', SK[e], 'x', 'revoked', 'xe', int(now))
+    redis.call('ZREM', ORD, e)
+    redis.call('ZREM', uidx, e)
     redis.call('ZREM', dl, e)
     out[#out + 1] = e
   end

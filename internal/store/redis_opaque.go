@@ -128,7 +128,9 @@ return opaquetouch(KEYS[1], KEYS[2], ARGV[2], ARGV[11], now, readcfg(3), ARGV[10
 // index member, 11 account, 12 key base, 13 user, 14 role, 15 name, 16
 // email, 17 ip, 18 user agent, 19..22 limit config, 23 the event
 // stream's MAXLEN (its stream and deadline index are <key base>ev and
-// <key base>dl, in the slot of the declared keys).
+// <key base>dl, in the slot of the declared keys), 24 pointer given
+// 0/1; then the declared keys (see declare): the session keys of the
+// user's sessions when the limit needs them.
 // Returns {0, 1, now, policy idle, policy absolute, idle deadline,
 // absolute deadline, pointer ttl, revoked member...}, or {6, 0, now, ...}
 // when the limit refuses it.
@@ -143,7 +145,12 @@ readgen(ARGV[12] .. 'rv')
 local ovi, ova = readov(polkey)
 local pi, pa = effective(cfg, ovi, ova, 0, 0)
 local rt = now + pa + 60000
-local evicted = admit(KEYS[3], ARGV[12] .. 'dl', polkey, readlimitcfg(19), sp, m, ARGV[13], now, cfg, ovi, ova)
+local ptr = nil
+if ARGV[24] == '1' then ptr = KEYS[4] end
+ORD = ordkey(sp)
+if ptr then declare(5, 25) else declare(4, 25) end
+local evicted, asks = admit(KEYS[3], ARGV[12] .. 'dl', polkey, readlimitcfg(19), m, ARGV[13], now, cfg, ovi, ova)
+if asks then return needed() end
 if not evicted then return {6, 0, now, pi, pa, now + pi, now + pa, 0} end
 -- a record of the hash that a revocation of the account ended gets its
 -- event before it is replaced
@@ -164,10 +171,10 @@ dlupkeep(ARGV[12] .. 'dl', ttl(rt, now), now)
 local amax = cfg.amax
 if pa > amax then amax = pa end
 local pttl = ttl(now + amax + 60000, now)
-if KEYS[4] then
-  redis.call('DEL', KEYS[4])
-  redis.call('HSET', KEYS[4], 'a', ARGV[11], 'b', ARGV[12])
-  redis.call('PEXPIRE', KEYS[4], int(pttl))
+if ptr then
+  redis.call('DEL', ptr)
+  redis.call('HSET', ptr, 'a', ARGV[11], 'b', ARGV[12])
+  redis.call('PEXPIRE', ptr, int(pttl))
 end
 local out = {0, 1, now, pi, pa, now + pi, now + pa, pttl}
 for _, e in ipairs(evicted) do out[#out + 1] = e end
@@ -291,10 +298,11 @@ func (r *Redis) Bind(ctx context.Context, req *TouchRequest) (OpaqueResult, erro
 	args = append(args, member(req.SessionHash), req.Account, k.base,
 		req.User, req.Role, req.Name, req.Email, req.IP, req.UserAgent)
 	args = append(args, limitArgs(req.Policy)...)
-	args = append(args, r.ev.maxArg())
+	args = append(args, r.ev.maxArg(), boolArg(!cluster))
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
-	reply, err := scriptOpaqueBind.Run(tctx, r.client, keys, args...).Slice()
+	raw, err := runDeclared(tctx, r.client, scriptOpaqueBind, k, keys, args, declared{})
+	reply := asSlice(raw)
 	if err != nil {
 		return OpaqueResult{}, unavailable("opaque bind", err)
 	}

@@ -283,9 +283,13 @@ end
 // 18 name, 19 email, 20 ip, 21 user agent, 22 touch interval ms, 23 iat ms,
 // 24..27 limit config (see readlimitcfg). Events (redis_events.go): KEYS 7
 // the account's event stream, 8 its deadline index; ARGV 28 the stream's
-// MAXLEN (0 = no events).
+// MAXLEN (0 = no events). KEYS 9 ord; then the declared keys (KEYS 10..,
+// ARGV 29..; see declare): the session keys of the user's other
+// sessions when the limit needs them, the index of the record's user
+// when that is not the request's.
 //
-// Returns {status code, created 0/1, now, policy idle, policy absolute,
+// Returns {-1, members, users[, the reply so far]} when it needs keys
+// it was not given (see declare), else {status code, created 0/1, now, policy idle, policy absolute,
 // idle deadline, absolute deadline, idle events, absolute events,
 // created + 2^10 * revoked events + 2^20 when the outbox was full}, all
 // integers (ms), then on
@@ -302,6 +306,8 @@ const luaTouch = luaPrelude + luaLimitLib + luaEventLib + luaGenEnd + `
 local key, polkey, cutkey, uckey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 evinit(KEYS[7], ARGV[28]) -- events: each emit below is the transition's own
 readgen(KEYS[5])
+ORD, UK[ARGV[16]] = KEYS[9], KEYS[6]
+declare(10, 29)
 local now = clock(ARGV[1])
 local sp = ARGV[2]
 local cfg = readcfg(3)
@@ -326,6 +332,10 @@ local function reply(code, created, pi, pa, idl, abd)
 end
 
 local r, why = load(key)
+-- another user's record may leave that user's index: declared first
+if r and r.u ~= ARGV[16] then want(nil, r.u) end
+local nd = needed()
+if nd then return nd end
 if r and r.gen then genend(key, sp, KEYS[8], m, r, inforce(cfg, r, ovi, ova)) end
 if not r and why == 'corrupt' then
   evdeadline(KEYS[8], m, nil) -- counts as revoked: not live
@@ -345,7 +355,10 @@ if r then
   local pi, pa = inforce(cfg, r, ovi, ova)
   local st = state(r, now, pi, pa)
   if st ~= '' and restarts(r, st, pi, pa, iat, login) then
-    if r.x == '' then evend(r, m, now, pi, pa) end -- event of the old generation
+    if r.x == '' then
+      evend(r, m, now, pi, pa) -- event of the old generation
+      redis.call('HSET', key, 'x', st) -- once, also when this run asks for keys
+    end
     r = nil
   end
 end
@@ -371,7 +384,13 @@ if not r then
     return reply(3, 0, pi, pa, now + pi, login + pa)
   end
   -- the session limit (redis_limit.go)
-  evicted = admit(KEYS[6], KEYS[8], polkey, readlimitcfg(24), sp, m, ARGV[16], now, cfg, ovi, ova)
+  local asks
+  evicted, asks = admit(KEYS[6], KEYS[8], polkey, readlimitcfg(24), m, ARGV[16], now, cfg, ovi, ova)
+  if asks then
+    nd = needed()
+    nd[4] = reply(0, 0, pi, pa, 0, 0) -- the events written so far
+    return nd
+  end
   if not evicted then return reply(6, 0, pi, pa, now + pi, login + pa) end
   r = { c = login, l = now, pi = pi, pa = pa, ci = ci, ca = ca, x = '', u = ARGV[16], g = GEN.n }
   created = 1

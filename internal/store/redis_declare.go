@@ -120,3 +120,24 @@ func boolArg(b bool) string {
 	}
 	return "0"
 }
+
+// usersOf reads the users of members' records in one round trip, so
+// that a script that needs their indexes is given them at once.
+func usersOf(ctx context.Context, c redis.Cmdable, k redisKeys, members []string) ([]string, error) {
+	cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, m := range members {
+			p.HGet(ctx, k.sessionPrefix()+m, "u")
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	var users []string
+	for _, c := range cmds {
+		if u, err := c.(*redis.StringCmd).Result(); err == nil {
+			users = appendNew(users, []string{u})
+		}
+	}
+	return users, nil
+}

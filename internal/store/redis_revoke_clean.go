@@ -34,24 +34,34 @@ const cleanBatch = 25
 
 // luaRevokeClean records queued sessions of an account's revocation.
 //
-// KEYS: 1 the queue, 2 pol, 3 the event stream, 4 dl, 5 rv, 6.. the
-// session keys. ARGV: 1 now ("" = Redis TIME), 2 session-key prefix,
-// 3..9 policy config, 10 the event stream's MAXLEN, 11.. the sessions'
-// index members. Returns {recorded, revoked events, idle events,
-// absolute events, outbox full 0/1}.
+// KEYS: 1 the queue, 2 pol, 3 the event stream, 4 dl, 5 rv, 6 ord, then
+// the declared keys (see declare): the session keys of the queued
+// members and the indexes of their users. ARGV: 1 now ("" = Redis TIME),
+// 2 session-key prefix, 3..9 policy config, 10 the event stream's
+// MAXLEN, 11.. the declared names. Returns {recorded, revoked events,
+// idle events, absolute events, outbox full 0/1}, or asks for keys.
 const luaRevokeClean = luaPrelude + luaEventLib + luaGenEnd + `
 evinit(KEYS[3], ARGV[10])
 readgen(KEYS[5])
+ORD = KEYS[6]
+declare(7, 11)
 local now = clock(ARGV[1])
 local cfg = readcfg(3)
 local ovi, ova = readov(KEYS[2])
+-- read first: the records, and the users whose index genend needs
+local recs = {}
+for _, m in ipairs(DM) do
+  recs[m] = load(SK[m])
+  if recs[m] and recs[m].gen then want(nil, recs[m].u) end
+end
+local nd = needed()
+if nd then return nd end
 local n = 0
-for i = 11, #ARGV do
-  local m, key = ARGV[i], KEYS[i - 5]
+for _, m in ipairs(DM) do
   redis.call('ZREM', KEYS[1], m)
-  local r = load(key)
+  local r = recs[m]
   if r and r.gen then
-    genend(key, ARGV[2], KEYS[4], m, r, inforce(cfg, r, ovi, ova))
+    genend(SK[m], ARGV[2], KEYS[4], m, r, inforce(cfg, r, ovi, ova))
     n = n + 1
   end
 end
@@ -140,18 +150,19 @@ func (r *Redis) cleanStep(ctx context.Context, esc, id string, cfg *policy.Confi
 		}
 		return 0, nil
 	}
-	keys := []string{k.revokedQueue(id), k.override(), k.events(), k.deadlines(), k.revocation()}
+	keys := []string{k.revokedQueue(id), k.override(), k.events(), k.deadlines(), k.revocation(), k.order()}
 	args := append([]any{r.nowArg(), k.sessionPrefix()}, cfgArgs(cfg)...)
 	args = append(args, r.ev.maxArg())
-	for _, m := range members {
-		keys = append(keys, k.sessionPrefix()+m)
-		args = append(args, m)
-	}
-	v, err := scriptRevokeClean.Run(tctx, r.client, keys, args...).Int64Slice()
+	users, err := usersOf(tctx, r.client, k, members) // every queued record's index is needed
 	if err != nil {
 		return 0, unavailable("clean revoked", err)
 	}
-	if len(v) != 5 {
+	raw, err := runDeclared(tctx, r.client, scriptRevokeClean, k, keys, args, declared{members: members, users: users})
+	if err != nil {
+		return 0, unavailable("clean revoked", err)
+	}
+	v, ok := replyInts(asSlice(raw), 5)
+	if !ok || len(asSlice(raw)) != 5 {
 		return 0, unavailable("clean revoked", fmt.Errorf("unexpected reply of %d values", len(v)))
 	}
 	acct, _ := keyUnescape(esc)

@@ -208,10 +208,13 @@ end
 -- meets a member or user it was not given asks for it (want) before it
 -- writes anything, and returns needed(); the gateway runs it again with
 -- them. Until every script declares, a key not given is built from sp.
-local SK, UK, ORD = {}, {}, nil
+local SK, UK, ORD, DM = {}, {}, nil, {}
 local function declare(ki, ai)
   local ns, nu = tonumber(ARGV[ai]) or 0, tonumber(ARGV[ai + 1]) or 0
-  for j = 1, ns do SK[ARGV[ai + 1 + j]] = KEYS[ki + j - 1] end
+  for j = 1, ns do
+    SK[ARGV[ai + 1 + j]] = KEYS[ki + j - 1]
+    DM[j] = ARGV[ai + 1 + j] -- the declared members, in order
+  end
   for j = 1, nu do UK[ARGV[ai + 1 + ns + j]] = KEYS[ki + ns + j - 1] end
 end
 local NEEDM, NEEDU = {}, {}

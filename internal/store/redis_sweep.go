@@ -31,23 +31,39 @@ const (
 // their events; ending is conditional (x still empty), so two gateways
 // sweeping at once end each once.
 //
-// KEYS: 1 dl, 2 pol, 3 the event stream, 4 rv (redis_revoke.go). ARGV: 1 now ("" = Redis TIME),
-// 2 session-key prefix, 3..9 policy config, 10 the stream's MAXLEN, 11
-// at most this many sessions.
+// KEYS: 1 dl, 2 pol, 3 the event stream, 4 rv (redis_revoke.go), 5
+// ord, then the declared keys (see declare): the session keys of the
+// due members the gateway read from dl, and the indexes of the users of
+// those a revocation of the account ended. ARGV: 1 now ("" = Redis
+// TIME), 2 session-key prefix, 3..9 policy config, 10 the stream's
+// MAXLEN, 11.. the declared names. A member no longer due is left alone.
 // Returns {ended, idle events, absolute events, outbox full 0/1, the
-// earliest deadline left or -1}.
+// earliest deadline left or -1}, or asks for keys.
 const luaSweep = luaPrelude + luaEventLib + luaGenEnd + `
 local dl, polkey = KEYS[1], KEYS[2]
 evinit(KEYS[3], ARGV[10])
 readgen(KEYS[4])
+ORD = KEYS[5]
+declare(6, 11)
 local now = clock(ARGV[1])
 local sp = ARGV[2]
 local cfg = readcfg(3)
 local ovi, ova = readov(polkey)
+-- read first: the due records, and the users whose index genend needs
+local due, recs = {}, {}
+for _, m in ipairs(DM) do
+  local s = tonumber(redis.call('ZSCORE', dl, m))
+  if s and s <= now then
+    due[#due + 1] = m
+    recs[m] = load(SK[m])
+    if recs[m] and recs[m].gen then want(nil, recs[m].u) end
+  end
+end
+local nd = needed()
+if nd then return nd end
 local ended = 0
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', dl, '-inf', int(now), 'LIMIT', 0, tonumber(ARGV[11]))) do
-  local key = sp .. m
-  local r = load(key)
+for _, m in ipairs(due) do
+  local key, r = SK[m], recs[m]
   if r and r.gen then
     genend(key, sp, dl, m, r, inforce(cfg, r, ovi, ova))
   elseif r and r.x == '' then
@@ -103,7 +119,7 @@ func (r *Redis) SweepExpired(ctx context.Context, cfg *policy.Config) (int, erro
 	total := 0
 	for _, z := range due {
 		esc, _ := z.Member.(string)
-		n, err := r.sweepAccount(ctx, esc, z.Score, now, cfg)
+		n, err := r.sweepAccount(ctx, esc, z.Score, now, upTo, cfg)
 		if err != nil {
 			return total, err
 		}
@@ -112,18 +128,25 @@ func (r *Redis) SweepExpired(ctx context.Context, cfg *policy.Config) (int, erro
 	return total, nil
 }
 
-// sweepAccount sweeps one account and moves its due score on.
-func (r *Redis) sweepAccount(ctx context.Context, esc string, score float64, now string, cfg *policy.Config) (int, error) {
+// sweepAccount sweeps the members of one account due by upTo (the
+// script checks them against its own now) and moves its due score on.
+func (r *Redis) sweepAccount(ctx context.Context, esc string, score float64, now, upTo string, cfg *policy.Config) (int, error) {
 	k := escapedKeys(r.prefix, esc)
 	args := append([]any{now, k.sessionPrefix()}, cfgArgs(cfg)...)
-	args = append(args, r.ev.maxArg(), sweepSessions)
+	args = append(args, r.ev.maxArg())
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
-	v, err := scriptSweep.Run(tctx, r.client, []string{k.deadlines(), k.override(), k.events(), k.revocation()}, args...).Int64Slice()
+	due, err := r.client.ZRangeByScore(tctx, k.deadlines(), &redis.ZRangeBy{Min: "-inf", Max: upTo, Count: sweepSessions}).Result()
 	if err != nil {
 		return 0, unavailable("sweep", err)
 	}
-	if len(v) != 5 {
+	keys := []string{k.deadlines(), k.override(), k.events(), k.revocation(), k.order()}
+	raw, err := runDeclared(tctx, r.client, scriptSweep, k, keys, args, declared{members: due})
+	if err != nil {
+		return 0, unavailable("sweep", err)
+	}
+	v, ok := replyInts(asSlice(raw), 5)
+	if !ok || len(asSlice(raw)) != 5 {
 		return 0, unavailable("sweep", fmt.Errorf("unexpected reply of %d values", len(v)))
 	}
 	acct, _ := keyUnescape(esc)

@@ -125,11 +125,16 @@ func readsPerScript(logs []redis.SlowLog) []int {
 	return out
 }
 
-// sessionReads counts the logged commands that read a session record.
+// sessionReads counts the logged commands that read a session record,
+// but for the gateway's own reads of a record's user before a script
+// that declares the user's index (usersOf).
 func sessionReads(logs []redis.SlowLog) int {
 	n := 0
 	for _, l := range logs {
 		if len(l.Args) < 2 || !strings.Contains(l.Args[1], "}:s:") {
+			continue
+		}
+		if len(l.Args) == 3 && strings.EqualFold(l.Args[0], "HGET") && l.Args[2] == "u" {
 			continue
 		}
 		switch strings.ToUpper(l.Args[0]) {

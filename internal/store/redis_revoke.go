@@ -30,46 +30,62 @@ import (
 // record first records it itself (genend in redis_events.go).
 
 // luaRevokeSessions ends one session (scope session), or is one step of
-// ending the sessions of one user (scope user): about revokeBatch
-// members of the user's index (redis_limit.go) per step (ZSCAN), so no
-// step grows with the user. The first step sets the user's cutoff; each
-// ends the sessions of its batch that logged in at or before it, and the
-// caller repeats with the returned cursor until it is "0", answering
-// after the last step. A session that logs in during the walk with a
+// ending the sessions of one user (scope user): the members of the
+// user's index (redis_limit.go) that one ZSCAN of about revokeBatch
+// returned to the gateway, so no step grows with the user. The first
+// step sets the user's cutoff; each ends the sessions of its batch that
+// logged in at or before it, and the gateway repeats with the next
+// ZSCAN until its cursor is "0", answering after the last step. A session that logs in during the walk with a
 // later login is left alone; one with an earlier login is refused by
 // the cutoff when it is first seen.
 //
 // KEYS: 1 rv, 2 pol, 3 uc and 4 us (of ARGV user; unused unless scope
-// user), 5 the event stream, 6 the deadline index, 7.. the session keys
-// of the candidates. ARGV: 1 now ("" = Redis TIME), 2 session-key
-// prefix, 3..9 policy config, 10 scope, 11 user, 12 by, 13 the event
-// stream's MAXLEN (0 = no events), 14 the index cursor ("" on the first
-// step), 15 the cutoff ("" on the first step), 16 the batch size, 17..
-// the candidates' index members (scope session: the one to end; the
-// first that exists wins).
+// user), 5 the event stream, 6 the deadline index, 7 ord, then the
+// declared keys (see declare): the session keys of the candidates and
+// the indexes of their users. ARGV: 1 now ("" = Redis TIME), 2
+// session-key prefix, 3..9 policy config, 10 scope, 11 user, 12 by, 13
+// the event stream's MAXLEN (0 = no events), 14 the cutoff ("" on the
+// first step), 15.. the declared names; the members are the candidates
+// (scope session: the one to end; the first that exists wins).
 //
 // Returns {count of live sessions ended, revoked events, idle events,
-// absolute events, outbox full 0/1, next cursor ("0": done), cutoff}.
+// absolute events, outbox full 0/1, cutoff}, or asks for keys before it
+// writes.
 const luaRevokeSessions = luaPrelude + luaPresent + luaEventLib + luaGenEnd + `
 local polkey, uckey, dl = KEYS[2], KEYS[3], KEYS[6]
 evinit(KEYS[5], ARGV[13])
 readgen(KEYS[1])
+local scope, user = ARGV[10], ARGV[11]
+ORD = KEYS[7]
+if scope == 'user' then UK[user] = KEYS[4] end
+declare(8, 15)
 local now = clock(ARGV[1])
 local sp = ARGV[2]
 local cfg = readcfg(3)
-local scope, user = ARGV[10], ARGV[11]
 local ovi, ova = readov(polkey)
 
-local members, nextc, cut = {}, '0', now
+local members = DM
 if scope == 'session' then
-  for i = 17, #ARGV do
-    if present(KEYS[i - 10], now) then
-      members = {ARGV[i]}
+  members = {}
+  for _, m in ipairs(DM) do
+    if present(SK[m], now) then
+      members = {m}
       break
     end
   end
-else
-  cut = tonumber(ARGV[15])
+end
+-- read first: the records, and the users whose index an end needs
+local recs, whys = {}, {}
+for _, m in ipairs(members) do
+  recs[m], whys[m] = load(SK[m])
+  if recs[m] then want(nil, recs[m].u) end
+end
+local nd = needed()
+if nd then return nd end
+
+local cut = now
+if scope == 'user' then
+  cut = tonumber(ARGV[14])
   if not cut then -- the first step
     cut = now
     if cfg.amax > 0 then
@@ -78,17 +94,11 @@ else
       redis.call('DEL', uckey)
     end
   end
-  local cursor = ARGV[14]
-  if cursor == '' then cursor = '0' end
-  local res = redis.call('ZSCAN', KEYS[4], cursor, 'COUNT', ARGV[16])
-  nextc = res[1]
-  for i = 1, #res[2], 2 do members[#members + 1] = res[2][i] end
 end
 
 local n = 0
 for _, m in ipairs(members) do
-  local key = sp .. m
-  local r, why = load(key)
+  local key, r, why = SK[m], recs[m], whys[m]
   if r and now < r.rt then
     local pi, pa = inforce(cfg, r, ovi, ova)
     if r.gen then
@@ -108,7 +118,7 @@ for _, m in ipairs(members) do
     unlist(sp, m)
   end
 end
-return {n, EVN.revoked, EVN.idle, EVN.absolute, EVN.full, nextc, int(cut)}
+return {n, EVN.revoked, EVN.idle, EVN.absolute, EVN.full, int(cut)}
 `
 
 // luaRevokeAccount ends every session of the account (scope all) or
@@ -215,7 +225,7 @@ func (r *Redis) Revoke(ctx context.Context, req RevokeRequest) (int, error) {
 	st := revokeStep{}
 	total := 0
 	var stepErr error
-	err := r.onMaster(ctx, r.keys(req.Account).revocation(), func(sc redis.Scripter) error {
+	err := r.onMaster(ctx, r.keys(req.Account).revocation(), func(sc redis.Cmdable) error {
 		for st.Cursor != "0" {
 			if stepErr = ctx.Err(); stepErr != nil {
 				return stepErr
@@ -246,33 +256,58 @@ const revokeBatch = 50
 type revokeStep struct{ Cursor, Cut string }
 
 // revokeStep runs one step of luaRevokeSessions on sc and advances st.
-func (r *Redis) revokeStep(ctx context.Context, sc redis.Scripter, req *RevokeRequest, st *revokeStep) (int, error) {
+func (r *Redis) revokeStep(ctx context.Context, sc redis.Cmdable, req *RevokeRequest, st *revokeStep) (int, error) {
 	k := r.keys(req.Account)
-	keys := []string{k.revocation(), k.override(), k.userCutoff(req.User), k.userIndex(req.User), k.events(), k.deadlines()}
-	args := append([]any{r.nowArg(), k.sessionPrefix()}, cfgArgs(req.Policy)...)
-	args = append(args, string(req.Scope), req.User, revokedBy(req.By), r.ev.maxArg(), st.Cursor, st.Cut, revokeBatch)
-	keys, args = r.candidates(k, req.Sessions, keys, args)
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
-	v, err := scriptRevokeSessions.Run(tctx, sc, keys, args...).Slice()
+	d, next, err := r.revokeCandidates(tctx, sc, k, req, st.Cursor)
 	if err != nil {
 		return 0, unavailable("revoke", err)
 	}
-	if len(v) != 7 {
+	keys := []string{k.revocation(), k.override(), k.userCutoff(req.User), k.userIndex(req.User), k.events(), k.deadlines(), k.order()}
+	args := append([]any{r.nowArg(), k.sessionPrefix()}, cfgArgs(req.Policy)...)
+	args = append(args, string(req.Scope), req.User, revokedBy(req.By), r.ev.maxArg(), st.Cut)
+	raw, err := runDeclared(tctx, sc, scriptRevokeSessions, k, keys, args, d)
+	if err != nil {
+		return 0, unavailable("revoke", err)
+	}
+	v := asSlice(raw)
+	if len(v) != 6 {
 		return 0, unavailable("revoke", fmt.Errorf("unexpected reply of %d values", len(v)))
 	}
-	var n [5]int64
-	ok := true
-	for i := 0; ok && i < len(n); i++ {
-		n[i], ok = asInt(v[i])
-	}
-	cut, okCut := asInt(v[6])
-	if !ok || !okCut || asString(v[5]) == "" {
+	n, ok := replyInts(v, 5)
+	cut, okCut := asInt(v[5])
+	if !ok || !okCut {
 		return 0, unavailable("revoke", fmt.Errorf("unexpected reply %v", v))
 	}
 	r.ev.wrote(r, req.Account, evCounts{revoked: n[1], idle: n[2], absolute: n[3], full: n[4]})
-	st.Cursor, st.Cut = asString(v[5]), strconv.FormatInt(cut, 10)
+	st.Cursor, st.Cut = next, strconv.FormatInt(cut, 10)
 	return int(n[0]), nil
+}
+
+// revokeCandidates are the sessions one step looks at and the cursor
+// after it: for scope user the next ZSCAN of the user's index, for
+// scope session the request's hashes (and their users' indexes).
+func (r *Redis) revokeCandidates(ctx context.Context, sc redis.Cmdable, k redisKeys, req *RevokeRequest, cursor string) (declared, string, error) {
+	if req.Scope != ScopeUser {
+		var d declared
+		for _, h := range req.Sessions {
+			d.members = append(d.members, member(h))
+		}
+		users, err := usersOf(ctx, sc, k, d.members)
+		d.users = users
+		return d, "0", err
+	}
+	c, _ := strconv.ParseUint(cursor, 10, 64)
+	members, next, err := sc.ZScan(ctx, k.userIndex(req.User), c, "", revokeBatch).Result()
+	if err != nil {
+		return declared{}, "", err
+	}
+	var d declared
+	for i := 0; i < len(members); i += 2 { // member, score
+		d.members = append(d.members, members[i])
+	}
+	return d, strconv.FormatUint(next, 10), nil
 }
 
 // candidates appends the session keys of hashes to keys and their index

@@ -70,7 +70,7 @@ func (r *Redis) withRevokeTimeout(ctx context.Context) (context.Context, context
 // error wraps ErrNotReplicated when too few did.
 func (r *Redis) runReplicated(ctx context.Context, s *redis.Script, keys []string, args ...any) *redis.Cmd {
 	var cmd *redis.Cmd
-	err := r.onMaster(ctx, keys[0], func(sc redis.Scripter) error {
+	err := r.onMaster(ctx, keys[0], func(sc redis.Cmdable) error {
 		cmd = s.Run(ctx, sc, keys, args...)
 		return cmd.Err()
 	})
@@ -83,12 +83,12 @@ func (r *Redis) runReplicated(ctx context.Context, s *redis.Script, keys []strin
 	return cmd
 }
 
-// onMaster runs do with a scripter for the master owning key: when
+// onMaster runs do with a client for the master owning key: when
 // replicas must acknowledge, a connection of its own, and after do one
 // WAIT on it, which covers every write do made (a revocation in several
 // steps waits once, after the last). Its error is do's, or wraps
 // ErrNotReplicated.
-func (r *Redis) onMaster(ctx context.Context, key string, do func(redis.Scripter) error) error {
+func (r *Redis) onMaster(ctx context.Context, key string, do func(redis.Cmdable) error) error {
 	if r.wait.want == 0 {
 		return do(r.client)
 	}

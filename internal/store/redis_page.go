@@ -23,15 +23,18 @@ import (
 //	                                  session limit's too (redis_limit.go)
 //
 // A page is a rank range of ord after the cursor's (login, member), so
-// one call reads at most Page.Limit sessions; a user's live count is one
-// ZCOUNT of us above now. A call is three round trips: the range of ord,
-// then the sessions' script with their keys, which asks for the indexes
-// of their users, and again with them (sessionsCall). Under apply immediately the us deadline is the
+// a script reads at most pageCall sessions; a user's live count is one
+// ZCOUNT of us above now. Under apply immediately the us deadline is the
 // one of the policy in force at the session's last write: after an
 // override changes, a count follows the new policy once the session is
 // next written.
+//
+// A call is three round trips, as its script is given every key it
+// touches (redis_declare.go): the range of ord, then the sessions'
+// script given their keys, which asks for their users' indexes, and
+// again given them (sessionsCall).
 
-// pageCall is the most sessions one listing script examines; a larger
+// pageCall is the most sessions one listing call examines; a larger
 // page takes several, each continuing from the last's cursor.
 const pageCall = 50
 

@@ -463,8 +463,8 @@ return redis.call('ZRANGE', ord, first, first + limit - 1, 'WITHSCORES')
 // KEYS: 1 rv (redis_revoke.go), 2 pol, 3 ord, then the declared keys
 // (declare). ARGV: 1 now ("" = Redis TIME), 2..8 policy config, 9 n,
 // 10..9+2n member and its ord score, n pairs, then the declared names.
-// The members must be declared; it asks for the users of those it unlists
-// or counts.
+// A member not declared is skipped; it asks for the users of those it
+// unlists or counts before it writes.
 //
 // Returns {now, override idle ms or "", override absolute ms or "",
 // {member, {values of LISTF}, ...} of the live sessions,

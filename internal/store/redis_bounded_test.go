@@ -14,8 +14,8 @@ import (
 	"github.com/sessionguard/sessionguard/internal/testredis"
 )
 
-// TestRedisCallsReadFewSessions: a page reads no more session records
-// than its limit, revoking a user reads that user's sessions, not the
+// TestRedisCallsReadFewSessions: a page's scripts read no more session
+// records than its limit each, revoking a user reads that user's sessions, not the
 // account's, and revoking the account reads none, its background
 // recording a batch per script. Redis logs the commands a script runs in SLOWLOG, so with
 // a threshold of 0 the log counts the records each script read.
@@ -48,16 +48,21 @@ func TestRedisCallsReadFewSessions(t *testing.T) {
 		}
 		return sessionReads(logs)
 	}
+	// a page: the range of ord reads no record; the sessions' script
+	// reads the page's 10 in its run that asks for their users'
+	// indexes, and again in the run given them
 	var pg store.SessionPage
+	var steps []int
 	if n := reads(func() {
 		var err error
 		if pg, err = s.Sessions(ctx, "acme", c, store.Page{Limit: 10}); err != nil {
 			t.Fatal(err)
 		}
-	}); n != 10 || len(pg.Sessions) != 10 {
-		// exactly 10: not fewer either, which would mean the log no
-		// longer shows what scripts read
-		t.Fatalf("a page of 10 read %d session records and listed %d", n, len(pg.Sessions))
+		steps = scriptReads(t, client)
+	}); n != 20 || len(steps) == 0 || slices.Max(steps) != 10 || len(pg.Sessions) != 10 {
+		// exactly 10 per run: not fewer either, which would mean the
+		// log no longer shows what scripts read
+		t.Fatalf("a page of 10 read %d session records (%v per script) and listed %d", n, steps, len(pg.Sessions))
 	}
 	var ended int
 	if n := reads(func() {
@@ -70,7 +75,6 @@ func TestRedisCallsReadFewSessions(t *testing.T) {
 	}
 	// revoking the account: one script that reads no session record;
 	// the background records them, a batch per script
-	var steps []int
 	reads(func() {
 		var err error
 		if ended, err = s.Revoke(ctx, store.RevokeRequest{Account: "acme", Scope: store.ScopeAll, Policy: c}); err != nil {

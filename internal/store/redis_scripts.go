@@ -443,75 +443,107 @@ end
 return out
 `
 
-// luaSessions returns one page of the listing (redis_page.go), after
-// pruning. It walks at most limit members of ord from the cursor on, so
-// its work is bounded whatever the size of the account, and takes the
-// gone or finally ended ones off ord as it meets them.
+// luaPageMembers returns the members of ord after the cursor, the first
+// step of a listing call (redis_page.go): it reads ord only, so that the
+// gateway can then give luaSessions the keys of exactly these sessions.
 //
-// KEYS: 1 rv (redis_revoke.go), 2 pol, 3 ord. ARGV: 1 now ("" = Redis TIME), 2
-// session-key prefix, 3..9 policy config, 10 cursor login ms, 11 cursor
-// member ("" = from the start), 12 limit.
+// KEYS: 1 ord. ARGV: 1 cursor login ms, 2 cursor member ("" = from the
+// start), 3 limit.
 //
-// Returns {now, override idle ms or "", override absolute ms or "",
-// next cursor login ms, next cursor member ("" = last page),
-// {member, {values of LISTF}, ...} of the live sessions,
-// {user, live sessions of the user, ...} of their users}.
-const luaSessions = luaPrelude + `
-local polkey, ord = KEYS[2], KEYS[3]
-readgen(KEYS[1])
-local now = clock(ARGV[1])
-local sp = ARGV[2]
-local cfg = readcfg(3)
-local limit = tonumber(ARGV[12])
-local p = redis.call('HMGET', polkey, 'idle_ms', 'abs_ms')
-local ovi, ova = tonumber(p[1]), tonumber(p[2])
-
+// Returns {member, score, ...} of up to limit members, in ord's order.
+const luaPageMembers = `
+if redis.replicate_commands then redis.replicate_commands() end
+local ord = KEYS[1]
+local limit = tonumber(ARGV[3])
 -- The rank after the cursor (cs, cm): put cm in ord at score cs for a
 -- moment (it may have left, or moved, meanwhile) and read how many
 -- members come before it; then restore what was there, and count cm
 -- itself when its real place is at or before the cursor.
 local first = 0
-if ARGV[11] ~= '' then
-  local cs, cm = tonumber(ARGV[10]), ARGV[11]
+if ARGV[2] ~= '' then
+  local cs, cm = tonumber(ARGV[1]), ARGV[2]
   local had = tonumber(redis.call('ZSCORE', ord, cm))
-  redis.call('ZADD', ord, ARGV[10], cm)
+  redis.call('ZADD', ord, ARGV[1], cm)
   first = redis.call('ZRANK', ord, cm)
   if had then
-    redis.call('ZADD', ord, int(had), cm)
+    redis.call('ZADD', ord, string.format('%d', had), cm)
     if had <= cs then first = first + 1 end
   else
     redis.call('ZREM', ord, cm)
   end
 end
+return redis.call('ZRANGE', ord, first, first + limit - 1, 'WITHSCORES')
+`
 
-local page = redis.call('ZRANGE', ord, first, first + limit - 1, 'WITHSCORES')
+// luaSessions returns the live sessions among the members luaPageMembers
+// found, after pruning: it takes the gone or finally ended ones off ord
+// (and their user's index) as it meets them. A member no longer at the
+// score it was found at left ord or moved meanwhile, and is skipped: a
+// session that moved is met again further on. Its work is bounded by the
+// members it is given, whatever the size of the account.
+//
+// KEYS: 1 rv (redis_revoke.go), 2 pol, 3 ord, then the declared keys
+// (declare). ARGV: 1 now ("" = Redis TIME), 2..8 policy config, 9 n,
+// 10..9+2n member and its ord score, n pairs, then the declared names.
+// A member not declared is skipped; it asks for the users of those it
+// unlists or counts before it writes.
+//
+// Returns {now, override idle ms or "", override absolute ms or "",
+// {member, {values of LISTF}, ...} of the live sessions,
+// {user, live sessions of the user, ...} of their users}, or needed().
+const luaSessions = luaPrelude + `
+ORD = KEYS[3]
+readgen(KEYS[1])
+local now = clock(ARGV[1])
+local cfg = readcfg(2)
+local n = tonumber(ARGV[9])
+declare(4, 10 + 2 * n)
+local p = redis.call('HMGET', KEYS[2], 'idle_ms', 'abs_ms')
+local ovi, ova = tonumber(p[1]), tonumber(p[2])
+
+-- Read only, first: each member still where it was found, its record
+-- and what to do with it, and the users whose index that touches.
+local todo = {}
+for j = 1, n do
+  local m, score = ARGV[8 + 2 * j], tonumber(ARGV[9 + 2 * j])
+  if SK[m] and tonumber(redis.call('ZSCORE', ORD, m)) == score then
+    local f = redis.call('HMGET', SK[m], unpack(LISTF))
+    local r = record(f)
+    local act = 'drop' -- gone, or its retention passed
+    if r and now < r.rt then
+      local pi, pa = inforce(cfg, r, ovi, ova)
+      -- ended for good (a state reached only by time may be undone by a
+      -- longer override under apply immediately: it stays listed)
+      if r.x ~= '' then act = 'end'
+      elseif state(r, now, pi, pa) == '' then act = 'live'
+      else act = nil end
+      if act then want(nil, r.u) end
+    end
+    if act then todo[#todo + 1] = {m = m, f = f, r = r, act = act} end
+  end
+end
+local ask = needed()
+if ask then return ask end
+
+-- no session-key prefix: every key is declared
 local live, users, counted = {}, {}, {}
-for i = 1, #page, 2 do
-  local m = page[i]
-  local f = redis.call('HMGET', sp .. m, unpack(LISTF))
-  local r = record(f)
-  if not r or now >= r.rt then
-    unlist(sp, m)
+for _, t in ipairs(todo) do
+  if t.act == 'drop' then
+    unlist(nil, t.m)
+  elseif t.act == 'end' then
+    unlist(nil, t.m, t.r.u)
   else
-    local pi, pa = inforce(cfg, r, ovi, ova)
-    if r.x ~= '' then
-      -- ended for good (a state reached only by time may be undone by
-      -- a longer override under apply immediately: it stays listed)
-      unlist(sp, m, r.u)
-    elseif state(r, now, pi, pa) == '' then
-      live[#live + 1] = m
-      live[#live + 1] = f
-      if not counted[r.u] then
-        counted[r.u] = true
-        users[#users + 1] = r.u
-        users[#users + 1] = redis.call('ZCOUNT', userkey(sp, r.u), '(' .. int(now), '+inf')
-      end
+    live[#live + 1] = t.m
+    live[#live + 1] = t.f
+    local u = t.r.u
+    if not counted[u] then
+      counted[u] = true
+      users[#users + 1] = u
+      users[#users + 1] = redis.call('ZCOUNT', UK[u], '(' .. int(now), '+inf')
     end
   end
 end
-local nms, nm = '', ''
-if #page == 2 * limit then nms, nm = page[#page], page[#page - 1] end
-return {now, p[1] or '', p[2] or '', nms, nm, live, users}
+return {now, p[1] or '', p[2] or '', live, users}
 `
 
 // luaSetOverride replaces the override and returns the old one.
@@ -543,6 +575,7 @@ return {old[1] or '', old[2] or '', old[3] or '', old[4] or '', EVN.policy, EVN.
 
 var (
 	scriptTouch       = redis.NewScript(luaTouch)
+	scriptPageMembers = redis.NewScript(luaPageMembers)
 	scriptSessions    = redis.NewScript(luaSessions)
 	scriptSetOverride = redis.NewScript(luaSetOverride)
 )

@@ -48,9 +48,9 @@ func TestRedisCallsReadFewSessions(t *testing.T) {
 		}
 		return sessionReads(logs)
 	}
-	// a page: the range of ord reads no record; the sessions' script
-	// reads the page's 10 in its run that asks for their users'
-	// indexes, and again in the run given them
+	// a page: the range of ord reads no record; the gateway reads the
+	// records' users, and the sessions' script, given their indexes,
+	// reads the page's 10 once
 	var pg store.SessionPage
 	var steps []int
 	if n := reads(func() {
@@ -59,8 +59,8 @@ func TestRedisCallsReadFewSessions(t *testing.T) {
 			t.Fatal(err)
 		}
 		steps = scriptReads(t, client)
-	}); n != 20 || len(steps) == 0 || slices.Max(steps) != 10 || len(pg.Sessions) != 10 {
-		// exactly 10 per run: not fewer either, which would mean the
+	}); n != 10 || len(steps) == 0 || slices.Max(steps) != 10 || len(pg.Sessions) != 10 {
+		// exactly 10: not fewer either, which would mean the
 		// log no longer shows what scripts read
 		t.Fatalf("a page of 10 read %d session records (%v per script) and listed %d", n, steps, len(pg.Sessions))
 	}

@@ -30,9 +30,9 @@ import (
 // next written.
 //
 // A call is three round trips, as its script is given every key it
-// touches (redis_declare.go): the range of ord, then the sessions'
-// script given their keys, which asks for their users' indexes, and
-// again given them (sessionsCall).
+// touches (redis_declare.go): the range of ord, the users of its
+// records (usersOf), then the sessions' script given their keys and
+// their users' indexes (sessionsCall).
 
 // pageCall is the most sessions one listing call examines; a larger
 // page takes several, each continuing from the last's cursor.
@@ -108,6 +108,11 @@ func (r *Redis) liveOf(ctx context.Context, account string, cfg *policy.Config, 
 		args = append(args, found[i], found[i+1])
 		d.members = append(d.members, found[i])
 	}
+	users, err := usersOf(ctx, r.client, k, d.members) // their indexes, given at once
+	if err != nil {
+		return SessionPage{}, err
+	}
+	d.users = users
 	v, err := runDeclared(ctx, r.client, scriptSessions, k, []string{k.revocation(), k.override(), k.order()}, args, d)
 	if err != nil {
 		return SessionPage{}, err

@@ -287,16 +287,17 @@ func (r *Redis) revokeStep(ctx context.Context, sc redis.Cmdable, req *RevokeReq
 
 // revokeCandidates are the sessions one step looks at and the cursor
 // after it: for scope user the next ZSCAN of the user's index, for
-// scope session the request's hashes (and their users' indexes).
+// scope session the request's hashes and its user's index.
 func (r *Redis) revokeCandidates(ctx context.Context, sc redis.Cmdable, k redisKeys, req *RevokeRequest, cursor string) (declared, string, error) {
 	if req.Scope != ScopeUser {
 		var d declared
 		for _, h := range req.Sessions {
 			d.members = append(d.members, member(h))
 		}
-		users, err := usersOf(ctx, sc, k, d.members)
-		d.users = users
-		return d, "0", err
+		if req.User != "" { // usually the sessions' user; the script asks for another
+			d.users = []string{req.User}
+		}
+		return d, "0", nil
 	}
 	c, _ := strconv.ParseUint(cursor, 10, 64)
 	members, next, err := sc.ZScan(ctx, k.userIndex(req.User), c, "", revokeBatch).Result()

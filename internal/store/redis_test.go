@@ -552,8 +552,8 @@ func TestRedisOneRoundTrip(t *testing.T) {
 		case "revoke account":
 			want = 2 // the account's entry in the queues to record, first (redis_revoke.go)
 		case "sessions":
-			// the range of ord, then the sessions' script, which asks for
-			// its user's index, and again given it (redis_page.go)
+			// the range of ord, the users of its records, then the
+			// sessions' script given their indexes (redis_page.go)
 			want = 3
 		}
 		if n := cnt.n.Load() - before; n != want {

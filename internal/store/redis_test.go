@@ -80,17 +80,7 @@ func withEvents(open storetest.Open) storetest.Open {
 // Cluster through a ClusterClient: a script whose declared keys were in
 // different slots would fail with CROSSSLOT.
 func TestRedisClusterConformance(t *testing.T) {
-	srv := testredis.Start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
-	srv.CLI(t, "CLUSTER", "ADDSLOTSRANGE", "0", "16383")
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(srv.CLI(t, "CLUSTER", "INFO"), "cluster_state:ok") {
-		if time.Now().After(deadline) {
-			t.Fatal("cluster did not reach state ok")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{srv.Addr()}, ContextTimeoutEnabled: true})
-	t.Cleanup(func() { _ = client.Close() })
+	srv, client := oneNodeCluster(t)
 	open := func(t *testing.T, now func() time.Time) store.Store {
 		return store.NewRedis(client, store.RedisOptions{KeyPrefix: uniquePrefix(t.Name()), Timeout: 2 * time.Second, Now: now})
 	}
@@ -118,6 +108,24 @@ func TestRedisClusterConformance(t *testing.T) {
 		}
 		byTag[tag] = slot
 	}
+}
+
+// oneNodeCluster starts a Redis Cluster of one node holding every slot
+// and returns it with a cluster client of it.
+func oneNodeCluster(t *testing.T) (*testredis.Server, *redis.ClusterClient) {
+	t.Helper()
+	srv := testredis.Start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+	srv.CLI(t, "CLUSTER", "ADDSLOTSRANGE", "0", "16383")
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(srv.CLI(t, "CLUSTER", "INFO"), "cluster_state:ok") {
+		if time.Now().After(deadline) {
+			t.Fatal("cluster did not reach state ok")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{srv.Addr()}, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = client.Close() })
+	return srv, client
 }
 
 var t0 = time.Now().Truncate(time.Second)

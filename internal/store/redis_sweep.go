@@ -21,10 +21,12 @@ import (
 
 var _ ExpirySweeper = (*Redis)(nil)
 
-// Sweep bounds: accounts per sweep, sessions per account and script.
+// Sweep bounds: accounts per sweep; sessions per script, and scripts
+// per account and sweep.
 const (
 	sweepAccounts = 100
-	sweepSessions = 200
+	sweepSessions = 50
+	sweepSteps    = 4
 )
 
 // luaSweep ends an account's sessions whose deadline has passed, with
@@ -129,33 +131,54 @@ func (r *Redis) SweepExpired(ctx context.Context, cfg *policy.Config) (int, erro
 }
 
 // sweepAccount sweeps the members of one account due by upTo (the
-// script checks them against its own now) and moves its due score on.
+// script checks them against its own now), up to sweepSteps scripts of
+// sweepSessions, and moves its due score on.
 func (r *Redis) sweepAccount(ctx context.Context, esc string, score float64, now, upTo string, cfg *policy.Config) (int, error) {
 	k := escapedKeys(r.prefix, esc)
-	args := append([]any{now, k.sessionPrefix()}, cfgArgs(cfg)...)
-	args = append(args, r.ev.maxArg())
+	total, next := 0, int64(-1)
+	for range sweepSteps {
+		n, nxt, more, err := r.sweepStep(ctx, k, esc, now, upTo, cfg)
+		total, next = total+n, nxt
+		if err != nil {
+			return total, err
+		}
+		if !more {
+			break
+		}
+	}
+	// the earliest deadline left: still due when more were due than swept
+	tctx, cancel := r.withTimeout(ctx)
+	defer cancel()
+	err := scriptDueSet.Run(tctx, r.client, []string{dueAccounts(r.prefix)}, esc,
+		strconv.FormatFloat(score, 'f', -1, 64), strconv.FormatInt(next, 10)).Err()
+	if err != nil {
+		return total, unavailable("sweep", err)
+	}
+	return total, nil
+}
+
+// sweepStep runs luaSweep on up to sweepSessions due members: it returns
+// how many it ended, the earliest deadline left (-1: none) and whether
+// a full batch was due.
+func (r *Redis) sweepStep(ctx context.Context, k redisKeys, esc, now, upTo string, cfg *policy.Config) (int, int64, bool, error) {
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
 	due, err := r.client.ZRangeByScore(tctx, k.deadlines(), &redis.ZRangeBy{Min: "-inf", Max: upTo, Count: sweepSessions}).Result()
 	if err != nil {
-		return 0, unavailable("sweep", err)
+		return 0, -1, false, unavailable("sweep", err)
 	}
 	keys := []string{k.deadlines(), k.override(), k.events(), k.revocation(), k.order()}
+	args := append([]any{now, k.sessionPrefix()}, cfgArgs(cfg)...)
+	args = append(args, r.ev.maxArg())
 	raw, err := runDeclared(tctx, r.client, scriptSweep, k, keys, args, declared{members: due})
 	if err != nil {
-		return 0, unavailable("sweep", err)
+		return 0, -1, false, unavailable("sweep", err)
 	}
 	v, ok := replyInts(asSlice(raw), 5)
 	if !ok || len(asSlice(raw)) != 5 {
-		return 0, unavailable("sweep", fmt.Errorf("unexpected reply of %d values", len(v)))
+		return 0, -1, false, unavailable("sweep", fmt.Errorf("unexpected reply of %d values", len(v)))
 	}
 	acct, _ := keyUnescape(esc)
 	r.ev.wrote(r, acct, evCounts{idle: v[1], absolute: v[2], full: v[3]})
-	// the earliest deadline left: still due when more were due than swept
-	err = scriptDueSet.Run(tctx, r.client, []string{dueAccounts(r.prefix)}, esc,
-		strconv.FormatFloat(score, 'f', -1, 64), strconv.FormatInt(v[4], 10)).Err()
-	if err != nil {
-		return int(v[0]), unavailable("sweep", err)
-	}
-	return int(v[0]), nil
+	return int(v[0]), v[4], len(due) == sweepSessions, nil
 }

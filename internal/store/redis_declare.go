@@ -66,9 +66,16 @@ var errKeysChanging = errors.New("the keys a script needs kept changing")
 // runDeclared runs s with d's keys after keys and args, again with the
 // keys it asks for, and returns its reply.
 func runDeclared(ctx context.Context, sc redis.Scripter, s *redis.Script, k redisKeys, keys []string, args []any, d declared) (any, error) {
+	run := func(kk []string, aa []any) *redis.Cmd { return s.Run(ctx, sc, kk, aa...) }
+	return runDeclaredWith(run, k, keys, args, d)
+}
+
+// runDeclaredWith is runDeclared with each run made by run (the batcher's,
+// for instance).
+func runDeclaredWith(run func(keys []string, args []any) *redis.Cmd, k redisKeys, keys []string, args []any, d declared) (any, error) {
 	for range needRounds {
 		kk, aa := d.with(k, keys, args)
-		v, err := s.Run(ctx, sc, kk, aa...).Result()
+		v, err := run(kk, aa).Result()
 		if err != nil {
 			return nil, err
 		}

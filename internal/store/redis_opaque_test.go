@@ -11,27 +11,34 @@ import (
 	"github.com/sessionguard/sessionguard/internal/testredis"
 )
 
-// TestRedisOpaqueOneRoundTrip: on a single node every opaque-cookie
-// operation is one command; an unbound lookup writes nothing; the
-// pointer expires on its own.
-func TestRedisOpaqueOneRoundTrip(t *testing.T) {
+// TestRedisOpaqueRoundTrips: on a single node a lookup is one round
+// trip when the gateway remembers the hash's account (it bound or looked
+// it up before), two when it reads the pointer first; an unbound lookup
+// is one and writes nothing; a bind is two (the record, then the
+// pointer); the pointer expires on its own.
+func TestRedisOpaqueRoundTrips(t *testing.T) {
 	srv := testredis.Start(t)
 	cnt := &counter{}
 	client := gatewayClient(t, srv.Addr(), cnt)
-	s := store.NewRedis(client, store.RedisOptions{KeyPrefix: "op", Timeout: 2 * time.Second})
+	gateway := func() *store.Redis {
+		return store.NewRedis(client, store.RedisOptions{KeyPrefix: "op", Timeout: 2 * time.Second})
+	}
+	s := gateway()
 	ctx := context.Background()
 	c := cfg()
 	lookup := &store.TouchRequest{SessionHash: session.HashID("cookie"), Policy: c}
 	bind := &store.TouchRequest{Account: "a:b}c", SessionHash: session.HashID("cookie"), User: "alice", Policy: c}
 	steps := []struct {
-		name string
-		op   func() (session.Status, error)
-		want session.Status
+		name  string
+		op    func() (session.Status, error)
+		want  session.Status
+		trips int64
 	}{
-		{"lookup (unbound)", func() (session.Status, error) { r, err := s.Lookup(ctx, lookup); return r.Status, err }, session.Unbound},
-		{"bind", func() (session.Status, error) { r, err := s.Bind(ctx, bind); return r.Status, err }, session.Active},
-		{"lookup", func() (session.Status, error) { r, err := s.Lookup(ctx, lookup); return r.Status, err }, session.Active},
-		{"secret", func() (session.Status, error) { _, err := s.Secret(ctx, "k", []byte("v")); return session.Active, err }, session.Active},
+		{"lookup (unbound)", func() (session.Status, error) { r, err := s.Lookup(ctx, lookup); return r.Status, err }, session.Unbound, 1},
+		{"bind", func() (session.Status, error) { r, err := s.Bind(ctx, bind); return r.Status, err }, session.Active, 2},
+		{"lookup", func() (session.Status, error) { r, err := s.Lookup(ctx, lookup); return r.Status, err }, session.Active, 1},
+		{"first lookup", func() (session.Status, error) { r, err := gateway().Lookup(ctx, lookup); return r.Status, err }, session.Active, 2},
+		{"secret", func() (session.Status, error) { _, err := s.Secret(ctx, "k", []byte("v")); return session.Active, err }, session.Active, 1},
 	}
 	for i, st := range steps {
 		if i == 0 {
@@ -45,8 +52,8 @@ func TestRedisOpaqueOneRoundTrip(t *testing.T) {
 		if err != nil || got != st.want {
 			t.Fatalf("%s: %s %v, want %s", st.name, got, err, st.want)
 		}
-		if n := cnt.n.Load() - before; n != 1 {
-			t.Errorf("%s sent %d commands, want 1", st.name, n)
+		if n := cnt.n.Load() - before; n != st.trips {
+			t.Errorf("%s sent %d commands, want %d", st.name, n, st.trips)
 		}
 		if i == 0 {
 			if keys := keysOf(t, srv.Client(t), "op"); len(keys) != 0 {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -172,11 +173,17 @@ func (r *Redis) lookupIn(ctx context.Context, req *TouchRequest, acct string, us
 	args = append(args, passive, m, acct, req.touchIntervalArg(), r.ev.maxArg())
 	run := func(kk []string, aa []any) *redis.Cmd { return r.batch.run(ctx, scriptOpaqueLookup, kk, aa...) }
 	v, err := runDeclaredWith(run, k, keys, args, declared{users: users})
-	reply, _ := v.([]any)
-	if err == nil && len(reply) > 8 && !unboundReply(reply) {
+	if err != nil {
+		return nil, err
+	}
+	reply, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("unexpected reply %T", v)
+	}
+	if len(reply) > 8 && !unboundReply(reply) {
 		r.ptrs.put(req.SessionHash, pointed{account: acct, user: asString(reply[8])})
 	}
-	return reply, err
+	return reply, nil
 }
 
 // unboundReply reports whether a lookup script answered "unbound"

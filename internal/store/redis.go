@@ -65,7 +65,7 @@ type Redis struct {
 	prefix  string
 	timeout time.Duration
 	now     func() time.Time
-	ptrs    pointerCache // opaque session hash -> account, on Cluster
+	ptrs    pointerCache // opaque session hash -> account and user (redis_opaque_cluster.go)
 	ev      redisEvents  // lifecycle events (redis_events.go)
 	wait    *replicaWait
 	queued  chan struct{} // a revocation left sessions to record (redis_revoke_clean.go)

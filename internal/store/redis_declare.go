@@ -113,14 +113,6 @@ func needReply(v any) (members, users []string, ok bool) {
 	return members, users, true
 }
 
-// boolArg is a 0/1 script argument.
-func boolArg(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
-}
-
 // usersOf reads the users of members' records in one round trip, so
 // that a script that needs their indexes is given them at once.
 func usersOf(ctx context.Context, c redis.Cmdable, k redisKeys, members []string) ([]string, error) {

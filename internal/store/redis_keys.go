@@ -18,7 +18,7 @@ import "strings"
 //	<prefix>:{<acct>}:cut       string account revocation cutoff, ms
 //	<prefix>:{<acct>}:uc:<user> string user revocation cutoff, ms
 //	<prefix>:{<acct>}:audit     stream audit events (t, type, actor, data)
-//	<prefix>:{~<hash>}:o        hash   opaque cookie session -> account (redis_opaque.go)
+//	<prefix>:{~<hash>}:o        hash   opaque cookie session -> account, user (redis_opaque.go)
 //	<prefix>:{~secret}:<name>   string gateway secret (redis_opaque.go)
 //	<prefix>:{<acct>}:ev        stream lifecycle events (redis_events.go)
 //	<prefix>:{~ev}:accts        zset   accounts with events to deliver (redis_outbox.go)

@@ -14,40 +14,48 @@ import (
 // Opaque-cookie sessions in Redis. Their records are ordinary session
 // records in their account's slot (so that listing, revocation and
 // policy work on them unchanged); a pointer key in the slot of the
-// session hash remembers the account:
+// session hash remembers the account and user:
 //
-//	<prefix>:{~<hash>}:o         hash   a account, b key base of the account
+//	<prefix>:{~<hash>}:o         hash   a account, u user, b key base of the account
 //	<prefix>:{~secret}:<name>    string a gateway secret (SecretStore)
 //
 // '~' is escaped by keyEscape, so no account's hash tag starts with it.
 //
-// On a single node or with Sentinel, a lookup and a bind are one script
-// each, one round trip: the script reads the pointer and reaches the
-// account's keys through the key base. Redis Cluster refuses keys of two
-// slots in one script, so there a lookup reads the pointer first and a
-// bind writes it after the record: two round trips, each atomic, and the
-// record is written before the pointer that makes it reachable. A
-// gateway remembers the account of the hashes it looked up or bound, so
-// that a repeated lookup on Cluster is one round trip too (see
+// A script is given every key it touches (redis_declare.go), and the
+// pointer and the account's keys are in different slots on Redis
+// Cluster, so on every deployment a lookup reads the pointer first and
+// then runs its script in the account's slot, and a bind writes the
+// record first and then the pointer that makes it reachable: each step
+// atomic. A gateway remembers the account and user of the hashes it
+// looked up or bound, so that a repeated lookup is one round trip (see
 // redis_opaque_cluster.go).
 
-// luaOpaqueLib is luaTouch without creation, for a session found
-// through its pointer.
-const luaOpaqueLib = luaPrelude + luaEventLib + luaGenEnd + `
+// luaOpaqueLookup is luaTouch without creation, for a session found
+// through its pointer, in the account's slot.
+//
+// KEYS: 1 session, 2 pol, 3 the event stream, 4 rv, 5 dl, 6 ord, then
+// the declared ones (the index of the record's user). ARGV: 1 now, 2
+// session-key prefix, 3..9 policy config, 10 passive 0/1, 11 index
+// member, 12 account, 13 touch interval ms, 14 the event stream's MAXLEN
+// (0 = no events), then the declared names.
+// Returns {status code (4 = unbound), 0, now, policy idle, policy
+// absolute, idle deadline, absolute deadline, account, user, role, name,
+// email}, then, when it wrote events, {idle events, absolute events,
+// revoked events}; or asks for the record's user's index (needed).
+const luaOpaqueLookup = luaPrelude + luaEventLib + luaGenEnd + `
 local function unbound(now)
   return {4, 0, now, 0, 0, now, now, '', '', '', '', ''}
 end
 
-local function opaquetouch(key, polkey, sp, m, now, cfg, passive, acct, interval, evmax)
-  -- events (redis_events.go): the account's stream and deadline index
-  -- share the slot of its declared keys
-  local base = string.sub(sp, 1, -3)
-  evinit(base .. 'ev', evmax)
-  readgen(base .. 'rv')
+local function opaquetouch(key, polkey, dl, sp, m, now, cfg, passive, acct, interval)
   local ovi, ova
   if cfg.immediately then ovi, ova = readov(polkey) end
   local r, why = load(key)
-  if r and r.gen then genend(key, sp, base .. 'dl', m, r, inforce(cfg, r, ovi, ova)) end
+  -- the record's user's index is written below: given, or asked for
+  if r then want(nil, r.u) end
+  local need = needed()
+  if need then return need end
+  if r and r.gen then genend(key, sp, dl, m, r, inforce(cfg, r, ovi, ova)) end
   if not r then
     if why == 'corrupt' then return {3, 0, now, 0, 0, now, now, acct, '', '', '', ''} end
     return unbound(now)
@@ -57,7 +65,7 @@ local function opaquetouch(key, polkey, sp, m, now, cfg, passive, acct, interval
       local ovi, ova = readov(polkey)
       evend(r, m, now, inforce(cfg, r, ovi, ova))
     end
-    evdeadline(base .. 'dl', m, nil)
+    evdeadline(dl, m, nil)
     redis.call('DEL', key)
     unlist(sp, m)
     return unbound(now)
@@ -82,101 +90,70 @@ local function opaquetouch(key, polkey, sp, m, now, cfg, passive, acct, interval
   redis.call('HSET', key, 'l', int(r.l), 'x', r.x, 'rt', int(rt))
   if fresh then retain(key, sp, m, rt, now) end
   if ttl(rt, now) > 0 then relist(sp, m, r, st, pi, pa, rt, now, fresh) end
-  evdeadline(base .. 'dl', m, r, pi, pa)
+  evdeadline(dl, m, r, pi, pa)
   return withevents()
 end
-`
 
-// luaOpaqueLookup is a Lookup on a single node.
-//
-// KEYS: 1 pointer. ARGV: 1 now, 2..8 policy config, 9 passive 0/1, 10
-// index member, 11 touch interval ms, 12 the event stream's MAXLEN (0 =
-// no events). Returns {status code (4 = unbound), 0, now, policy idle,
-// policy absolute, idle deadline, absolute deadline, account, user,
-// role, name, email}, then, when it wrote events, {idle events, absolute
-// events, revoked events}.
-const luaOpaqueLookup = luaOpaqueLib + `
+declare(7, 15)
+ORD = KEYS[6]
+evinit(KEYS[3], ARGV[14]) -- events (redis_events.go)
+readgen(KEYS[4])
 local now = clock(ARGV[1])
-local cfg = readcfg(2)
-local p = redis.call('HMGET', KEYS[1], 'a', 'b')
-if not p[1] or not p[2] then return unbound(now) end
-local b, m = p[2], ARGV[10]
-local res = opaquetouch(b .. 's:' .. m, b .. 'pol', b .. 's:', m, now, cfg, ARGV[9] == '1', p[1], tonumber(ARGV[11]) or 0, ARGV[12])
-if res[1] == 4 then redis.call('DEL', KEYS[1]) end
-return res
+return opaquetouch(KEYS[1], KEYS[2], KEYS[5], ARGV[2], ARGV[11], now, readcfg(3), ARGV[10] == '1', ARGV[12], tonumber(ARGV[13]) or 0)
 `
 
-// luaOpaqueLookupIn is the second step of a Lookup on Redis
-// Cluster, in the account's slot.
+// luaOpaqueBind is the first step of Bind: it replaces the record of the
+// hash with a new session logged in now. The session limit is enforced
+// first (redis_limit.go): a refused bind writes nothing.
 //
-// KEYS: 1 session, 2 pol. ARGV: 1 now, 2 session-key prefix,
-// 3..9 policy config, 10 passive 0/1, 11 index member, 12 account, 13
-// touch interval ms, 14 the event stream's MAXLEN.
-// Returns as luaOpaqueLookup.
-const luaOpaqueLookupIn = luaOpaqueLib + `
-local now = clock(ARGV[1])
-return opaquetouch(KEYS[1], KEYS[2], ARGV[2], ARGV[11], now, readcfg(3), ARGV[10] == '1', ARGV[12], tonumber(ARGV[13]) or 0, ARGV[14])
-`
-
-// luaOpaqueBind is Bind: it replaces the record of the hash with a
-// new session logged in now and, when KEYS[4] is given (single node),
-// writes the pointer too. The session limit is enforced first
-// (redis_limit.go): a refused bind writes nothing.
-//
-// KEYS: 1 session, 2 pol, 3 us (the user's session index), [4
-// pointer]. ARGV: 1 now, 2 session-key prefix, 3..9 policy config, 10
-// index member, 11 account, 12 key base, 13 user, 14 role, 15 name, 16
-// email, 17 ip, 18 user agent, 19..22 limit config, 23 the event
-// stream's MAXLEN (its stream and deadline index are <key base>ev and
-// <key base>dl, in the slot of the declared keys), 24 pointer given
-// 0/1; then the declared keys (see declare): the session keys of the
-// user's sessions when the limit needs them.
+// KEYS: 1 session, 2 pol, 3 the event stream, 4 rv, 5 dl, 6 ord, then
+// the declared ones (the user's index; the index of the replaced
+// record's user when it records that record's end). ARGV: 1 now, 2
+// session-key prefix, 3..9 policy config, 10 index member, 11 user, 12
+// role, 13 name, 14 email, 15 ip, 16 user agent, 17..20 limit config, 21
+// the event stream's MAXLEN, then the declared names.
 // Returns {0, 1, now, policy idle, policy absolute, idle deadline,
 // absolute deadline, pointer ttl, revoked member...}, or {6, 0, now, ...}
-// when the limit refuses it.
+// when the limit refuses it; or asks for a user's index (needed).
 const luaOpaqueBind = luaPrelude + luaLimitLib + luaEventLib + luaGenEnd + `
-local key, polkey = KEYS[1], KEYS[2]
+declare(7, 22)
+ORD = KEYS[6]
+local key, polkey, dl = KEYS[1], KEYS[2], KEYS[5]
 local now = clock(ARGV[1])
 local sp = ARGV[2]
 local cfg = readcfg(3)
-local m = ARGV[10]
-evinit(ARGV[12] .. 'ev', ARGV[23]) -- events
-readgen(ARGV[12] .. 'rv')
+local m, user = ARGV[10], ARGV[11]
+evinit(KEYS[3], ARGV[21]) -- events
+readgen(KEYS[4])
 local ovi, ova = readov(polkey)
+-- a record of the hash that a revocation of the account ended gets its
+-- event before it is replaced, which writes its user's index
+local old = load(key)
+want(nil, user)
+if old and old.gen then want(nil, old.u) end
+local need = needed()
+if need then return need end
 local pi, pa = effective(cfg, ovi, ova, 0, 0)
 local rt = now + pa + 60000
-local ptr = nil
-if ARGV[24] == '1' then ptr = KEYS[4] end
-ORD = ordkey(sp)
-if ptr then declare(5, 25) else declare(4, 25) end
-local evicted, asks = admit(KEYS[3], ARGV[12] .. 'dl', polkey, readlimitcfg(19), m, ARGV[13], now, cfg, ovi, ova)
+local evicted, asks = admit(UK[user], dl, polkey, readlimitcfg(17), m, user, now, cfg, ovi, ova)
 if asks then return needed() end
 if not evicted then return {6, 0, now, pi, pa, now + pi, now + pa, 0} end
--- a record of the hash that a revocation of the account ended gets its
--- event before it is replaced
-local old = load(key)
-if old and old.gen then genend(key, sp, ARGV[12] .. 'dl', m, old, inforce(cfg, old, ovi, ova)) end
+if old and old.gen then genend(key, sp, dl, m, old, inforce(cfg, old, ovi, ova)) end
 redis.call('DEL', key)
 redis.call('HSET', key,
-  'u', ARGV[13], 'r', ARGV[14], 'n', ARGV[15], 'e', ARGV[16], 'ip', ARGV[17], 'ua', ARGV[18],
+  'u', user, 'r', ARGV[12], 'n', ARGV[13], 'e', ARGV[14], 'ip', ARGV[15], 'ua', ARGV[16],
   'c', int(now), 'l', int(now), 'pi', int(pi), 'pa', int(pa), 'ci', '0', 'ca', '0',
   'x', '', 'rt', int(rt), 'g', int(GEN.n))
 retain(key, sp, m, rt, now)
-relist(sp, m, { c = now, l = now, u = ARGV[13] }, '', pi, pa, rt, now, true)
-emit('session.created', now, m, ARGV[13], '')
-for _, e in ipairs(evicted) do emit('session.revoked', now, e, ARGV[13], 'limit') end
-evdeadline(ARGV[12] .. 'dl', m, {x = '', l = now, c = now, u = ARGV[13]}, pi, pa)
-dlupkeep(ARGV[12] .. 'dl', ttl(rt, now), now)
+relist(sp, m, { c = now, l = now, u = user }, '', pi, pa, rt, now, true)
+emit('session.created', now, m, user, '')
+for _, e in ipairs(evicted) do emit('session.revoked', now, e, user, 'limit') end
+evdeadline(dl, m, {x = '', l = now, c = now, u = user}, pi, pa)
+dlupkeep(dl, ttl(rt, now), now)
 -- the pointer outlives any absolute limit the bounds allow
 local amax = cfg.amax
 if pa > amax then amax = pa end
-local pttl = ttl(now + amax + 60000, now)
-if ptr then
-  redis.call('DEL', ptr)
-  redis.call('HSET', ptr, 'a', ARGV[11], 'b', ARGV[12])
-  redis.call('PEXPIRE', ptr, int(pttl))
-end
-local out = {0, 1, now, pi, pa, now + pi, now + pa, pttl}
+local out = {0, 1, now, pi, pa, now + pi, now + pa, ttl(now + amax + 60000, now)}
 for _, e in ipairs(evicted) do out[#out + 1] = e end
 return out
 `
@@ -188,10 +165,9 @@ return redis.call('GET', KEYS[1])
 `
 
 var (
-	scriptOpaqueLookup   = redis.NewScript(luaOpaqueLookup)
-	scriptOpaqueLookupIn = redis.NewScript(luaOpaqueLookupIn)
-	scriptOpaqueBind     = redis.NewScript(luaOpaqueBind)
-	scriptSecret         = redis.NewScript(luaSecret)
+	scriptOpaqueLookup = redis.NewScript(luaOpaqueLookup)
+	scriptOpaqueBind   = redis.NewScript(luaOpaqueBind)
+	scriptSecret       = redis.NewScript(luaSecret)
 )
 
 var (
@@ -202,15 +178,9 @@ var (
 // opaqueKey is the pointer key of an opaque session hash.
 func (r *Redis) opaqueKey(hash string) string { return r.prefix + ":{~" + member(hash) + "}:o" }
 
-// cluster reports whether the client is a Redis Cluster client, whose
-// scripts may only touch keys of one slot.
-func (r *Redis) cluster() bool {
-	_, ok := r.client.(*redis.ClusterClient)
-	return ok
-}
-
-// Lookup implements OpaqueStore in one round trip (on Cluster: one, or
-// two when the account of the hash is not remembered).
+// Lookup implements OpaqueStore in one round trip when the gateway
+// remembers the account and user of the hash, else two (see
+// lookupPointed).
 func (r *Redis) Lookup(ctx context.Context, req *TouchRequest) (OpaqueResult, error) {
 	if err := ctx.Err(); err != nil {
 		return OpaqueResult{}, err
@@ -222,21 +192,11 @@ func (r *Redis) Lookup(ctx context.Context, req *TouchRequest) (OpaqueResult, er
 	if req.Passive {
 		passive = "1"
 	}
-	m := member(req.SessionHash)
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
-	var reply []any
-	var err error
-	if !r.cluster() {
-		args := []any{r.nowArg()}
-		args = append(args, cfgArgs(req.Policy)...)
-		args = append(args, passive, m, req.touchIntervalArg(), r.ev.maxArg())
-		reply, err = r.batch.run(tctx, scriptOpaqueLookup, []string{r.opaqueKey(req.SessionHash)}, args...).Slice()
-	} else {
-		reply, err = r.lookupCluster(tctx, req, passive, m)
-		if err == nil && reply == nil {
-			return OpaqueResult{TouchResult: TouchResult{Status: session.Unbound, Now: r.resultNow()}}, nil
-		}
+	reply, err := r.lookupPointed(tctx, req, passive, member(req.SessionHash))
+	if err == nil && reply == nil {
+		return OpaqueResult{TouchResult: TouchResult{Status: session.Unbound, Now: r.resultNow()}}, nil
 	}
 	if err != nil {
 		return OpaqueResult{}, unavailable("opaque lookup", err)
@@ -279,7 +239,8 @@ func (r *Redis) resultNow() time.Time {
 	return time.Now()
 }
 
-// Bind implements OpaqueStore in one round trip (on Cluster: two).
+// Bind implements OpaqueStore in two round trips: the record, then the
+// pointer (pointHash; more when the hash moves to another account).
 func (r *Redis) Bind(ctx context.Context, req *TouchRequest) (OpaqueResult, error) {
 	if err := ctx.Err(); err != nil {
 		return OpaqueResult{}, err
@@ -288,24 +249,19 @@ func (r *Redis) Bind(ctx context.Context, req *TouchRequest) (OpaqueResult, erro
 		return OpaqueResult{}, errNilPolicy
 	}
 	k := r.keys(req.Account)
-	keys := []string{k.session(req.SessionHash), k.override(), k.userIndex(req.User)}
-	cluster := r.cluster()
-	if !cluster {
-		keys = append(keys, r.opaqueKey(req.SessionHash))
-	}
+	keys := []string{k.session(req.SessionHash), k.override(), k.events(), k.revocation(), k.deadlines(), k.order()}
 	args := []any{r.nowArg(), k.sessionPrefix()}
 	args = append(args, cfgArgs(req.Policy)...)
-	args = append(args, member(req.SessionHash), req.Account, k.base,
-		req.User, req.Role, req.Name, req.Email, req.IP, req.UserAgent)
+	args = append(args, member(req.SessionHash), req.User, req.Role, req.Name, req.Email, req.IP, req.UserAgent)
 	args = append(args, limitArgs(req.Policy)...)
-	args = append(args, r.ev.maxArg(), boolArg(!cluster))
+	args = append(args, r.ev.maxArg())
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
-	raw, err := runDeclared(tctx, r.client, scriptOpaqueBind, k, keys, args, declared{})
-	reply := asSlice(raw)
+	out, err := runDeclared(tctx, r.client, scriptOpaqueBind, k, keys, args, declared{users: []string{req.User}})
 	if err != nil {
 		return OpaqueResult{}, unavailable("opaque bind", err)
 	}
+	reply, _ := out.([]any)
 	v, ok := replyInts(reply, 8)
 	if !ok {
 		return OpaqueResult{}, unavailable("opaque bind", fmt.Errorf("unexpected reply of %d values", len(reply)))
@@ -318,10 +274,8 @@ func (r *Redis) Bind(ctx context.Context, req *TouchRequest) (OpaqueResult, erro
 		}}, nil
 	}
 	r.ev.wrote(r, req.Account, evCounts{created: 1, revoked: int64(len(reply) - 8), due: time.UnixMilli(min(v[5], v[6]))})
-	if cluster {
-		if err := r.pointCluster(tctx, req, k.base, v[7]); err != nil {
-			return OpaqueResult{}, unavailable("opaque bind", err)
-		}
+	if err := r.pointHash(tctx, req, k.base, v[7]); err != nil {
+		return OpaqueResult{}, unavailable("opaque bind", err)
 	}
 	return OpaqueResult{TouchResult: TouchResult{
 		Status:            session.Active,

@@ -8,16 +8,16 @@ import (
 
 // TestPointerCacheBounds: the cache holds at most its size, drops the
 // least recently used first, forgets entries after their TTL, and a put
-// replaces the account of a hash.
+// replaces the account and user of a hash.
 func TestPointerCacheBounds(t *testing.T) {
 	c := &pointerCache{size: 3, ttl: time.Hour}
 	for i := range 3 {
-		c.put(fmt.Sprint("h", i), fmt.Sprint("a", i))
+		c.put(fmt.Sprint("h", i), pointed{account: fmt.Sprint("a", i)})
 	}
 	if _, ok := c.get("h0"); !ok { // h0 is now the most recently used
 		t.Fatal("h0 missing")
 	}
-	c.put("h3", "a3") // evicts h1
+	c.put("h3", pointed{account: "a3"}) // evicts h1
 	if _, ok := c.get("h1"); ok {
 		t.Fatal("the least recently used entry survived")
 	}
@@ -29,9 +29,9 @@ func TestPointerCacheBounds(t *testing.T) {
 	if c.len() != 3 {
 		t.Fatalf("%d entries, want 3", c.len())
 	}
-	c.put("h2", "moved")
-	if a, _ := c.get("h2"); a != "moved" || c.len() != 3 {
-		t.Fatalf("after a put: %q, %d entries", a, c.len())
+	c.put("h2", pointed{account: "moved", user: "bob"})
+	if p, _ := c.get("h2"); p.account != "moved" || p.user != "bob" || c.len() != 3 {
+		t.Fatalf("after a put: %+v, %d entries", p, c.len())
 	}
 	c.forget("h2")
 	if _, ok := c.get("h2"); ok || c.len() != 2 {
@@ -39,8 +39,8 @@ func TestPointerCacheBounds(t *testing.T) {
 	}
 
 	short := &pointerCache{ttl: 20 * time.Millisecond}
-	short.put("h", "a")
-	if a, ok := short.get("h"); !ok || a != "a" {
+	short.put("h", pointed{account: "a"})
+	if p, ok := short.get("h"); !ok || p.account != "a" {
 		t.Fatal("fresh entry missing")
 	}
 	time.Sleep(30 * time.Millisecond)
@@ -51,7 +51,7 @@ func TestPointerCacheBounds(t *testing.T) {
 	// the zero value is bounded by the defaults
 	var d pointerCache
 	for i := range pointerCacheSize + 10 {
-		d.put(fmt.Sprint(i), "a")
+		d.put(fmt.Sprint(i), pointed{account: "a"})
 	}
 	if d.len() != pointerCacheSize {
 		t.Fatalf("%d entries, want the cap %d", d.len(), pointerCacheSize)

@@ -69,13 +69,13 @@ end
 // had reached by then. Whichever script meets the record first records
 // it, so each has one event. It needs luaPrelude and luaEventLib.
 const luaGenEnd = `
-local function genend(key, sp, dl, m, r, pi, pa)
+local function genend(key, dl, m, r, pi, pa)
   r.gen = nil
   local was = {x = '', c = r.c, l = r.l, u = r.u}
   if state(was, r.xe, pi, pa) == '' then emit('session.revoked', r.xe, m, r.u, r.by)
   else evend(was, m, r.xe, pi, pa) end
   redis.call('HSET', key, 'x', 'revoked', 'xe', int(r.xe))
-  unlist(sp, m, r.u)
+  unlist(m, r.u)
   evdeadline(dl, m, nil)
 end
 `

@@ -47,7 +47,7 @@ local function unbound(now)
   return {4, 0, now, 0, 0, now, now, '', '', '', '', ''}
 end
 
-local function opaquetouch(key, polkey, dl, sp, m, now, cfg, passive, acct, interval)
+local function opaquetouch(key, polkey, dl, m, now, cfg, passive, acct, interval)
   local ovi, ova
   if cfg.immediately then ovi, ova = readov(polkey) end
   local r, why = load(key)
@@ -55,7 +55,7 @@ local function opaquetouch(key, polkey, dl, sp, m, now, cfg, passive, acct, inte
   if r then want(nil, r.u) end
   local need = needed()
   if need then return need end
-  if r and r.gen then genend(key, sp, dl, m, r, inforce(cfg, r, ovi, ova)) end
+  if r and r.gen then genend(key, dl, m, r, inforce(cfg, r, ovi, ova)) end
   if not r then
     if why == 'corrupt' then return {3, 0, now, 0, 0, now, now, acct, '', '', '', ''} end
     return unbound(now)
@@ -67,7 +67,7 @@ local function opaquetouch(key, polkey, dl, sp, m, now, cfg, passive, acct, inte
     end
     evdeadline(dl, m, nil)
     redis.call('DEL', key)
-    unlist(sp, m)
+    unlist(m)
     return unbound(now)
   end
   local pi, pa = inforce(cfg, r, ovi, ova)
@@ -88,8 +88,8 @@ local function opaquetouch(key, polkey, dl, sp, m, now, cfg, passive, acct, inte
   end
   local fresh = rt ~= r.rt or rt - now > TTL_CAP -- as in luaTouch
   redis.call('HSET', key, 'l', int(r.l), 'x', r.x, 'rt', int(rt))
-  if fresh then retain(key, sp, m, rt, now) end
-  if ttl(rt, now) > 0 then relist(sp, m, r, st, pi, pa, rt, now, fresh) end
+  if fresh then retain(key, m, rt, now) end
+  if ttl(rt, now) > 0 then relist(m, r, st, pi, pa, rt, now, fresh) end
   evdeadline(dl, m, r, pi, pa)
   return withevents()
 end
@@ -99,7 +99,7 @@ ORD = KEYS[6]
 evinit(KEYS[3], ARGV[14]) -- events (redis_events.go)
 readgen(KEYS[4])
 local now = clock(ARGV[1])
-return opaquetouch(KEYS[1], KEYS[2], KEYS[5], ARGV[2], ARGV[11], now, readcfg(3), ARGV[10] == '1', ARGV[12], tonumber(ARGV[13]) or 0)
+return opaquetouch(KEYS[1], KEYS[2], KEYS[5], ARGV[11], now, readcfg(3), ARGV[10] == '1', ARGV[12], tonumber(ARGV[13]) or 0)
 `
 
 // luaOpaqueBind is the first step of Bind: it replaces the record of the
@@ -120,7 +120,6 @@ declare(7, 22)
 ORD = KEYS[6]
 local key, polkey, dl = KEYS[1], KEYS[2], KEYS[5]
 local now = clock(ARGV[1])
-local sp = ARGV[2]
 local cfg = readcfg(3)
 local m, user = ARGV[10], ARGV[11]
 evinit(KEYS[3], ARGV[21]) -- events
@@ -138,14 +137,14 @@ local rt = now + pa + 60000
 local evicted, asks = admit(UK[user], dl, polkey, readlimitcfg(17), m, user, now, cfg, ovi, ova)
 if asks then return needed() end
 if not evicted then return {6, 0, now, pi, pa, now + pi, now + pa, 0} end
-if old and old.gen then genend(key, sp, dl, m, old, inforce(cfg, old, ovi, ova)) end
+if old and old.gen then genend(key, dl, m, old, inforce(cfg, old, ovi, ova)) end
 redis.call('DEL', key)
 redis.call('HSET', key,
   'u', user, 'r', ARGV[12], 'n', ARGV[13], 'e', ARGV[14], 'ip', ARGV[15], 'ua', ARGV[16],
   'c', int(now), 'l', int(now), 'pi', int(pi), 'pa', int(pa), 'ci', '0', 'ca', '0',
   'x', '', 'rt', int(rt), 'g', int(GEN.n))
-retain(key, sp, m, rt, now)
-relist(sp, m, { c = now, l = now, u = user }, '', pi, pa, rt, now, true)
+retain(key, m, rt, now)
+relist(m, { c = now, l = now, u = user }, '', pi, pa, rt, now, true)
 emit('session.created', now, m, user, '')
 for _, e in ipairs(evicted) do emit('session.revoked', now, e, user, 'limit') end
 evdeadline(dl, m, {x = '', l = now, c = now, u = user}, pi, pa)

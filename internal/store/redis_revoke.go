@@ -60,7 +60,6 @@ ORD = KEYS[7]
 if scope == 'user' then UK[user] = KEYS[4] end
 declare(8, 15)
 local now = clock(ARGV[1])
-local sp = ARGV[2]
 local cfg = readcfg(3)
 local ovi, ova = readov(polkey)
 
@@ -102,7 +101,7 @@ for _, m in ipairs(members) do
   if r and now < r.rt then
     local pi, pa = inforce(cfg, r, ovi, ova)
     if r.gen then
-      genend(key, sp, dl, m, r, pi, pa) -- the account's revocation ended it
+      genend(key, dl, m, r, pi, pa) -- the account's revocation ended it
     elseif scope ~= 'user' or (r.u == user and r.c <= cut) then
       local st = state(r, now, pi, pa)
       if st == '' then n = n + 1 end
@@ -110,12 +109,12 @@ for _, m in ipairs(members) do
         -- event: revoked when live, else the expiry it reached unobserved
         if st == '' then emit('session.revoked', now, m, r.u, ARGV[12]) else evend(r, m, now, pi, pa) end
         redis.call('HSET', key, 'x', 'revoked', 'xe', int(now))
-        unlist(sp, m, r.u)
+        unlist(m, r.u)
         evdeadline(dl, m, nil)
       end
     end
   elseif why == 'missing' then
-    unlist(sp, m)
+    unlist(m)
   end
 end
 return {n, EVN.revoked, EVN.idle, EVN.absolute, EVN.full, int(cut)}

@@ -61,7 +61,7 @@ for _, m in ipairs(DM) do
   redis.call('ZREM', KEYS[1], m)
   local r = recs[m]
   if r and r.gen then
-    genend(SK[m], ARGV[2], KEYS[4], m, r, inforce(cfg, r, ovi, ova))
+    genend(SK[m], KEYS[4], m, r, inforce(cfg, r, ovi, ova))
     n = n + 1
   end
 end

@@ -188,18 +188,8 @@ local function advance(r, st, now, passive, interval, pi)
 end
 
 -- The listing indexes (redis_page.go) live next to the session keys:
--- ord lists the account's sessions by login, us:<user> a user's live
--- sessions by deadline (also the session limit's, redis_limit.go). sp is
--- the session-key prefix "<base>s:".
-local function ordkey(sp) return string.sub(sp, 1, -3) .. 'ord' end
-local function userkey(sp, user)
-  -- keyEscape: bytes outside [A-Za-z0-9._-] as %XX; "" as "%"
-  local e = '%'
-  if user ~= '' then
-    e = string.gsub(user, '[^%w%._%-]', function(c) return string.format('%%%02X', string.byte(c)) end)
-  end
-  return string.sub(sp, 1, -3) .. 'us:' .. e
-end
+-- ORD lists the account's sessions by login, UK[user] a user's live
+-- sessions by deadline (also the session limit's, redis_limit.go).
 
 -- Declared keys (redis_declare.go): a script touches only keys it is
 -- given in KEYS. Beyond its fixed ones, those are the session keys of
@@ -207,7 +197,7 @@ end
 -- and UK[user] are their keys, ORD the account's ord. A script that
 -- meets a member or user it was not given asks for it (want) before it
 -- writes anything, and returns needed(); the gateway runs it again with
--- them. Until every script declares, a key not given is built from sp.
+-- them.
 local SK, UK, ORD, DM = {}, {}, nil, {}
 local function declare(ki, ai)
   local ns, nu = tonumber(ARGV[ai]) or 0, tonumber(ARGV[ai + 1]) or 0
@@ -227,13 +217,17 @@ local function needed()
   if #NEEDM == 0 and #NEEDU == 0 then return nil end
   return {-1, NEEDM, NEEDU}
 end
-local function skey(sp, m) return SK[m] or (sp .. m) end
-local function ukey(sp, user) return UK[user] or userkey(sp, user) end
+-- The index of user, which the script must have been given.
+local function ukey(user)
+  local k = UK[user]
+  if not k then error('sessionguard: the index of a user not declared') end
+  return k
+end
 
 -- Take session m off the listing indexes (it ended or is gone).
-local function unlist(sp, m, user)
-  redis.call('ZREM', ORD or ordkey(sp), m)
-  if user then redis.call('ZREM', ukey(sp, user), m) end
+local function unlist(m, user)
+  redis.call('ZREM', ORD, m)
+  if user then redis.call('ZREM', ukey(user), m) end
 end
 
 -- After a write of record r (session m, state st under pi/pa, retention
@@ -244,12 +238,12 @@ end
 -- longer override under apply immediately may make it live again, and a
 -- revocation of the user walks us), until the limit's upkeep finds it
 -- ended (redis_limit.go) or the key expires.
-local function relist(sp, m, r, st, pi, pa, rt, now, fresh)
+local function relist(m, r, st, pi, pa, rt, now, fresh)
   if st ~= '' then
-    unlist(sp, m, r.u)
+    unlist(m, r.u)
     return
   end
-  local ord, ul = ORD or ordkey(sp), ukey(sp, r.u)
+  local ord, ul = ORD, ukey(r.u)
   redis.call('ZADD', ord, int(r.c), m)
   redis.call('ZADD', ul, int(math.min(r.l + pi, r.c + pa)), m)
   -- the indexes' lifetimes change only with a new session or retention
@@ -264,13 +258,13 @@ end
 -- drop it when rt has already passed. (A record whose retention has
 -- passed is absent to every script, whether Redis has expired it yet or
 -- not; index members left behind are dropped where they are met.)
-local function retain(key, sp, m, rt, now)
+local function retain(key, m, rt, now)
   local d = ttl(rt, now)
   if d > 0 then
     redis.call('PEXPIRE', key, int(d))
   else
     redis.call('DEL', key)
-    unlist(sp, m)
+    unlist(m)
   end
 end
 `
@@ -312,7 +306,6 @@ readgen(KEYS[5])
 ORD, UK[ARGV[16]] = KEYS[9], KEYS[6]
 declare(10, 29)
 local now = clock(ARGV[1])
-local sp = ARGV[2]
 local cfg = readcfg(3)
 local login, notafter = tonumber(ARGV[10]), tonumber(ARGV[11])
 local passive = ARGV[12] == '1'
@@ -339,7 +332,7 @@ local r, why = load(key)
 if r and r.u ~= ARGV[16] then want(nil, r.u) end
 local nd = needed()
 if nd then return nd end
-if r and r.gen then genend(key, sp, KEYS[8], m, r, inforce(cfg, r, ovi, ova)) end
+if r and r.gen then genend(key, KEYS[8], m, r, inforce(cfg, r, ovi, ova)) end
 if not r and why == 'corrupt' then
   evdeadline(KEYS[8], m, nil) -- counts as revoked: not live
   readovonce()
@@ -351,7 +344,7 @@ if r and now >= r.rt then
   if r.x == '' then evend(r, m, now, inforce(cfg, r, ovi, ova)) end -- event
   evdeadline(KEYS[8], m, nil)
   redis.call('DEL', key)
-  unlist(sp, m)
+  unlist(m)
   r = nil
 end
 if r then
@@ -428,8 +421,8 @@ end
 -- An unchanged retention leaves the key's expiry and index score as
 -- they are (HSET keeps the TTL), unless the TTL was capped.
 local fresh = created == 1 or rt ~= r.rt or rt - now > TTL_CAP
-if fresh then retain(key, sp, m, rt, now) end
-if ttl(rt, now) > 0 then relist(sp, m, r, st, pi, pa, rt, now, fresh) end
+if fresh then retain(key, m, rt, now) end
+if ttl(rt, now) > 0 then relist(m, r, st, pi, pa, rt, now, fresh) end
 evdeadline(KEYS[8], m, r, pi, pa)
 if fresh then dlupkeep(KEYS[8], ttl(rt, now), now) end
 if created == 1 then -- events
@@ -529,9 +522,9 @@ if ask then return ask end
 local live, users, counted = {}, {}, {}
 for _, t in ipairs(todo) do
   if t.act == 'drop' then
-    unlist(nil, t.m)
+    unlist(t.m)
   elseif t.act == 'end' then
-    unlist(nil, t.m, t.r.u)
+    unlist(t.m, t.r.u)
   else
     live[#live + 1] = t.m
     live[#live + 1] = t.f

@@ -48,7 +48,6 @@ readgen(KEYS[4])
 ORD = KEYS[5]
 declare(6, 11)
 local now = clock(ARGV[1])
-local sp = ARGV[2]
 local cfg = readcfg(3)
 local ovi, ova = readov(polkey)
 -- read first: the due records, and the users whose index genend needs
@@ -67,7 +66,7 @@ local ended = 0
 for _, m in ipairs(due) do
   local key, r = SK[m], recs[m]
   if r and r.gen then
-    genend(key, sp, dl, m, r, inforce(cfg, r, ovi, ova))
+    genend(key, dl, m, r, inforce(cfg, r, ovi, ova))
   elseif r and r.x == '' then
     local pi, pa = inforce(cfg, r, ovi, ova)
     local st = state(r, now, pi, pa)

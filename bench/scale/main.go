@@ -11,6 +11,13 @@
 //	go run ./bench/scale -sizes 1000     # a quick run
 //	go run ./bench/scale -breakdown -sizes 100000 -accounts 1 [-users 100]
 //	                                     # where the Redis bytes go
+//	go run ./bench/scale -isolate -v -sizes 1000,100000
+//	                                     # SLOWLOG as on a dedicated host
+//
+// With -isolate (Linux, as root) redis-server runs on CPU 1 at
+// real-time priority (taskset, chrt -f 50) and the bench on CPU 0, so
+// that SLOWLOG does not count the time Redis waited for a core shared
+// with the bench, its GC or other processes; it fails if it cannot.
 //
 // See PERFORMANCE.md.
 package main
@@ -45,6 +52,7 @@ func main() {
 	flag.IntVar(&users, "users", 0, "users per account the sessions are spread over (0: one user per session)")
 	flag.IntVar(&eventsMax, "events", 0, "with -breakdown: enable lifecycle events, keeping this many per account (0: off)")
 	mem := flag.Bool("breakdown", false, "print only where Redis memory goes, key kind by key kind")
+	flag.BoolVar(&isolated, "isolate", false, "redis-server on CPU "+redisCPU+" at real-time priority, the bench on CPU "+benchCPU+" (Linux, root: taskset, chrt)")
 	flag.Parse()
 	run := run
 	if *mem {
@@ -63,6 +71,7 @@ var (
 	verbose       *bool
 	users         int
 	eventsMax     int
+	isolated      bool
 )
 
 // parseSizes reads the -sizes list.
@@ -84,8 +93,14 @@ func setup(sizeList string) (sizes []int, client *redis.Client, stop func(), err
 	if sizes, err = parseSizes(sizeList); err != nil {
 		return nil, nil, nil, err
 	}
-	client, stop, err = startRedis()
-	return sizes, client, stop, err
+	if client, stop, err = startRedis(); err != nil || !isolated {
+		return sizes, client, stop, err
+	}
+	if err = isolate(context.Background(), client); err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return sizes, client, stop, nil
 }
 
 // benchPolicy is the policy every session is created under.

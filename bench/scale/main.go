@@ -378,6 +378,7 @@ func slowest(ctx context.Context, c *redis.Client) (string, error) {
 	}
 	if *verbose && len(what) > 0 {
 		fmt.Fprintf(os.Stderr, "slowest: %s %q\n", top, what[:min(len(what), 4)])
+		printKinds(logs)
 	}
 	var p50, p99 time.Duration
 	if len(scripts) > 0 {
@@ -385,6 +386,29 @@ func slowest(ctx context.Context, c *redis.Client) (string, error) {
 		p50, p99 = scripts[len(scripts)/2], scripts[len(scripts)*99/100]
 	}
 	return fmt.Sprintf("%s / %s / %s (%d)", top, p99, p50, len(scripts)), c.Do(ctx, "SLOWLOG", "RESET").Err()
+}
+
+// printKinds prints, with -v, the logged calls by command and first
+// key's kind (a script's keys tell which one it is): count, p50, p99,
+// max and how many took over 2 ms.
+func printKinds(logs []redis.SlowLog) {
+	kinds := map[string][]time.Duration{}
+	for _, l := range logs {
+		if len(l.Args) == 0 || isOwnCommand(l.Args[0]) {
+			continue
+		}
+		kind := strings.ToLower(l.Args[0])
+		if (kind == "evalsha" || kind == "eval") && len(l.Args) > 3 {
+			kind += " " + keyKind(l.Args[3])
+		}
+		kinds[kind] = append(kinds[kind], l.Duration)
+	}
+	for kind, ds := range kinds {
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		over := len(ds) - sort.Search(len(ds), func(i int) bool { return ds[i] > 2*time.Millisecond })
+		fmt.Fprintf(os.Stderr, "  %s: %d, p50 %s p99 %s max %s, over 2ms %d\n",
+			kind, len(ds), ds[len(ds)/2], ds[len(ds)*99/100], ds[len(ds)-1], over)
+	}
 }
 
 // isOwnCommand reports the bench's own bookkeeping commands.

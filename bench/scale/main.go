@@ -15,9 +15,10 @@
 //	                                     # SLOWLOG as on a dedicated host
 //
 // With -isolate (Linux, as root) redis-server runs on CPU 1 at
-// real-time priority (taskset, chrt -f 50) and the bench on CPU 0, so
-// that SLOWLOG does not count the time Redis waited for a core shared
-// with the bench, its GC or other processes; it fails if it cannot.
+// real-time priority (taskset; chrt -f 50, its background threads 49)
+// and the bench on CPU 0, so that SLOWLOG does not count the time Redis
+// waited for a core shared with the bench, its GC or other processes;
+// it fails if it cannot.
 //
 // See PERFORMANCE.md.
 package main

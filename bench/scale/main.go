@@ -11,6 +11,14 @@
 //	go run ./bench/scale -sizes 1000     # a quick run
 //	go run ./bench/scale -breakdown -sizes 100000 -accounts 1 [-users 100]
 //	                                     # where the Redis bytes go
+//	go run ./bench/scale -isolate -v -sizes 1000,100000
+//	                                     # SLOWLOG as on a dedicated host
+//
+// With -isolate (Linux, as root) redis-server runs on CPU 1 at
+// real-time priority (taskset; chrt -f 50, its background threads 49)
+// and the bench on CPU 0, so that SLOWLOG does not count the time Redis
+// waited for a core shared with the bench, its GC or other processes;
+// it fails if it cannot.
 //
 // See PERFORMANCE.md.
 package main
@@ -45,6 +53,7 @@ func main() {
 	flag.IntVar(&users, "users", 0, "users per account the sessions are spread over (0: one user per session)")
 	flag.IntVar(&eventsMax, "events", 0, "with -breakdown: enable lifecycle events, keeping this many per account (0: off)")
 	mem := flag.Bool("breakdown", false, "print only where Redis memory goes, key kind by key kind")
+	flag.BoolVar(&isolated, "isolate", false, "redis-server on CPU "+redisCPU+" at real-time priority, the bench on CPU "+benchCPU+" (Linux, root: taskset, chrt)")
 	flag.Parse()
 	run := run
 	if *mem {
@@ -63,6 +72,7 @@ var (
 	verbose       *bool
 	users         int
 	eventsMax     int
+	isolated      bool
 )
 
 // parseSizes reads the -sizes list.
@@ -84,8 +94,14 @@ func setup(sizeList string) (sizes []int, client *redis.Client, stop func(), err
 	if sizes, err = parseSizes(sizeList); err != nil {
 		return nil, nil, nil, err
 	}
-	client, stop, err = startRedis()
-	return sizes, client, stop, err
+	if client, stop, err = startRedis(); err != nil || !isolated {
+		return sizes, client, stop, err
+	}
+	if err = isolate(context.Background(), client); err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return sizes, client, stop, nil
 }
 
 // benchPolicy is the policy every session is created under.
@@ -363,6 +379,7 @@ func slowest(ctx context.Context, c *redis.Client) (string, error) {
 	}
 	if *verbose && len(what) > 0 {
 		fmt.Fprintf(os.Stderr, "slowest: %s %q\n", top, what[:min(len(what), 4)])
+		printKinds(logs)
 	}
 	var p50, p99 time.Duration
 	if len(scripts) > 0 {
@@ -370,6 +387,29 @@ func slowest(ctx context.Context, c *redis.Client) (string, error) {
 		p50, p99 = scripts[len(scripts)/2], scripts[len(scripts)*99/100]
 	}
 	return fmt.Sprintf("%s / %s / %s (%d)", top, p99, p50, len(scripts)), c.Do(ctx, "SLOWLOG", "RESET").Err()
+}
+
+// printKinds prints, with -v, the logged calls by command and first
+// key's kind (a script's keys tell which one it is): count, p50, p99,
+// max and how many took over 2 ms.
+func printKinds(logs []redis.SlowLog) {
+	kinds := map[string][]time.Duration{}
+	for _, l := range logs {
+		if len(l.Args) == 0 || isOwnCommand(l.Args[0]) {
+			continue
+		}
+		kind := strings.ToLower(l.Args[0])
+		if (kind == "evalsha" || kind == "eval") && len(l.Args) > 3 {
+			kind += " " + keyKind(l.Args[3])
+		}
+		kinds[kind] = append(kinds[kind], l.Duration)
+	}
+	for kind, ds := range kinds {
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		over := len(ds) - sort.Search(len(ds), func(i int) bool { return ds[i] > 2*time.Millisecond })
+		fmt.Fprintf(os.Stderr, "  %s: %d, p50 %s p99 %s max %s, over 2ms %d\n",
+			kind, len(ds), ds[len(ds)/2], ds[len(ds)*99/100], ds[len(ds)-1], over)
+	}
 }
 
 // isOwnCommand reports the bench's own bookkeeping commands.

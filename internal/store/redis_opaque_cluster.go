@@ -171,7 +171,9 @@ func (r *Redis) lookupIn(ctx context.Context, req *TouchRequest, acct string, us
 	args := []any{r.nowArg(), k.sessionPrefix()}
 	args = append(args, cfgArgs(req.Policy)...)
 	args = append(args, passive, m, acct, req.touchIntervalArg(), r.ev.maxArg())
-	run := func(kk []string, aa []any) (any, error) { return r.batch.run(ctx, scriptOpaqueLookup, kk, aa...).Result() }
+	run := func(kk []string, aa []any) (any, error) {
+		return r.batch.run(ctx, scriptOpaqueLookup, kk, aa...).Result()
+	}
 	v, err := runDeclaredBy(run, nil, k, keys, args, declared{users: users})
 	if err != nil {
 		return nil, err

@@ -178,7 +178,7 @@ func (r *Redis) Touch(ctx context.Context, req *TouchRequest) (TouchResult, erro
 		passive = "1"
 	}
 	args := make([]any, 0, 32)
-	args = append(args, r.nowArg(), k.sessionPrefix())
+	args = append(args, r.nowArg())
 	args = append(args, cfgArgs(req.Policy)...)
 	args = append(args,
 		timeMillis(req.LoginAt), timeMillis(req.NotAfter), passive,

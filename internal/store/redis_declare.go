@@ -45,7 +45,7 @@ func appendNew(to, more []string) []string {
 func (d declared) with(k redisKeys, keys []string, args []any) ([]string, []any) {
 	args = append(args, len(d.members), len(d.users))
 	for _, m := range d.members {
-		keys = append(keys, k.sessionPrefix()+m)
+		keys = append(keys, k.sessionOf(m))
 		args = append(args, m)
 	}
 	for _, u := range d.users {
@@ -118,7 +118,7 @@ func needReply(v any) (members, users []string, ok bool) {
 func usersOf(ctx context.Context, c redis.Cmdable, k redisKeys, members []string) ([]string, error) {
 	cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, m := range members {
-			p.HGet(ctx, k.sessionPrefix()+m, "u")
+			p.HGet(ctx, k.sessionOf(m), "u")
 		}
 		return nil
 	})

@@ -5,11 +5,9 @@ import "strings"
 // Key layout of the Redis store. Every key of one account carries the
 // same hash tag, {<esc(account)>}, so that all of them live in one Redis
 // Cluster slot. That is what lets each operation be a single Lua script.
-// The revocation of an account and the recording of its queue declare
-// every key they touch; the older scripts still build the keys of
-// individual sessions from index members and the session-key prefix in
-// ARGV (and a user's index from a record's user), which Redis Cluster
-// accepts only because those keys are in the slot of the declared keys.
+// Every script is given each key it touches in KEYS, as Redis requires:
+// the keys of sessions found in an index and the indexes of their users
+// too (redis_declare.go); no script builds a key name.
 //
 //	<prefix>:{<acct>}:s:<hash>  hash   one session (fields: see redis_scripts.go)
 //	<prefix>:{<acct>}:ord       zset   esc(session hash) -> login time, ms (redis_page.go)
@@ -143,9 +141,8 @@ func accountKeys(prefix, account string) redisKeys { return escapedKeys(prefix, 
 // event and sweep sets hold it.
 func escapedKeys(prefix, esc string) redisKeys { return redisKeys{base: prefix + ":{" + esc + "}:"} }
 
-// sessionPrefix is what the scripts prepend to an index member to get the
-// key of that session.
-func (k redisKeys) sessionPrefix() string { return k.base + "s:" }
+// sessionOf is the key of the session of an index member.
+func (k redisKeys) sessionOf(m string) string { return k.base + "s:" + m }
 
 // member is the index member of a session hash.
 func member(hash string) string { return keyEscape(hash) }

@@ -34,10 +34,10 @@ import (
 // through its pointer, in the account's slot.
 //
 // KEYS: 1 session, 2 pol, 3 the event stream, 4 rv, 5 dl, 6 ord, then
-// the declared ones (the index of the record's user). ARGV: 1 now, 2
-// session-key prefix, 3..9 policy config, 10 passive 0/1, 11 index
-// member, 12 account, 13 touch interval ms, 14 the event stream's MAXLEN
-// (0 = no events), then the declared names.
+// the declared ones (the index of the record's user). ARGV: 1 now,
+// 2..8 policy config, 9 passive 0/1, 10 index member, 11 account, 12
+// touch interval ms, 13 the event stream's MAXLEN (0 = no events), then
+// the declared names.
 // Returns {status code (4 = unbound), 0, now, policy idle, policy
 // absolute, idle deadline, absolute deadline, account, user, role, name,
 // email}, then, when it wrote events, {idle events, absolute events,
@@ -94,12 +94,12 @@ local function opaquetouch(key, polkey, dl, m, now, cfg, passive, acct, interval
   return withevents()
 end
 
-declare(7, 15)
+declare(7, 14)
 ORD = KEYS[6]
-evinit(KEYS[3], ARGV[14]) -- events (redis_events.go)
+evinit(KEYS[3], ARGV[13]) -- events (redis_events.go)
 readgen(KEYS[4])
 local now = clock(ARGV[1])
-return opaquetouch(KEYS[1], KEYS[2], KEYS[5], ARGV[11], now, readcfg(3), ARGV[10] == '1', ARGV[12], tonumber(ARGV[13]) or 0)
+return opaquetouch(KEYS[1], KEYS[2], KEYS[5], ARGV[10], now, readcfg(2), ARGV[9] == '1', ARGV[11], tonumber(ARGV[12]) or 0)
 `
 
 // luaOpaqueBind is the first step of Bind: it replaces the record of the
@@ -108,21 +108,21 @@ return opaquetouch(KEYS[1], KEYS[2], KEYS[5], ARGV[11], now, readcfg(3), ARGV[10
 //
 // KEYS: 1 session, 2 pol, 3 the event stream, 4 rv, 5 dl, 6 ord, then
 // the declared ones (the user's index; the index of the replaced
-// record's user when it records that record's end). ARGV: 1 now, 2
-// session-key prefix, 3..9 policy config, 10 index member, 11 user, 12
-// role, 13 name, 14 email, 15 ip, 16 user agent, 17..20 limit config, 21
-// the event stream's MAXLEN, then the declared names.
+// record's user when it records that record's end). ARGV: 1 now, 2..8
+// policy config, 9 index member, 10 user, 11 role, 12 name, 13 email, 14
+// ip, 15 user agent, 16..19 limit config, 20 the event stream's MAXLEN,
+// then the declared names.
 // Returns {0, 1, now, policy idle, policy absolute, idle deadline,
 // absolute deadline, pointer ttl, revoked member...}, or {6, 0, now, ...}
 // when the limit refuses it; or asks for a user's index (needed).
 const luaOpaqueBind = luaPrelude + luaLimitLib + luaEventLib + luaGenEnd + `
-declare(7, 22)
+declare(7, 21)
 ORD = KEYS[6]
 local key, polkey, dl = KEYS[1], KEYS[2], KEYS[5]
 local now = clock(ARGV[1])
-local cfg = readcfg(3)
-local m, user = ARGV[10], ARGV[11]
-evinit(KEYS[3], ARGV[21]) -- events
+local cfg = readcfg(2)
+local m, user = ARGV[9], ARGV[10]
+evinit(KEYS[3], ARGV[20]) -- events
 readgen(KEYS[4])
 local ovi, ova = readov(polkey)
 -- a record of the hash that a revocation of the account ended gets its
@@ -134,13 +134,13 @@ local need = needed()
 if need then return need end
 local pi, pa = effective(cfg, ovi, ova, 0, 0)
 local rt = now + pa + 60000
-local evicted, asks = admit(UK[user], dl, polkey, readlimitcfg(17), m, user, now, cfg, ovi, ova)
+local evicted, asks = admit(UK[user], dl, polkey, readlimitcfg(16), m, user, now, cfg, ovi, ova)
 if asks then return needed() end
 if not evicted then return {6, 0, now, pi, pa, now + pi, now + pa, 0} end
 if old and old.gen then genend(key, dl, m, old, inforce(cfg, old, ovi, ova)) end
 redis.call('DEL', key)
 redis.call('HSET', key,
-  'u', user, 'r', ARGV[12], 'n', ARGV[13], 'e', ARGV[14], 'ip', ARGV[15], 'ua', ARGV[16],
+  'u', user, 'r', ARGV[11], 'n', ARGV[12], 'e', ARGV[13], 'ip', ARGV[14], 'ua', ARGV[15],
   'c', int(now), 'l', int(now), 'pi', int(pi), 'pa', int(pa), 'ci', '0', 'ca', '0',
   'x', '', 'rt', int(rt), 'g', int(GEN.n))
 retain(key, m, rt, now)
@@ -249,7 +249,7 @@ func (r *Redis) Bind(ctx context.Context, req *TouchRequest) (OpaqueResult, erro
 	}
 	k := r.keys(req.Account)
 	keys := []string{k.session(req.SessionHash), k.override(), k.events(), k.revocation(), k.deadlines(), k.order()}
-	args := []any{r.nowArg(), k.sessionPrefix()}
+	args := []any{r.nowArg()}
 	args = append(args, cfgArgs(req.Policy)...)
 	args = append(args, member(req.SessionHash), req.User, req.Role, req.Name, req.Email, req.IP, req.UserAgent)
 	args = append(args, limitArgs(req.Policy)...)

@@ -168,7 +168,7 @@ func (r *Redis) lookupPointed(ctx context.Context, req *TouchRequest, passive, m
 func (r *Redis) lookupIn(ctx context.Context, req *TouchRequest, acct string, users []string, passive, m string) ([]any, error) {
 	k := r.keys(acct)
 	keys := []string{k.session(req.SessionHash), k.override(), k.events(), k.revocation(), k.deadlines(), k.order()}
-	args := []any{r.nowArg(), k.sessionPrefix()}
+	args := []any{r.nowArg()}
 	args = append(args, cfgArgs(req.Policy)...)
 	args = append(args, passive, m, acct, req.touchIntervalArg(), r.ev.maxArg())
 	run := func(kk []string, aa []any) (any, error) {

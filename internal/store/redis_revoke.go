@@ -42,10 +42,10 @@ import (
 // KEYS: 1 rv, 2 pol, 3 uc and 4 us (of ARGV user; unused unless scope
 // user), 5 the event stream, 6 the deadline index, 7 ord, then the
 // declared keys (see declare): the session keys of the candidates and
-// the indexes of their users. ARGV: 1 now ("" = Redis TIME), 2
-// session-key prefix, 3..9 policy config, 10 scope, 11 user, 12 by, 13
-// the event stream's MAXLEN (0 = no events), 14 the cutoff ("" on the
-// first step), 15.. the declared names; the members are the candidates
+// the indexes of their users. ARGV: 1 now ("" = Redis TIME), 2..8
+// policy config, 9 scope, 10 user, 11 by, 12 the event stream's MAXLEN
+// (0 = no events), 13 the cutoff ("" on the first step), 14.. the
+// declared names; the members are the candidates
 // (scope session: the one to end; the first that exists wins).
 //
 // Returns {count of live sessions ended, revoked events, idle events,
@@ -53,14 +53,14 @@ import (
 // writes.
 const luaRevokeSessions = luaPrelude + luaPresent + luaEventLib + luaGenEnd + `
 local polkey, uckey, dl = KEYS[2], KEYS[3], KEYS[6]
-evinit(KEYS[5], ARGV[13])
+evinit(KEYS[5], ARGV[12])
 readgen(KEYS[1])
-local scope, user = ARGV[10], ARGV[11]
+local scope, user = ARGV[9], ARGV[10]
 ORD = KEYS[7]
 if scope == 'user' then UK[user] = KEYS[4] end
-declare(8, 15)
+declare(8, 14)
 local now = clock(ARGV[1])
-local cfg = readcfg(3)
+local cfg = readcfg(2)
 local ovi, ova = readov(polkey)
 
 local members = DM
@@ -84,7 +84,7 @@ if nd then return nd end
 
 local cut = now
 if scope == 'user' then
-  cut = tonumber(ARGV[14])
+  cut = tonumber(ARGV[13])
   if not cut then -- the first step
     cut = now
     if cfg.amax > 0 then
@@ -107,7 +107,7 @@ for _, m in ipairs(members) do
       if st == '' then n = n + 1 end
       if r.x == '' then
         -- event: revoked when live, else the expiry it reached unobserved
-        if st == '' then emit('session.revoked', now, m, r.u, ARGV[12]) else evend(r, m, now, pi, pa) end
+        if st == '' then emit('session.revoked', now, m, r.u, ARGV[11]) else evend(r, m, now, pi, pa) end
         redis.call('HSET', key, 'x', 'revoked', 'xe', int(now))
         unlist(m, r.u)
         evdeadline(dl, m, nil)
@@ -126,16 +126,16 @@ return {n, EVN.revoked, EVN.idle, EVN.absolute, EVN.full, int(cut)}
 //
 // KEYS: 1 pol, 2 cut, 3 ord, 4 dl, 5 rv, 6 rqs (the account's queues
 // left to record), 7 a new queue, 8.. the session keys of the
-// candidates. ARGV: 1 now ("" = Redis TIME), 2 session-key prefix, 3..9
-// policy config, 10 scope, 11 by, 12 the new queue's id, 13.. the
-// candidates' index members.
+// candidates. ARGV: 1 now ("" = Redis TIME), 2..8 policy config, 9
+// scope, 10 by, 11 the new queue's id, 12.. the candidates' index
+// members.
 //
 // Returns the count of live sessions ended.
 const luaRevokeAccount = luaPrelude + luaPresent + `
 local polkey, cutkey, ord, dl, rv = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 readgen(rv)
 local now = clock(ARGV[1])
-local cfg = readcfg(3)
+local cfg = readcfg(2)
 local d = TTL_CAP -- how long a cutoff or a queue must be kept
 if cfg.amax > 0 then d = math.min(cfg.amax + 60000, TTL_CAP) end
 
@@ -151,9 +151,9 @@ end
 
 -- the session others keeps (nothing to keep when it has ended already)
 local keep, kkey, kr, kd, klive = nil, nil, nil, nil, false
-if ARGV[10] == 'others' then
-  for i = 13, #ARGV do
-    local key = KEYS[i - 5]
+if ARGV[9] == 'others' then
+  for i = 12, #ARGV do
+    local key = KEYS[i - 4]
     if present(key, now) then
       local r = load(key)
       if r and r.x == '' then
@@ -169,13 +169,13 @@ end
 -- the new generation, with the time and author of this revocation (the
 -- end of the records it ends), kept for the last 1000
 local g = GEN.n + 1
-redis.call('HSET', rv, 'n', g, 'g', g, 't' .. int(g), int(cut), 'b' .. int(g), ARGV[11])
+redis.call('HSET', rv, 'n', g, 'g', g, 't' .. int(g), int(cut), 'b' .. int(g), ARGV[10])
 redis.call('HDEL', rv, 't' .. int(g - 1000), 'b' .. int(g - 1000))
 local n = redis.call('ZCOUNT', dl, '(' .. int(now), '+inf')
 if redis.call('EXISTS', dl) == 1 then
   redis.call('RENAME', dl, KEYS[7])
   redis.call('PEXPIRE', KEYS[7], int(d))
-  redis.call('ZADD', KEYS[6], int(now), ARGV[12])
+  redis.call('ZADD', KEYS[6], int(now), ARGV[11])
   extendindex(KEYS[6], d)
 end
 redis.call('UNLINK', ord)
@@ -264,7 +264,7 @@ func (r *Redis) revokeStep(ctx context.Context, sc redis.Cmdable, req *RevokeReq
 		return 0, unavailable("revoke", err)
 	}
 	keys := []string{k.revocation(), k.override(), k.userCutoff(req.User), k.userIndex(req.User), k.events(), k.deadlines(), k.order()}
-	args := append([]any{r.nowArg(), k.sessionPrefix()}, cfgArgs(req.Policy)...)
+	args := append([]any{r.nowArg()}, cfgArgs(req.Policy)...)
 	args = append(args, string(req.Scope), req.User, revokedBy(req.By), r.ev.maxArg(), st.Cut)
 	raw, err := runDeclared(tctx, sc, scriptRevokeSessions, k, keys, args, d)
 	if err != nil {
@@ -334,7 +334,7 @@ func (r *Redis) revokeAccount(ctx context.Context, req *RevokeRequest) (int, err
 	}
 	id := rand.Text()
 	keys := []string{k.override(), k.cutoff(), k.order(), k.deadlines(), k.revocation(), k.revokedQueues(), k.revokedQueue(id)}
-	args := append([]any{r.nowArg(), k.sessionPrefix()}, cfgArgs(req.Policy)...)
+	args := append([]any{r.nowArg()}, cfgArgs(req.Policy)...)
 	args = append(args, string(req.Scope), revokedBy(req.By), id)
 	keys, args = r.candidates(k, req.Sessions, keys, args)
 	n, err := r.runReplicated(tctx, scriptRevokeAccount, keys, args...).Int64()

@@ -37,16 +37,16 @@ const cleanBatch = 25
 // KEYS: 1 the queue, 2 pol, 3 the event stream, 4 dl, 5 rv, 6 ord, then
 // the declared keys (see declare): the session keys of the queued
 // members and the indexes of their users. ARGV: 1 now ("" = Redis TIME),
-// 2 session-key prefix, 3..9 policy config, 10 the event stream's
-// MAXLEN, 11.. the declared names. Returns {recorded, revoked events,
+// 2..8 policy config, 9 the event stream's MAXLEN, 10.. the declared
+// names. Returns {recorded, revoked events,
 // idle events, absolute events, outbox full 0/1}, or asks for keys.
 const luaRevokeClean = luaPrelude + luaEventLib + luaGenEnd + `
-evinit(KEYS[3], ARGV[10])
+evinit(KEYS[3], ARGV[9])
 readgen(KEYS[5])
 ORD = KEYS[6]
-declare(7, 11)
+declare(7, 10)
 local now = clock(ARGV[1])
-local cfg = readcfg(3)
+local cfg = readcfg(2)
 local ovi, ova = readov(KEYS[2])
 -- read first: the records, and the users whose index genend needs
 local recs = {}
@@ -151,7 +151,7 @@ func (r *Redis) cleanStep(ctx context.Context, esc, id string, cfg *policy.Confi
 		return 0, nil
 	}
 	keys := []string{k.revokedQueue(id), k.override(), k.events(), k.deadlines(), k.revocation(), k.order()}
-	args := append([]any{r.nowArg(), k.sessionPrefix()}, cfgArgs(cfg)...)
+	args := append([]any{r.nowArg()}, cfgArgs(cfg)...)
 	args = append(args, r.ev.maxArg())
 	users, err := usersOf(tctx, r.client, k, members) // every queued record's index is needed
 	if err != nil {

@@ -274,14 +274,14 @@ end
 // KEYS: 1 session, 2 pol, 3 cut, 4 uc (of the request's user), 5 rv
 // (the account's revocation generation, redis_revoke.go), 6 us (the
 // user's session index, redis_limit.go).
-// ARGV: 1 now ("" = Redis TIME), 2 session-key prefix, 3..9 policy config
-// (see readcfg), 10 login ms, 11 not-after ms, 12 passive 0/1, 13 claimed
-// idle ms, 14 claimed absolute ms, 15 index member, 16 user, 17 role,
-// 18 name, 19 email, 20 ip, 21 user agent, 22 touch interval ms, 23 iat ms,
-// 24..27 limit config (see readlimitcfg). Events (redis_events.go): KEYS 7
-// the account's event stream, 8 its deadline index; ARGV 28 the stream's
+// ARGV: 1 now ("" = Redis TIME), 2..8 policy config (see readcfg), 9
+// login ms, 10 not-after ms, 11 passive 0/1, 12 claimed idle ms, 13
+// claimed absolute ms, 14 index member, 15 user, 16 role, 17 name, 18
+// email, 19 ip, 20 user agent, 21 touch interval ms, 22 iat ms, 23..26
+// limit config (see readlimitcfg). Events (redis_events.go): KEYS 7 the
+// account's event stream, 8 its deadline index; ARGV 27 the stream's
 // MAXLEN (0 = no events). KEYS 9 ord; then the declared keys (KEYS 10..,
-// ARGV 29..; see declare): the session keys of the user's other
+// ARGV 28..; see declare): the session keys of the user's other
 // sessions when the limit needs them, the index of the record's user
 // when that is not the request's.
 //
@@ -301,18 +301,18 @@ end
 // only reads: the common request writes nothing.
 const luaTouch = luaPrelude + luaLimitLib + luaEventLib + luaGenEnd + `
 local key, polkey, cutkey, uckey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-evinit(KEYS[7], ARGV[28]) -- events: each emit below is the transition's own
+evinit(KEYS[7], ARGV[27]) -- events: each emit below is the transition's own
 readgen(KEYS[5])
-ORD, UK[ARGV[16]] = KEYS[9], KEYS[6]
-declare(10, 29)
+ORD, UK[ARGV[15]] = KEYS[9], KEYS[6]
+declare(10, 28)
 local now = clock(ARGV[1])
-local cfg = readcfg(3)
-local login, notafter = tonumber(ARGV[10]), tonumber(ARGV[11])
-local passive = ARGV[12] == '1'
-local ci, ca = tonumber(ARGV[13]), tonumber(ARGV[14])
-local m = ARGV[15]
-local interval = tonumber(ARGV[22]) or 0
-local iat = tonumber(ARGV[23]) or 0
+local cfg = readcfg(2)
+local login, notafter = tonumber(ARGV[9]), tonumber(ARGV[10])
+local passive = ARGV[11] == '1'
+local ci, ca = tonumber(ARGV[12]), tonumber(ARGV[13])
+local m = ARGV[14]
+local interval = tonumber(ARGV[21]) or 0
+local iat = tonumber(ARGV[22]) or 0
 -- The override matters on creation and, under apply immediately, on
 -- every request; apply next_login keeps the snapshot, so the common
 -- request does not read it.
@@ -329,7 +329,7 @@ end
 
 local r, why = load(key)
 -- another user's record may leave that user's index: declared first
-if r and r.u ~= ARGV[16] then want(nil, r.u) end
+if r and r.u ~= ARGV[15] then want(nil, r.u) end
 local nd = needed()
 if nd then return nd end
 if r and r.gen then genend(key, KEYS[8], m, r, inforce(cfg, r, ovi, ova)) end
@@ -360,7 +360,7 @@ if r then
 end
 -- a live session belongs to the user it was created for (WrongUser); an
 -- ended one answers with its end whoever asks
-if r and r.x == '' and r.u ~= ARGV[16] then return {5, 0, now, 0, 0, now, now, 0, 0, 0} end
+if r and r.x == '' and r.u ~= ARGV[15] then return {5, 0, now, 0, 0, now, now, 0, 0, 0} end
 
 local created, evicted = 0, nil
 if not r then
@@ -381,14 +381,14 @@ if not r then
   end
   -- the session limit (redis_limit.go)
   local asks
-  evicted, asks = admit(KEYS[6], KEYS[8], polkey, readlimitcfg(24), m, ARGV[16], now, cfg, ovi, ova)
+  evicted, asks = admit(KEYS[6], KEYS[8], polkey, readlimitcfg(23), m, ARGV[15], now, cfg, ovi, ova)
   if asks then
     nd = needed()
     nd[4] = reply(0, 0, pi, pa, 0, 0) -- the events written so far
     return nd
   end
   if not evicted then return reply(6, 0, pi, pa, now + pi, login + pa) end
-  r = { c = login, l = now, pi = pi, pa = pa, ci = ci, ca = ca, x = '', u = ARGV[16], g = GEN.n }
+  r = { c = login, l = now, pi = pi, pa = pa, ci = ci, ca = ca, x = '', u = ARGV[15], g = GEN.n }
   created = 1
   -- a session born past its absolute deadline (an old login seen after
   -- its record is gone) never lived: no events
@@ -412,7 +412,7 @@ end
 if created == 1 then
   redis.call('DEL', key)
   redis.call('HSET', key,
-    'u', ARGV[16], 'r', ARGV[17], 'n', ARGV[18], 'e', ARGV[19], 'ip', ARGV[20], 'ua', ARGV[21],
+    'u', ARGV[15], 'r', ARGV[16], 'n', ARGV[17], 'e', ARGV[18], 'ip', ARGV[19], 'ua', ARGV[20],
     'c', int(r.c), 'l', int(r.l), 'pi', int(r.pi), 'pa', int(r.pa), 'ci', int(r.ci), 'ca', int(r.ca),
     'x', r.x, 'rt', int(rt), 'g', int(r.g))
 else
@@ -426,8 +426,8 @@ if ttl(rt, now) > 0 then relist(m, r, st, pi, pa, rt, now, fresh) end
 evdeadline(KEYS[8], m, r, pi, pa)
 if fresh then dlupkeep(KEYS[8], ttl(rt, now), now) end
 if created == 1 then -- events
-  if r.x == '' then emit('session.created', now, m, ARGV[16], '') end
-  for _, e in ipairs(evicted) do emit('session.revoked', now, e, ARGV[16], 'limit') end
+  if r.x == '' then emit('session.created', now, m, ARGV[15], '') end
+  for _, e in ipairs(evicted) do emit('session.revoked', now, e, ARGV[15], 'limit') end
 end
 local out = reply(CODES[st], created, pi, pa, r.l + pi, abs)
 if created == 1 then
@@ -518,7 +518,6 @@ end
 local ask = needed()
 if ask then return ask end
 
--- no session-key prefix: every key is declared
 local live, users, counted = {}, {}, {}
 for _, t in ipairs(todo) do
   if t.act == 'drop' then

@@ -37,18 +37,18 @@ const (
 // ord, then the declared keys (see declare): the session keys of the
 // due members the gateway read from dl, and the indexes of the users of
 // those a revocation of the account ended. ARGV: 1 now ("" = Redis
-// TIME), 2 session-key prefix, 3..9 policy config, 10 the stream's
-// MAXLEN, 11.. the declared names. A member no longer due is left alone.
+// TIME), 2..8 policy config, 9 the stream's MAXLEN, 10.. the declared
+// names. A member no longer due is left alone.
 // Returns {ended, idle events, absolute events, outbox full 0/1, the
 // earliest deadline left or -1}, or asks for keys.
 const luaSweep = luaPrelude + luaEventLib + luaGenEnd + `
 local dl, polkey = KEYS[1], KEYS[2]
-evinit(KEYS[3], ARGV[10])
+evinit(KEYS[3], ARGV[9])
 readgen(KEYS[4])
 ORD = KEYS[5]
-declare(6, 11)
+declare(6, 10)
 local now = clock(ARGV[1])
-local cfg = readcfg(3)
+local cfg = readcfg(2)
 local ovi, ova = readov(polkey)
 -- read first: the due records, and the users whose index genend needs
 local due, recs = {}, {}
@@ -167,7 +167,7 @@ func (r *Redis) sweepStep(ctx context.Context, k redisKeys, esc, now, upTo strin
 		return 0, -1, false, unavailable("sweep", err)
 	}
 	keys := []string{k.deadlines(), k.override(), k.events(), k.revocation(), k.order()}
-	args := append([]any{now, k.sessionPrefix()}, cfgArgs(cfg)...)
+	args := append([]any{now}, cfgArgs(cfg)...)
 	args = append(args, r.ev.maxArg())
 	raw, err := runDeclared(tctx, r.client, scriptSweep, k, keys, args, declared{members: due})
 	if err != nil {

@@ -67,7 +67,7 @@ func TestRevokeUserEndsLoginDuringWalk(t *testing.T) {
 	}
 }
 
-// TestRedisLimitManyConcurrentLogins: 64 logins of one user at once
+// TestRedisLimitManyConcurrentLogins: 128 logins of one user at once
 // under a limit of 3 (evict_oldest) all succeed, as in the memory
 // store: each creates its session, none fails with an error.
 func TestRedisLimitManyConcurrentLogins(t *testing.T) {
@@ -78,7 +78,7 @@ func TestRedisLimitManyConcurrentLogins(t *testing.T) {
 	if _, err := s.SetOverride(context.Background(), "acme", policy.Override{MaxSessions: &three, OnLimit: &evict}); err != nil {
 		t.Fatal(err)
 	}
-	const n = 64
+	const n = 128
 	var failed, created atomic.Int64
 	var first atomic.Value
 	var wg sync.WaitGroup

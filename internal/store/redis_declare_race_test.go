@@ -101,3 +101,27 @@ func TestRedisLimitManyConcurrentLogins(t *testing.T) {
 		t.Fatalf("%d concurrent logins of one user under a limit of 3: %d created, %d failed (%v)", n, created.Load(), failed.Load(), first.Load())
 	}
 }
+
+// TestRedisCreateUnderLimitOneRoundTrip: a new session of a user who
+// already has one, under a session limit, is one atomic operation and
+// one Redis round trip at most (docs/CONTRACT.md, "Every proxied
+// request").
+func TestRedisCreateUnderLimitOneRoundTrip(t *testing.T) {
+	srv := testredis.Start(t)
+	cnt := &counter{}
+	s, _ := clockedRedis(gatewayClient(t, srv.Addr(), cnt), store.RedisOptions{KeyPrefix: "lim1", Timeout: 2 * time.Second})
+	c := cfg()
+	three := 3
+	if _, err := s.SetOverride(context.Background(), "acme", policy.Override{MaxSessions: &three}); err != nil {
+		t.Fatal(err)
+	}
+	mustTouch(t, s, treq(c, "acme", "first", "alice", t0))
+	mustTouch(t, s, treq(c, "acme", "other", "bob", t0)) // loads the script
+	before := cnt.n.Load()
+	if res := mustTouch(t, s, treq(c, "acme", "second", "alice", t0)); !res.Created {
+		t.Fatalf("second session: %+v", res)
+	}
+	if n := cnt.n.Load() - before; n != 1 {
+		t.Fatalf("a new session under a limit sent %d commands, want 1", n)
+	}
+}

@@ -58,39 +58,76 @@ local function livemember(uidx, mm, user, now, cfg, ovi, ova)
   return nil
 end
 
+-- prune drops up to two members of uidx, the earliest deadlines, that
+-- can never be live again, at each creation, so that ended sessions do
+-- not pile up: past their deadline, and under apply immediately (where a
+-- longer override may make them live again) also past the longest
+-- absolute limit from their login, or off ORD (gone or ended for good).
+local function prune(uidx, m, now, cfg)
+  for _, mm in ipairs(redis.call('ZRANGEBYSCORE', uidx, '-inf', int(now), 'LIMIT', 0, 2)) do
+    local c = cfg.immediately and tonumber(redis.call('ZSCORE', ORD, mm))
+    if mm ~= m and not (c and now < c + cfg.amax) then redis.call('ZREM', uidx, mm) end
+  end
+end
+
 -- admit enforces the limit for a new session m of user (a record of m
 -- that it replaces does not count). Returns nil when the session is
 -- refused, else the members it revoked to make room, oldest login first
 -- (and takes them off the deadline index dl); or nil, true when it
 -- needs the session keys of members it was not given (want), before it
 -- writes anything.
+--
+-- The index decides first, so that the common creation needs no other
+-- session's key: a member whose deadline in uidx is still ahead counts
+-- as live, by its login in ORD. That may count too many (a session a
+-- revocation of the account or a shorter override ended), never too
+-- few, except under apply immediately, where a session past its
+-- deadline may live again with a longer override: its record decides.
+-- Only when the count reaches the limit do the records decide, of
+-- every member given (the gateway asks for all); members that logged
+-- in meanwhile still count by the index, and are asked for only when
+-- they would be evicted.
 local function admit(uidx, dl, polkey, lc, m, user, now, cfg, ovi, ova)
+  prune(uidx, m, now, cfg)
   local max, mode = limitof(polkey, lc)
-  local check
-  if max > 0 then
-    check = redis.call('ZRANGE', uidx, 0, -1)
-  elseif redis.call('ZCARD', uidx) > 16 then
-    -- unlimited: once the index is longer than 16, check its two
-    -- earliest deadlines at each creation, so ended sessions do not pile up
-    check = redis.call('ZRANGE', uidx, 0, 1)
-  else
-    return {}
-  end
-  for _, mm in ipairs(check) do
-    if mm ~= m then want(mm) end
+  if max <= 0 then return {} end
+  local all = redis.call('ZRANGE', uidx, 0, -1, 'WITHSCORES')
+  local live, given = {}, false
+  for i = 1, #all, 2 do
+    local mm, till = all[i], tonumber(all[i + 1])
+    if mm ~= m and SK[mm] then
+      given = true
+      local r = livemember(uidx, mm, user, now, cfg, ovi, ova)
+      if r then live[#live + 1] = {m = mm, c = r.c} end
+    elseif mm ~= m and till > now then
+      live[#live + 1] = {m = mm, c = tonumber(redis.call('ZSCORE', ORD, mm)) or now, guess = true}
+    elseif mm ~= m and cfg.immediately then
+      want(mm)
+    end
   end
   if needed() then return nil, true end
-  local live = {}
-  for _, mm in ipairs(check) do
-    local r = mm ~= m and livemember(uidx, mm, user, now, cfg, ovi, ova)
-    if r then live[#live + 1] = {m = mm, c = r.c} end
+  if #live < max then return {} end
+  -- at the limit: the records decide. Each creation left at most max
+  -- live, so room for this one is about one eviction, taken from the
+  -- members given, oldest login first; members that logged in
+  -- meanwhile count by the index and are asked for only when the given
+  -- ones are too few.
+  local known = {}
+  for _, e in ipairs(live) do
+    if not e.guess then known[#known + 1] = e end
   end
-  if max <= 0 or #live < max then return {} end
+  local n = #live - max + 1
+  if not given or n > #known then
+    for i = 1, #all, 2 do
+      if all[i] ~= m then want(all[i]) end
+    end
+    if needed() then return nil, true end
+  end
+  table.sort(known, function(a, b) return a.c < b.c or (a.c == b.c and a.m < b.m) end)
+  live = known
   if mode == 'deny' then return nil end
-  -- oldest login first, then by member
-  table.sort(live, function(a, b) return a.c < b.c or (a.c == b.c and a.m < b.m) end)
   local out = {}
-  for i = 1, #live - max + 1 do
+  for i = 1, n do
     local e = live[i].m
     redis.call('HSET', SK[e], 'x', 'revoked', 'xe', int(now))
     redis.call('ZREM', ORD, e)

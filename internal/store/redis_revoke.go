@@ -30,12 +30,13 @@ import (
 // record first records it itself (genend in redis_events.go).
 
 // luaRevokeSessions ends one session (scope session), or is one step of
-// ending the sessions of one user (scope user): the members of the
+// ending the sessions of one user (scope user). The first step only
+// sets the user's cutoff, so that no session of an earlier login is
+// created after the walk has read past its place; each next step ends
+// the sessions that logged in at or before it among the members of the
 // user's index (redis_limit.go) that one ZSCAN of about revokeBatch
-// returned to the gateway, so no step grows with the user. The first
-// step sets the user's cutoff; each ends the sessions of its batch that
-// logged in at or before it, and the gateway repeats with the next
-// ZSCAN until its cursor is "0", answering after the last step. A session that logs in during the walk with a
+// returned to the gateway, so no step grows with the user, until the
+// ZSCAN's cursor is "0"; the revocation answers after the last step. A session that logs in during the walk with a
 // later login is left alone; one with an earlier login is refused by
 // the cutoff when it is first seen.
 //
@@ -259,10 +260,14 @@ func (r *Redis) revokeStep(ctx context.Context, sc redis.Cmdable, req *RevokeReq
 	k := r.keys(req.Account)
 	tctx, cancel := r.withTimeout(ctx)
 	defer cancel()
-	d, next, err := r.revokeCandidates(tctx, sc, k, req, st.Cursor)
-	if err != nil {
-		return 0, unavailable("revoke", err)
-	}
+	var d declared
+	next := ""
+	if req.Scope != ScopeUser || st.Cut != "" {
+		var err error
+		if d, next, err = r.revokeCandidates(tctx, sc, k, req, st.Cursor); err != nil {
+			return 0, unavailable("revoke", err)
+		}
+	} // else the user's cutoff first: a login the walk's reads miss is refused after it
 	keys := []string{k.revocation(), k.override(), k.userCutoff(req.User), k.userIndex(req.User), k.events(), k.deadlines(), k.order()}
 	args := append([]any{r.nowArg()}, cfgArgs(req.Policy)...)
 	args = append(args, string(req.Scope), req.User, revokedBy(req.By), r.ev.maxArg(), st.Cut)

@@ -325,18 +325,33 @@ func (r *Redis) candidates(k redisKeys, hashes []string, keys []string, args []a
 	return keys, args
 }
 
+// listQueued adds account to the accounts with queues to record. On
+// Cluster that set lives on another shard than the account, which the
+// revocation's own wait does not cover: there it waits for that
+// shard's replicas too.
+func (r *Redis) listQueued(ctx context.Context, account string) error {
+	tctx, cancel := r.withRevokeTimeout(ctx)
+	defer cancel()
+	entry := redis.Z{Score: float64(r.resultNow().UnixMilli()), Member: keyEscape(account)}
+	if _, cluster := r.client.(*redis.ClusterClient); !cluster {
+		return r.client.ZAdd(tctx, revokedQueues(r.prefix), entry).Err()
+	}
+	return r.onMaster(tctx, revokedQueues(r.prefix), func(c redis.Cmdable) error {
+		return c.ZAdd(tctx, revokedQueues(r.prefix), entry).Err()
+	})
+}
+
 // revokeAccount registers the account with the queues to clean, then
 // runs luaRevokeAccount with a new queue. The entry comes first, so that
 // a gateway that stops between the two leaves no queue unknown; an entry
 // with no queue left is dropped by CleanRevoked.
 func (r *Redis) revokeAccount(ctx context.Context, req *RevokeRequest) (int, error) {
 	k := r.keys(req.Account)
-	tctx, cancel := r.withRevokeTimeout(ctx)
-	defer cancel()
-	entry := redis.Z{Score: float64(r.resultNow().UnixMilli()), Member: keyEscape(req.Account)}
-	if err := r.client.ZAdd(tctx, revokedQueues(r.prefix), entry).Err(); err != nil {
+	if err := r.listQueued(ctx, req.Account); err != nil {
 		return 0, unavailable("revoke", err)
 	}
+	tctx, cancel := r.withRevokeTimeout(ctx)
+	defer cancel()
 	id := rand.Text()
 	keys := []string{k.override(), k.cutoff(), k.order(), k.deadlines(), k.revocation(), k.revokedQueues(), k.revokedQueue(id)}
 	args := append([]any{r.nowArg()}, cfgArgs(req.Policy)...)

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +143,38 @@ func TestRedisRevokeAfterClusterFailover(t *testing.T) {
 	testredis.WaitFor(t, 5*time.Second, "the revocation to reach the new master", func() bool { return revoke() == nil })
 	if res := mustTouch(t, s, treq(c, "acme", "c2", "alice", t0)); res.Status != session.Revoked {
 		t.Fatalf("after the revocation on the new master: %v, want revoked", res.Status)
+	}
+}
+
+// TestRevokeAccountWaitsForQueueShard: on Cluster a revocation of a
+// whole account lists the account for recording in a set on another
+// shard; with that shard's replica hung, the revocation fails with
+// ErrNotReplicated instead of answering while a failover of that shard
+// could lose the listing (and with it the revoked sessions' events).
+func TestRevokeAccountWaitsForQueueShard(t *testing.T) {
+	cl := testredis.StartCluster(t, testredis.WithReplicas())
+	cl.WaitReplicasListed(t, 20*time.Second)
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = client.Close() })
+	s, _ := clockedRedis(client, store.RedisOptions{KeyPrefix: "qs", Timeout: time.Second, RevokeReplicasTimeout: 300 * time.Millisecond})
+	queues := cl.Slot(t, "{~rq}")
+	account := ""
+	for i := 0; account == ""; i++ { // an account on another shard than the queues' set
+		if a := fmt.Sprint("acct", i); cl.MasterOf(t, cl.Slot(t, "{"+a+"}")) != cl.MasterOf(t, queues) {
+			account = a
+		}
+	}
+	c := cfg()
+	mustTouch(t, s, treq(c, account, "q1", "alice", t0))
+	revoke := func() error {
+		_, err := s.Revoke(context.Background(), store.RevokeRequest{Account: account, Scope: store.ScopeAll, Policy: c})
+		return err
+	}
+	if err := revoke(); err != nil {
+		t.Fatalf("revoking with every replica up: %v", err)
+	}
+	cl.ReplicaOf(t, queues).Pause(t)
+	if err := revoke(); !errors.Is(err, store.ErrNotReplicated) {
+		t.Fatalf("revoking with the queues' shard's replica hung: %v, want ErrNotReplicated", err)
 	}
 }

@@ -10,8 +10,6 @@ import (
 
 	"github.com/sessionguard/sessionguard/internal/policy"
 	"github.com/sessionguard/sessionguard/internal/session"
-	"github.com/sessionguard/sessionguard/internal/testclock"
-	"github.com/sessionguard/sessionguard/internal/testredis"
 )
 
 // TestListingRechecksWhatItFound: between the range of ord and the
@@ -20,12 +18,7 @@ import (
 // still where it was found, leaves the moved one listed where it now is
 // (the walk meets it there), and unlists the gone and the ended one.
 func TestListingRechecksWhatItFound(t *testing.T) {
-	srv := testredis.Start(t)
-	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { client.Close() })
-	t0 := time.Now().Truncate(time.Second)
-	clock := testclock.New(t0)
-	s := NewRedis(client, RedisOptions{KeyPrefix: "p", Timeout: 2 * time.Second, Now: clock.Now})
+	s, client, clock, t0 := clockedStore(t, "p")
 	cfg := policy.NewConfig()
 	ctx := context.Background()
 	users := []string{"alice", "bob", "carol", "dave"}

@@ -20,12 +20,7 @@ import (
 // still passes (the revocation has not answered); at the end every
 // session of before is revoked and the count is theirs.
 func TestRevokeUserInSteps(t *testing.T) {
-	srv := testredis.Start(t)
-	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { client.Close() })
-	t0 := time.Now().Truncate(time.Second)
-	clock := testclock.New(t0)
-	s := NewRedis(client, RedisOptions{Timeout: 2 * time.Second, Now: clock.Now})
+	s, client, clock, t0 := clockedStore(t, "")
 	cfg := policy.NewConfig()
 	ctx := context.Background()
 	touch := func(sid string, login time.Time) session.Status {
@@ -83,4 +78,17 @@ func TestRevokeUserInSteps(t *testing.T) {
 	if res, err := s.Touch(ctx, bob); err != nil || res.Status != session.Active {
 		t.Fatalf("another user's session after the revocation: %+v %v", res, err)
 	}
+}
+
+// clockedStore is a Redis store with keys under prefix ("" for the
+// default) on a redis-server of its own, its client, and a test clock
+// at a whole second.
+func clockedStore(t *testing.T, prefix string) (*Redis, *redis.Client, *testclock.Clock, time.Time) {
+	t.Helper()
+	srv := testredis.Start(t)
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { client.Close() })
+	t0 := time.Now().Truncate(time.Second)
+	clock := testclock.New(t0)
+	return NewRedis(client, RedisOptions{KeyPrefix: prefix, Timeout: 2 * time.Second, Now: clock.Now}), client, clock, t0
 }
